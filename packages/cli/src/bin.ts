@@ -1,0 +1,2 @@
+// eslint-disable-next-line no-console
+console.log("loopwire: no commands yet")
