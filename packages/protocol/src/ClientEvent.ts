@@ -6,7 +6,7 @@
  */
 import * as Schema from "effect/Schema"
 import { InputItem } from "./Items.js"
-import { arrayOf, Int, Json, JsonObject, Num, open, opt, Str, unknownType } from "./internal/schema.js"
+import { arrayOf, Int, Json, JsonObject, MapKey, Num, open, opt, Str, unknownType } from "./internal/schema.js"
 import { Tool, ToolChoice } from "./Tools.js"
 
 /**
@@ -82,7 +82,7 @@ export const ResponseCreate = open({
   top_p: opt(Schema.NullOr(Num)),
   top_logprobs: opt(Schema.NullOr(Int)),
   truncation: opt(Schema.NullOr(Schema.Literal("auto", "disabled"))),
-  metadata: opt(Schema.NullOr(Schema.Record({ key: Schema.String, value: Str }))),
+  metadata: opt(Schema.NullOr(Schema.Record({ key: MapKey, value: Str }))),
   prompt: opt(Schema.NullOr(JsonObject)),
   prompt_cache_key: opt(Schema.NullOr(Str)),
   prompt_cache_options: opt(JsonObject),

@@ -5,7 +5,7 @@
  */
 import * as Schema from "effect/Schema"
 import { OutputItem } from "./Items.js"
-import { arrayOf, Int, Json, JsonObject, Num, open, opt, Str } from "./internal/schema.js"
+import { arrayOf, Int, Json, JsonObject, MapKey, Num, open, opt, Str } from "./internal/schema.js"
 import { Tool, ToolChoice } from "./Tools.js"
 
 /**
@@ -97,7 +97,7 @@ export const Response = open({
   reasoning: opt(Schema.NullOr(JsonObject)),
   text: opt(JsonObject),
   store: opt(Schema.NullOr(Schema.Boolean)),
-  metadata: opt(Schema.NullOr(Schema.Record({ key: Schema.String, value: Str }))),
+  metadata: opt(Schema.NullOr(Schema.Record({ key: MapKey, value: Str }))),
   service_tier: opt(Schema.NullOr(Str)),
   prompt_cache_key: opt(Schema.NullOr(Str)),
   max_output_tokens: opt(Schema.NullOr(Int)),

@@ -9,7 +9,7 @@
  */
 import * as Schema from "effect/Schema"
 import { ContentPart, OutputItem, SummaryText } from "./Items.js"
-import { Absent, arrayOf, Int, Json, JsonObject, open, opt, Str, unknownType } from "./internal/schema.js"
+import { Absent, arrayOf, Int, Json, JsonObject, MapKey, open, opt, Str, unknownType } from "./internal/schema.js"
 import { Response } from "./Response.js"
 
 const event = <T extends string, F extends Schema.Struct.Fields>(type: T, fields: F) =>
@@ -825,7 +825,7 @@ export const ErrorEnvelope = event("error", {
     code: opt(Schema.NullOr(Str)),
     message: Str,
     param: opt(Schema.NullOr(Str)),
-    headers: opt(Schema.Record({ key: Schema.String, value: Str }))
+    headers: opt(Schema.Record({ key: MapKey, value: Str }))
   })
 }).annotations({ identifier: "ErrorEnvelope" })
 /**

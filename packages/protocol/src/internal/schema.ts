@@ -95,6 +95,16 @@ export const arrayOf = <S extends Schema.Schema.Any>(item: S, maxLength = 3) =>
   })
 
 /**
+ * A key of a string map (`metadata`, `error.headers`). Generated keys are short and never `__proto__`, which the
+ * codec rejects (client frames) or drops (server frames) by design.
+ *
+ * @internal
+ */
+export const MapKey = Schema.String.annotations({
+  arbitrary: () => (fc) => fc.string({ maxLength: 8 }).filter((k) => k !== "__proto__")
+})
+
+/**
  * A free-form JSON object (tool parameters, metadata, ...).
  *
  * @internal
