@@ -182,9 +182,14 @@ const decodeUnknownEither = Schema.decodeUnknownEither(Scenario, { errors: "all"
  */
 export const decodeUnknown = (value: unknown): Either.Either<Scenario, ScenarioError> =>
   Either.mapLeft(decodeUnknownEither(value), (error) => {
-    const lines = ParseResult.ArrayFormatter.formatErrorSync(error).map(
-      (issue) => `at ${formatPath(issue.path)}: ${issue.message}`
-    )
+    const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+    // An optional field's schema is a union with `undefined`; its "Expected undefined" branch is noise whenever a
+    // deeper issue explains what is wrong inside the value.
+    const deeper = (path: ReadonlyArray<PropertyKey>) =>
+      issues.some((other) => other.path.length > path.length && path.every((key, i) => other.path[i] === key))
+    const lines = issues
+      .filter((issue) => !(issue.message.startsWith("Expected undefined") && deeper(issue.path)))
+      .map((issue) => `at ${formatPath(issue.path)}: ${issue.message}`)
     return new ScenarioError({ reason: "Schema", message: `Invalid scenario:\n${lines.join("\n")}` })
   })
 

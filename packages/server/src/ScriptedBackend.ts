@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
+import * as Events from "@loopwire/protocol/Events"
 import type { OutputItem } from "@loopwire/protocol/Items"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
@@ -88,7 +89,7 @@ export const make = (options: Options = {}): Effect.Effect<Shape> =>
         yield* recordGeneration(turn.response.id)
         const scripted = Scenario.turnAt(scenario, turn.turn)
         const latency = Scenario.latencyOf(scenario, scripted)
-        const skeleton = { ...turn.response, status: "in_progress" as const, output: [] }
+        const skeleton = Events.skeleton(turn.response)
         const planned = scripted.output.map((item, outputIndex) =>
           internal.planItem(item, { responseId: turn.response.id, turn: turn.turn, outputIndex, latency })
         )

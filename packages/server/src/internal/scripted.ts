@@ -6,6 +6,7 @@
  */
 import type { InputItem, OutputItem } from "@loopwire/protocol/Items"
 import type { Response, Usage } from "@loopwire/protocol/Response"
+import * as Events from "@loopwire/protocol/Events"
 import type { ServerEventBody } from "@loopwire/protocol/ServerEvent"
 import { createHash } from "node:crypto"
 import type * as Scenario from "../Scenario.js"
@@ -34,21 +35,60 @@ export const deterministicId = (prefix: string, responseId: string, turn: number
   `${prefix}_${createHash("sha256").update(`${responseId}\u0000${turn}\u0000${index}\u0000${kind}`).digest("hex").slice(0, 32)}`
 
 /**
- * Splits `text` into chunks of `size` code points (never splitting a surrogate pair).
+ * The final output item for a scripted item at position `outputIndex`, with deterministic ids.
  *
  * @internal
  */
-export const chunk = (text: string, size: number): ReadonlyArray<string> => {
-  if (text === "") return []
-  const points = Array.from(text)
-  if (points.length <= size) return [text]
-  const chunks: Array<string> = []
-  for (let i = 0; i < points.length; i += size) chunks.push(points.slice(i, i + size).join(""))
-  return chunks
+export const outputItem = (
+  item: Scenario.OutputItem,
+  options: { readonly responseId: string; readonly turn: number; readonly outputIndex: number }
+): OutputItem => {
+  const { outputIndex, responseId, turn } = options
+  switch (item.type) {
+    case "message":
+      return {
+        id: deterministicId("msg", responseId, turn, outputIndex, "message"),
+        type: "message",
+        status: "completed",
+        role: "assistant",
+        content: [{ type: "output_text", text: item.text, annotations: [] }],
+        ...(item.phase === undefined ? {} : { phase: item.phase })
+      }
+    case "function_call":
+      return {
+        id: deterministicId("fc", responseId, turn, outputIndex, "item"),
+        type: "function_call",
+        status: "completed",
+        call_id: deterministicId("call", responseId, turn, outputIndex, "call"),
+        name: item.name,
+        arguments: item.arguments
+      }
+    case "custom_tool_call":
+      return {
+        id: deterministicId("ctc", responseId, turn, outputIndex, "item"),
+        type: "custom_tool_call",
+        status: "completed",
+        call_id: deterministicId("call", responseId, turn, outputIndex, "call"),
+        name: item.name,
+        input: item.input
+      }
+  }
+}
+
+const generatedChars = (item: Scenario.OutputItem): number => {
+  switch (item.type) {
+    case "message":
+      return item.text.length
+    case "function_call":
+      return item.name.length + item.arguments.length
+    case "custom_tool_call":
+      return item.name.length + item.input.length
+  }
 }
 
 /**
- * The events of one scripted output item at position `outputIndex`, in the Responses streaming order.
+ * The events of one scripted output item at position `outputIndex`, in the Responses streaming order (cut by the
+ * protocol's `Events.fromOutputItem`), each delta preceded by the per-delta delay.
  *
  * @internal
  */
@@ -61,88 +101,15 @@ export const planItem = (
     readonly latency: Scenario.ResolvedLatency
   }
 ): PlannedItem => {
-  const { latency, outputIndex, responseId, turn } = options
-  const delta = (event: ServerEventBody): Step => ({ delayMs: latency.deltaDelayMs, event })
-  const now = (event: ServerEventBody): Step => ({ delayMs: 0, event })
-  switch (item.type) {
-    case "message": {
-      const id = deterministicId("msg", responseId, turn, outputIndex, "message")
-      const part = { type: "output_text" as const, text: item.text, annotations: [] }
-      const phase = item.phase === undefined ? {} : { phase: item.phase }
-      const final: OutputItem = {
-        id,
-        type: "message",
-        status: "completed",
-        role: "assistant",
-        content: [part],
-        ...phase
-      }
-      const ref = { item_id: id, output_index: outputIndex, content_index: 0 }
-      return {
-        item: final,
-        outputChars: item.text.length,
-        steps: [
-          now({
-            type: "response.output_item.added",
-            output_index: outputIndex,
-            item: { id, type: "message", status: "in_progress", role: "assistant", content: [], ...phase }
-          }),
-          now({ type: "response.content_part.added", ...ref, part: { type: "output_text", text: "", annotations: [] } }),
-          ...chunk(item.text, latency.charsPerDelta).map((text) =>
-            delta({ type: "response.output_text.delta", ...ref, delta: text, logprobs: [] })
-          ),
-          now({ type: "response.output_text.done", ...ref, text: item.text, logprobs: [] }),
-          now({ type: "response.content_part.done", ...ref, part }),
-          now({ type: "response.output_item.done", output_index: outputIndex, item: final })
-        ]
-      }
-    }
-    case "function_call": {
-      const id = deterministicId("fc", responseId, turn, outputIndex, "item")
-      const callId = deterministicId("call", responseId, turn, outputIndex, "call")
-      const base = { id, type: "function_call" as const, call_id: callId, name: item.name }
-      const final: OutputItem = { ...base, arguments: item.arguments, status: "completed" }
-      const ref = { item_id: id, output_index: outputIndex }
-      return {
-        item: final,
-        outputChars: item.name.length + item.arguments.length,
-        steps: [
-          now({
-            type: "response.output_item.added",
-            output_index: outputIndex,
-            item: { ...base, arguments: "", status: "in_progress" }
-          }),
-          ...chunk(item.arguments, latency.charsPerDelta).map((text) =>
-            delta({ type: "response.function_call_arguments.delta", ...ref, delta: text })
-          ),
-          now({ type: "response.function_call_arguments.done", ...ref, name: item.name, arguments: item.arguments }),
-          now({ type: "response.output_item.done", output_index: outputIndex, item: final })
-        ]
-      }
-    }
-    case "custom_tool_call": {
-      const id = deterministicId("ctc", responseId, turn, outputIndex, "item")
-      const callId = deterministicId("call", responseId, turn, outputIndex, "call")
-      const base = { id, type: "custom_tool_call" as const, call_id: callId, name: item.name }
-      const final: OutputItem = { ...base, input: item.input, status: "completed" }
-      const ref = { item_id: id, output_index: outputIndex }
-      return {
-        item: final,
-        outputChars: item.name.length + item.input.length,
-        steps: [
-          now({
-            type: "response.output_item.added",
-            output_index: outputIndex,
-            item: { ...base, input: "", status: "in_progress" }
-          }),
-          ...chunk(item.input, latency.charsPerDelta).map((text) =>
-            delta({ type: "response.custom_tool_call_input.delta", ...ref, delta: text })
-          ),
-          now({ type: "response.custom_tool_call_input.done", ...ref, input: item.input }),
-          now({ type: "response.output_item.done", output_index: outputIndex, item: final })
-        ]
-      }
-    }
+  const final = outputItem(item, options)
+  const events = Events.fromOutputItem(final, options.outputIndex, { chunkSize: options.latency.charsPerDelta })
+  return {
+    item: final,
+    outputChars: generatedChars(item),
+    steps: events.map((event) => ({
+      delayMs: event.type.endsWith(".delta") ? options.latency.deltaDelayMs : 0,
+      event
+    }))
   }
 }
 
