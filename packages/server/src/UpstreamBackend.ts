@@ -9,6 +9,8 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Codec from "@loopwire/protocol/Codec"
+import * as Events from "@loopwire/protocol/Events"
+import { Response as ResponseSchema } from "@loopwire/protocol/Response"
 import type { Response } from "@loopwire/protocol/Response"
 import * as ServerEvent from "@loopwire/protocol/ServerEvent"
 import * as Config from "effect/Config"
@@ -19,6 +21,7 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Sse from "./internal/sse.js"
 import { generations, ModelBackend, ModelBackendError } from "./ModelBackend.js"
@@ -131,6 +134,18 @@ export const mapEvent = (turn: ModelTurn, event: ServerEventBody): ServerEventBo
   return { ...body, response } as ServerEventBody
 }
 
+const decodeResponse = Schema.decodeUnknownEither(ResponseSchema)
+
+const decodeResponseJson = (text: string): Either.Either<Response, ModelBackendError> => {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return Either.left(protocolError("the JSON answer is not valid JSON"))
+  }
+  return Either.mapLeft(decodeResponse(value), (error) => protocolError(`the JSON answer is not a Response: ${error.message}`))
+}
+
 interface Progress {
   readonly sse: Sse.SseState
   readonly started: boolean
@@ -213,6 +228,14 @@ export const make = (options: Options): Effect.Effect<Shape, never, HttpClient.H
         if (response.status < 200 || response.status >= 300) {
           const body = yield* Effect.orElseSucceed(response.text, () => "")
           return yield* Effect.fail(statusError(response.status, body))
+        }
+        const contentType = String(response.headers["content-type"] ?? "")
+        if (contentType.includes("application/json")) {
+          // An upstream that ignores `stream: true` answers with the final Response: cut it into its events.
+          const text = yield* Effect.mapError(response.text, networkError)
+          const decoded = decodeResponseJson(text)
+          if (Either.isLeft(decoded)) return yield* Effect.fail(decoded.left)
+          return Stream.fromIterable(Events.fromResponse(decoded.right).map((event) => mapEvent(turn, event)))
         }
         const initial: Progress = { sse: Sse.initial, started: false, done: false }
         return response.stream.pipe(

@@ -1,3 +1,4 @@
+import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import * as Accumulator from "@loopwire/protocol/Accumulator"
 import * as Codec from "@loopwire/protocol/Codec"
@@ -6,7 +7,10 @@ import type { Response } from "@loopwire/protocol/Response"
 import * as ModelBackend from "@loopwire/server/ModelBackend"
 import * as Scenario from "@loopwire/server/Scenario"
 import * as ScriptedBackend from "@loopwire/server/ScriptedBackend"
-import { Chunk, Clock, Effect, Either, Fiber, Ref, Stream, TestClock } from "effect"
+import { Chunk, Clock, ConfigProvider, Effect, Either, Fiber, Layer, Ref, Stream, TestClock } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 
 const user = (text: string): InputItem => ({ type: "message", role: "user", content: [{ type: "input_text", text }] })
 
@@ -234,4 +238,26 @@ describe("ScriptedBackend", () => {
       yield* Stream.runDrain(model.generate(makeTurn("resp_l", 0)))
       assert.strictEqual(yield* scripted.generations, 1)
     }).pipe(Effect.provide(ScriptedBackend.layer({ scenario }))))
+
+  it.effect("layerConfig loads LOOPWIRE_SCRIPT: builtin:demo, a file, or the empty scenario when unset", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "loopwire-script-"))
+      const file = path.join(dir, "one.json")
+      fs.writeFileSync(file, JSON.stringify({ turns: [{ output: [{ type: "message", text: "from file" }] }] }))
+      const scenarioFrom = (env: Record<string, string>) =>
+        Effect.provide(
+          Effect.map(ScriptedBackend.ScriptedBackend, (b) => b.scenario),
+          ScriptedBackend.layerConfig().pipe(
+            Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))),
+            Layer.provide(NodeFileSystem.layer)
+          )
+        )
+      assert.strictEqual(yield* scenarioFrom({ LOOPWIRE_SCRIPT: "builtin:demo" }), Scenario.demo)
+      assert.strictEqual(yield* scenarioFrom({}), Scenario.empty)
+      const fromFile = yield* scenarioFrom({ LOOPWIRE_SCRIPT: file })
+      assert.deepStrictEqual(fromFile.turns[0]!.output, [{ type: "message", text: "from file" }])
+      const missing = yield* Effect.flip(scenarioFrom({ LOOPWIRE_SCRIPT: path.join(dir, "missing.json") }))
+      assert.strictEqual(missing._tag, "ScenarioError")
+      fs.rmSync(dir, { recursive: true, force: true })
+    }))
 })

@@ -6,7 +6,7 @@ import type { InputItem } from "@loopwire/protocol/Items"
 import type { Response } from "@loopwire/protocol/Response"
 import type { ModelTurn, ServerEventBody } from "@loopwire/server/ModelBackend"
 import * as UpstreamBackend from "@loopwire/server/UpstreamBackend"
-import { Chunk, Effect, Either, FastCheck as fc, Stream } from "effect"
+import { Chunk, ConfigProvider, Effect, Either, FastCheck as fc, Redacted, Stream } from "effect"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Sse from "../src/internal/sse.js"
@@ -164,6 +164,41 @@ describe("UpstreamBackend", () => {
       assert.strictEqual(events[events.length - 1]!.type, "response.completed")
       assert.strictEqual(server.received[0]!.body.model, "gpt-override")
       assert.isUndefined(server.received[0]!.headers.authorization)
+    }))
+
+  it.scoped("accepts an upstream that answers with the final Response as JSON instead of SSE", () =>
+    Effect.gen(function*() {
+      const server = yield* upstream((res) => {
+        res.writeHead(200, { "content-type": "application/json" })
+        res.end(JSON.stringify(upstreamResponse))
+      })
+      const events = Either.getOrThrow(yield* run(server.baseUrl))
+      assert.strictEqual(events[0]!.type, "response.created")
+      const final = fold(events)
+      assert.strictEqual(final.id, "resp_gateway_7")
+      assert.deepStrictEqual(final.output, upstreamResponse.output)
+
+      const broken = yield* upstream((res) => {
+        res.writeHead(200, { "content-type": "application/json" })
+        res.end(JSON.stringify({ id: "x" }))
+      })
+      assert.strictEqual(Either.flip(yield* run(broken.baseUrl)).pipe(Either.getOrThrow).reason, "Protocol")
+    }))
+
+  it.effect("layerConfig reads the upstream URL, key and model override", () =>
+    Effect.gen(function*() {
+      const options = yield* UpstreamBackend.config.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([
+        ["LOOPWIRE_UPSTREAM_URL", "http://127.0.0.1:9/v1"],
+        ["LOOPWIRE_UPSTREAM_API_KEY", "sk-x"],
+        ["LOOPWIRE_UPSTREAM_MODEL", "gpt-x"]
+      ]))))
+      assert.strictEqual(options.baseUrl, "http://127.0.0.1:9/v1")
+      assert.strictEqual(Redacted.value(options.apiKey as Redacted.Redacted), "sk-x")
+      assert.strictEqual(options.model, "gpt-x")
+      const missing = yield* Effect.either(
+        UpstreamBackend.config.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map())))
+      )
+      assert.isTrue(Either.isLeft(missing))
     }))
 
   it.scoped("maps an HTTP error answer to HttpStatus with the upstream's status and code", () =>
