@@ -64,6 +64,7 @@ export interface ModelTurn {
  * A backend failure. `reason`:
  * - `HttpStatus`: the upstream answered with an HTTP error (`status`, and `code`/`type`/`param` when its body said);
  * - `Network`: the upstream could not be reached or the stream broke;
+ * - `Timeout`: the upstream sent nothing for too long;
  * - `Protocol`: the upstream stream was not a valid Responses event stream (bad SSE/JSON, no terminal event);
  * - `Upstream`: the upstream sent an `error` event mid-stream (`code` from it);
  * - `Internal`: a bug or misconfiguration of the backend itself.
@@ -75,7 +76,7 @@ export interface ModelTurn {
 export class ModelBackendError extends Schema.TaggedError<ModelBackendError>("@loopwire/server/ModelBackendError")(
   "ModelBackendError",
   {
-    reason: Schema.Literal("HttpStatus", "Network", "Protocol", "Upstream", "Internal"),
+    reason: Schema.Literal("HttpStatus", "Network", "Timeout", "Protocol", "Upstream", "Internal"),
     message: Schema.String,
     status: Schema.optional(Schema.Number),
     code: Schema.optional(Schema.NullOr(Schema.String)),

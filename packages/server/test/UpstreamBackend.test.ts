@@ -6,7 +6,7 @@ import type { InputItem } from "@loopwire/protocol/Items"
 import type { Response } from "@loopwire/protocol/Response"
 import type { ModelTurn, ServerEventBody } from "@loopwire/server/ModelBackend"
 import * as UpstreamBackend from "@loopwire/server/UpstreamBackend"
-import { Chunk, ConfigProvider, Effect, Either, FastCheck as fc, Redacted, Stream } from "effect"
+import { Chunk, ConfigProvider, Duration, Effect, Either, FastCheck as fc, Fiber, Option, Redacted, Stream, TestClock } from "effect"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Sse from "../src/internal/sse.js"
@@ -185,6 +185,40 @@ describe("UpstreamBackend", () => {
       assert.strictEqual(Either.flip(yield* run(broken.baseUrl)).pipe(Either.getOrThrow).reason, "Protocol")
     }))
 
+  it.scoped("times out (TestClock) when the upstream sends no headers, or stalls mid-stream", () =>
+    Effect.gen(function*() {
+      // Advances the test clock in bounded steps until the run finishes (its timers may start a little later).
+      const settle = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) =>
+        Effect.gen(function*() {
+          for (let i = 0; i < 20; i++) {
+            if (Option.isSome(yield* Fiber.poll(fiber))) break
+            yield* TestClock.adjust("10 seconds")
+            yield* Effect.yieldNow()
+          }
+          return yield* Fiber.join(fiber)
+        })
+      let requested!: () => void
+      const silentAnswered = new Promise<void>((resolve) => (requested = resolve))
+      const silent = yield* upstream(() => requested())
+      const first = yield* Effect.fork(run(silent.baseUrl, { idleTimeout: "30 seconds" }))
+      yield* Effect.promise(() => silentAnswered)
+      const noHeaders = Either.flip(yield* settle(first)).pipe(Either.getOrThrow)
+      assert.strictEqual(noHeaders.reason, "Timeout")
+      assert.include(noHeaders.message, "30s")
+
+      let started!: () => void
+      const stallStarted = new Promise<void>((resolve) => (started = resolve))
+      const stalling = yield* upstream((res) => {
+        res.writeHead(200, { "content-type": "text/event-stream" })
+        res.write(sseFrame({ type: "response.created", response: { ...upstreamResponse, status: "in_progress", output: [] } }))
+        started()
+      })
+      const second = yield* Effect.fork(run(stalling.baseUrl, { idleTimeout: "30 seconds" }))
+      yield* Effect.promise(() => stallStarted)
+      const stalled = Either.flip(yield* settle(second)).pipe(Either.getOrThrow)
+      assert.strictEqual(stalled.reason, "Timeout")
+    }))
+
   it.effect("layerConfig reads the upstream URL, key and model override", () =>
     Effect.gen(function*() {
       const options = yield* UpstreamBackend.config.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([
@@ -195,6 +229,7 @@ describe("UpstreamBackend", () => {
       assert.strictEqual(options.baseUrl, "http://127.0.0.1:9/v1")
       assert.strictEqual(Redacted.value(options.apiKey as Redacted.Redacted), "sk-x")
       assert.strictEqual(options.model, "gpt-x")
+      assert.isTrue(Duration.equals(Duration.decode(options.idleTimeout!), UpstreamBackend.defaultIdleTimeout))
       const missing = yield* Effect.either(
         UpstreamBackend.config.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map())))
       )
