@@ -161,7 +161,10 @@ const decodeResponseJson = (text: string): Either.Either<Response, ModelBackendE
   } catch {
     return Either.left(protocolError("the JSON answer is not valid JSON"))
   }
-  return Either.mapLeft(decodeResponse(value), (error) => protocolError(`the JSON answer is not a Response: ${error.message}`))
+  return Either.mapLeft(
+    decodeResponse(value),
+    (error) => protocolError(`the JSON answer is not a Response: ${error.message}`)
+  )
 }
 
 interface Progress {

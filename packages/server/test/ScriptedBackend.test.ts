@@ -40,7 +40,12 @@ const scenario = Either.getOrThrow(Scenario.decodeUnknown({
   latency: { chars_per_delta: 5 },
   fallback_text: "No more turns.",
   turns: [
-    { output: [{ type: "message", text: "Let me check." }, { type: "function_call", name: "get_population", arguments: { city: "Paris" } }] },
+    {
+      output: [
+        { type: "message", text: "Let me check." },
+        { type: "function_call", name: "get_population", arguments: { city: "Paris" } }
+      ]
+    },
     { output: [{ type: "custom_tool_call", name: "apply_patch", input: "*** Begin Patch\n*** End Patch" }] },
     { output: [{ type: "message", text: "partial" }], fail: { code: "server_error", message: "scripted failure" } },
     { output: [{ type: "message", text: "one" }, { type: "message", text: "two" }, { type: "message", text: "three" }] }
@@ -210,7 +215,8 @@ describe("ScriptedBackend", () => {
       assert.strictEqual(final.output.length, 1)
 
       // Without a steer the same turn runs to completion; with steering disabled the hook is ignored.
-      const full = checkStream(yield* collect(backend, makeTurn("resp_s", 3, { requested: Ref.get(requested).pipe(Effect.as(false)) })))
+      const never = { requested: Effect.succeed(false) }
+      const full = checkStream(yield* collect(backend, makeTurn("resp_s", 3, never)))
       assert.strictEqual(full.output.length, 3)
       const deaf = yield* ScriptedBackend.make({ scenario, steering: false })
       assert.isFalse(deaf.supportsSteering)

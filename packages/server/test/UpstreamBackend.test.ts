@@ -6,7 +6,19 @@ import type { InputItem } from "@loopwire/protocol/Items"
 import type { Response } from "@loopwire/protocol/Response"
 import type { ModelTurn, ServerEventBody } from "@loopwire/server/ModelBackend"
 import * as UpstreamBackend from "@loopwire/server/UpstreamBackend"
-import { Chunk, ConfigProvider, Duration, Effect, Either, FastCheck as fc, Fiber, Option, Redacted, Stream, TestClock } from "effect"
+import {
+  Chunk,
+  ConfigProvider,
+  Duration,
+  Effect,
+  Either,
+  FastCheck as fc,
+  Fiber,
+  Option,
+  Redacted,
+  Stream,
+  TestClock
+} from "effect"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Sse from "../src/internal/sse.js"
@@ -44,7 +56,8 @@ const upstream = (answer: Answer) =>
       })
   )
 
-const sseFrame = (event: { readonly type: string; readonly [key: string]: unknown }) => `event: ${event.type}\r\ndata: ${JSON.stringify(event)}\r\n\r\n`
+const sseFrame = (event: { readonly type: string; readonly [key: string]: unknown }) =>
+  `event: ${event.type}\r\ndata: ${JSON.stringify(event)}\r\n\r\n`
 
 // Writes the frames in awkward pieces (mid-line, mid-CRLF) to exercise the incremental parser.
 const streamFrames = (frames: ReadonlyArray<string>, pieceSize = 7): Answer => (res) => {
@@ -65,8 +78,21 @@ const upstreamResponse: Response = {
   previous_response_id: null,
   store: false,
   output: [
-    { id: "msg_u1", type: "message", role: "assistant", status: "completed", content: [{ type: "output_text", text: "Checking the population.", annotations: [] }] },
-    { id: "fc_u1", type: "function_call", status: "completed", call_id: "call_u1", name: "get_population", arguments: "{\"city\":\"Paris\"}" }
+    {
+      id: "msg_u1",
+      type: "message",
+      role: "assistant",
+      status: "completed",
+      content: [{ type: "output_text", text: "Checking the population.", annotations: [] }]
+    },
+    {
+      id: "fc_u1",
+      type: "function_call",
+      status: "completed",
+      call_id: "call_u1",
+      name: "get_population",
+      arguments: "{\"city\":\"Paris\"}"
+    }
   ],
   usage: { input_tokens: 40, output_tokens: 12, total_tokens: 52 }
 }
@@ -240,7 +266,8 @@ describe("UpstreamBackend", () => {
     Effect.gen(function*() {
       const server = yield* upstream((res) => {
         res.writeHead(429, { "content-type": "application/json" })
-        res.end(JSON.stringify({ error: { message: "Rate limit reached", type: "requests", code: "rate_limit_exceeded", param: null } }))
+        const error = { message: "Rate limit reached", type: "requests", code: "rate_limit_exceeded", param: null }
+        res.end(JSON.stringify({ error }))
       })
       const error = Either.flip(yield* run(server.baseUrl)).pipe(Either.getOrThrow)
       assert.strictEqual(error.reason, "HttpStatus")

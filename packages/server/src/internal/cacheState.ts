@@ -136,7 +136,12 @@ const evictionOf = (entry: Entry<unknown>, reason: EvictionReason): Eviction => 
  *
  * @internal
  */
-export const sweep = <V>(state: CacheState<V>, policy: Policy, now: number, evicted: Array<Eviction>): CacheState<V> => {
+export const sweep = <V>(
+  state: CacheState<V>,
+  policy: Policy,
+  now: number,
+  evicted: Array<Eviction>
+): CacheState<V> => {
   if (policy.ttlMillis === undefined) return state
   let current = state
   for (;;) {
