@@ -4,10 +4,11 @@ import * as Accumulator from "@loopwire/protocol/Accumulator"
 import * as Codec from "@loopwire/protocol/Codec"
 import type { InputItem } from "@loopwire/protocol/Items"
 import type { Response } from "@loopwire/protocol/Response"
+import * as ServerEvent from "@loopwire/protocol/ServerEvent"
 import * as ModelBackend from "@loopwire/server/ModelBackend"
 import * as Scenario from "@loopwire/server/Scenario"
 import * as ScriptedBackend from "@loopwire/server/ScriptedBackend"
-import { Chunk, Clock, ConfigProvider, Effect, Either, Fiber, Layer, Ref, Stream, TestClock } from "effect"
+import { Chunk, Clock, ConfigProvider, Effect, Either, Fiber, Layer, Ref, Schema, Stream, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -236,6 +237,28 @@ describe("ScriptedBackend", () => {
       assert.strictEqual(finals[20]!.output[0]!.type, "message")
       assert.strictEqual(yield* backend.generations, 21)
     }))
+
+  it.effect.prop(
+    "any scripted turn streams a well-formed response with exactly one terminal event",
+    { turn: Scenario.Turn, chars: Schema.Int.pipe(Schema.between(1, 8)) },
+    ({ chars, turn }) =>
+      Effect.gen(function*() {
+        // Latency is exercised above; here only the shape matters, so the turn streams without delays.
+        const { latency: _latency, ...scripted } = turn
+        const backend = yield* ScriptedBackend.make({
+          scenario: { fallback_text: "end", latency: { chars_per_delta: chars }, turns: [scripted] }
+        })
+        const events = yield* collect(backend, makeTurn("resp_p", 0))
+        const terminals = events.filter((e) => ServerEvent.isResponseTerminal(e))
+        assert.strictEqual(terminals.length, 1)
+        assert.strictEqual(events[events.length - 1], terminals[0])
+        const final = checkStream(events)
+        assert.strictEqual(final.status, turn.fail === undefined ? "completed" : "failed")
+        assert.strictEqual(final.output.length, turn.output.length)
+        turn.output.forEach((item, i) => assert.strictEqual(final.output[i]!.type, item.type))
+      }),
+    { fastCheck: { numRuns: 50 } }
+  )
 
   it.effect("layer provides it as ModelBackend and as ScriptedBackend", () =>
     Effect.gen(function*() {
