@@ -10,8 +10,9 @@ import type { InputItem } from "@loopwire/protocol/Items"
 import type { Response } from "@loopwire/protocol/Response"
 import type * as ServerEvent from "@loopwire/protocol/ServerEvent"
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
+import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
 
@@ -35,6 +36,16 @@ export type ServerEventBody = ServerEvent.ServerEventBody
 export interface Steering {
   readonly requested: Effect.Effect<boolean>
 }
+
+/**
+ * A steering hook for one running turn and the trigger that sets it: the gateway puts `steering` in the turn and
+ * calls `request` once it has accepted a `response.steer` for that response.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeSteering: Effect.Effect<{ readonly steering: Steering; readonly request: Effect.Effect<void> }> =
+  Effect.map(Ref.make(false), (flag) => ({ steering: { requested: Ref.get(flag) }, request: Ref.set(flag, true) }))
 
 /**
  * One model turn, assembled by the gateway.

@@ -8,7 +8,7 @@ import * as ServerEvent from "@loopwire/protocol/ServerEvent"
 import * as ModelBackend from "@loopwire/server/ModelBackend"
 import * as Scenario from "@loopwire/server/Scenario"
 import * as ScriptedBackend from "@loopwire/server/ScriptedBackend"
-import { Chunk, Clock, ConfigProvider, Effect, Either, Fiber, Layer, Ref, Schema, Stream, TestClock } from "effect"
+import { Chunk, Clock, ConfigProvider, Effect, Either, Fiber, Layer, Schema, Stream, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -202,10 +202,10 @@ describe("ScriptedBackend", () => {
     Effect.gen(function*() {
       const backend = yield* ScriptedBackend.make({ scenario })
       assert.isTrue(backend.supportsSteering)
-      const requested = yield* Ref.make(false)
-      const events = yield* backend.generate(makeTurn("resp_s", 3, { requested: Ref.get(requested) })).pipe(
+      const { request, steering } = yield* ModelBackend.makeSteering
+      const events = yield* backend.generate(makeTurn("resp_s", 3, steering)).pipe(
         // The steer arrives while the first item is streaming: that item finishes, the next does not start.
-        Stream.tap((event) => event.type === "response.output_text.delta" ? Ref.set(requested, true) : Effect.void),
+        Stream.tap((event) => event.type === "response.output_text.delta" ? request : Effect.void),
         Stream.runCollect,
         Effect.map(Chunk.toReadonlyArray)
       )
