@@ -178,6 +178,10 @@ export const get = <V>(
     evicted.push(evictionOf(entry, "ttl"))
     return { state: current, value: Option.none(), evicted }
   }
+  // Recency only matters to the budgets; without them a hit leaves the state untouched (a pure hash lookup).
+  if (policy.maxEntries === undefined && policy.maxBytes === undefined) {
+    return { state: current, value: Option.some(entry), evicted }
+  }
   const useSeq = current.seq + 1
   const touched: Entry<V> = { ...entry, useSeq }
   current = {
