@@ -6,6 +6,11 @@ export * as Connection from "./Connection.js"
 /**
  * @since 0.1.0
  */
+export * as FaultInjection from "./FaultInjection.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Memory from "./Memory.js"
 
 /**
