@@ -130,7 +130,11 @@ export const wrapConnection = (
     outboundDropped: 0,
     cut: false
   }
-  const blackHoled = { inbound: false, outbound: false }
+  const hole = faults.blackHoleAfterFrames
+  const blackHoled = {
+    inbound: hole?.direction === "inbound" && hole.frames <= 0,
+    outbound: hole?.direction === "outbound" && hole.frames <= 0
+  }
 
   const cut = Effect.suspend(() => {
     counters.cut = true
