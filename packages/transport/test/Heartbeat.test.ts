@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
@@ -13,7 +14,7 @@ import * as WebSocket from "../src/WebSocket.js"
 import { serve } from "./utils.js"
 
 /** Advances the TestClock in steps, letting real IO run between them, until `done` holds (bounded). */
-const advanceUntil = (step: string, done: Effect.Effect<boolean>, maxSteps = 50) =>
+const advanceUntil = (step: Duration.DurationInput, done: Effect.Effect<boolean>, maxSteps = 50) =>
   Effect.gen(function*() {
     for (let i = 0; i < maxSteps; i++) {
       if (yield* done) return true
@@ -80,7 +81,9 @@ describe("Heartbeat", () => {
       yield* Effect.addFinalizer(() => Effect.sync(() => silent.terminate()))
       const clientClosed = yield* Deferred.make<number>()
       silent.on("close", (code) => Deferred.unsafeDone(clientClosed, Effect.succeed(code)))
-      yield* Effect.async<void>((resume) => silent.once("open", () => resume(Effect.void)))
+      yield* Effect.async<void>((resume) => {
+        silent.once("open", () => resume(Effect.void))
+      })
       const finished = yield* advanceUntil("500 millis", Deferred.isDone(result))
       assert.isTrue(finished)
       assert.strictEqual(yield* Deferred.await(result), "DeadPeer")
