@@ -187,7 +187,7 @@ export const make = (options: Options): Effect.Effect<ManagedConnection, never, 
         if (yield* Deferred.isDone(stop)) return yield* finish({ _tag: "Shutdown" })
         yield* set({ _tag: "Connecting", attempt })
         const scope = yield* Scope.make()
-        const opened = yield* Effect.either(
+        const dial = Effect.either(
           Effect.gen(function*() {
             const connection = yield* transport.open(yield* url, {
               headers: yield* headers,
@@ -200,6 +200,13 @@ export const make = (options: Options): Effect.Effect<ManagedConnection, never, 
             return watched
           }).pipe(Scope.extend(scope))
         )
+        // `close` must not wait for a dial in progress.
+        const dialed = yield* Effect.raceFirst(Effect.map(dial, Option.some), Effect.as(Deferred.await(stop), Option.none()))
+        if (Option.isNone(dialed)) {
+          yield* Scope.close(scope, Exit.void)
+          return yield* finish({ _tag: "Shutdown" })
+        }
+        const opened = dialed.value
         let outcome: ReconnectPolicy.Outcome
         if (opened._tag === "Left") {
           yield* Scope.close(scope, Exit.void)

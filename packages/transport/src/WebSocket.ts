@@ -48,6 +48,8 @@ export interface Options {
   readonly openTimeout?: Duration.DurationInput | undefined
   /** Outbound high-water mark in bytes (default 1 MiB), see `Connection.DEFAULT_HIGH_WATER_MARK`. */
   readonly highWaterMark?: number | undefined
+  /** Inbound high-water mark in bytes (default 4 MiB), see `Connection.DEFAULT_INBOUND_HIGH_WATER_MARK`. */
+  readonly inboundHighWaterMark?: number | undefined
   /** Headers sent on every handshake; per-call `open` headers override them. */
   readonly headers?: Readonly<Record<string, string>> | undefined
 }
@@ -108,7 +110,12 @@ export const connect = (
       requestHeaders,
       responseHeaders: {}
     }
-    const core = attachWs(ws, { side: "client", handshake, highWaterMark: options.highWaterMark })
+    const core = attachWs(ws, {
+      side: "client",
+      handshake,
+      highWaterMark: options.highWaterMark,
+      inboundHighWaterMark: options.inboundHighWaterMark
+    })
     ws.on("upgrade", (response) => {
       handshake.responseHeaders = headersOf(response.headers)
       handshake.remoteAddress = response.socket?.remoteAddress

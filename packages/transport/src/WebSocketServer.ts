@@ -75,6 +75,8 @@ export interface Options<R> extends Handler<R> {
   readonly perMessageDeflate?: boolean | undefined
   /** Outbound high-water mark in bytes per connection (default 1 MiB). */
   readonly highWaterMark?: number | undefined
+  /** Inbound high-water mark in bytes per connection (default 4 MiB): reading pauses above it. */
+  readonly inboundHighWaterMark?: number | undefined
 }
 
 type Route = (request: Http.IncomingMessage, socket: Duplex, head: Buffer) => void
@@ -218,7 +220,13 @@ export const attach = <R>(
               responseHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),
               remoteAddress: request.remoteAddress
             }
-            resume(Effect.succeed(attachWs(ws, { side: "server", handshake, highWaterMark: options.highWaterMark }).connection))
+            const core = attachWs(ws, {
+              side: "server",
+              handshake,
+              highWaterMark: options.highWaterMark,
+              inboundHighWaterMark: options.inboundHighWaterMark
+            })
+            resume(Effect.succeed(core.connection))
           })
         } catch {
           socket.destroy()

@@ -171,4 +171,17 @@ describe("ManagedConnection", () => {
       assert.isTrue(state._tag === "Closed" && state.reason._tag === "Shutdown")
       assert.strictEqual((yield* Effect.flip(managed.current)).reason, "Shutdown")
     }))
+
+  it.scoped("close does not wait for a dial in progress", () =>
+    Effect.gen(function*() {
+      const memory = yield* Memory.makeServer({
+        onUpgrade: () => Effect.as(Effect.sleep("1 hour"), Upgrade.accept()),
+        handle: echo
+      })
+      const managed = yield* ManagedConnection.make({ url: "ws://memory/", heartbeat: false }).pipe(withTransport(memory))
+      yield* waitFor(managed, (s) => s._tag === "Connecting")
+      yield* managed.close()
+      const state = yield* managed.get
+      assert.isTrue(state._tag === "Closed" && state.reason._tag === "Shutdown")
+    }))
 })

@@ -228,3 +228,38 @@ describe("WebSocket transport over loopback", () => {
       assert.strictEqual(frame, "still alive")
     }))
 })
+
+describe("WebSocket backpressure over loopback", () => {
+  it.scoped("a reader that stops reading slows the sender down (bounded buffers both ways), and nothing is lost", () =>
+    Effect.gen(function*() {
+      const total = 200
+      const frame = (i: number) => `${String(i).padStart(6, "0")}${"z".repeat(100_000)}`
+      let sent = 0
+      const { url } = yield* serve({
+        path: "/flood",
+        highWaterMark: 256 * 1024,
+        handle: (connection) =>
+          Effect.gen(function*() {
+            for (let i = 0; i < total; i++) {
+              yield* connection.send(frame(i))
+              sent++
+            }
+            yield* connection.closed
+          })
+      })
+      const connection = yield* WebSocket.make({ inboundHighWaterMark: 256 * 1024 }).open(url)
+      // Let the server push as much as the buffers allow while nobody reads on the client.
+      let last = -1
+      let still = 0
+      for (let i = 0; i < 250 && still < 10 && sent < total; i++) {
+        still = sent === last && sent > 0 ? still + 1 : 0
+        last = sent
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+      }
+      assert.isBelow(sent, total)
+      const received = Chunk.toArray(yield* connection.frames.pipe(Stream.take(total), Stream.runCollect))
+      assert.strictEqual(received.length, total)
+      for (let i = 0; i < total; i++) assert.strictEqual(received[i]!.slice(0, 6), String(i).padStart(6, "0"))
+      assert.strictEqual(sent, total)
+    }))
+})

@@ -1,10 +1,18 @@
+import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Mailbox from "effect/Mailbox"
+import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
-import { CloseInfo, ConnectionError, DEFAULT_HIGH_WATER_MARK, isSendableCloseCode } from "../Connection.js"
+import {
+  CloseInfo,
+  ConnectionError,
+  DEFAULT_HIGH_WATER_MARK,
+  DEFAULT_INBOUND_HIGH_WATER_MARK,
+  isSendableCloseCode
+} from "../Connection.js"
 import type { Connection, Handshake } from "../Connection.js"
 
 /**
@@ -16,6 +24,9 @@ export interface Driver {
   readonly close: (code: number, reason: string) => void
   readonly terminate: () => void
   readonly ping: () => void
+  /** Stop / restart reading from the socket (inbound backpressure); optional. */
+  readonly pause?: (() => void) | undefined
+  readonly resume?: (() => void) | undefined
 }
 
 /** @internal */
@@ -55,6 +66,7 @@ export const unsafeMakeCore = (options: {
   readonly handshake: Handshake
   readonly driver: Driver
   readonly highWaterMark?: number | undefined
+  readonly inboundHighWaterMark?: number | undefined
 }): Core => {
   const id = options.id ?? makeConnectionId()
   const driver = options.driver
@@ -66,6 +78,10 @@ export const unsafeMakeCore = (options: {
   let closing = false
   let closedInfo: CloseInfo | undefined
   let failure: ConnectionError | undefined
+  // Inbound backpressure: bytes received but not yet taken by the consumer; reading pauses above the mark.
+  const inboundHighWaterMark = Math.max(1, options.inboundHighWaterMark ?? DEFAULT_INBOUND_HIGH_WATER_MARK)
+  let inboundBytes = 0
+  let paused = false
 
   const closedError = () =>
     new ConnectionError({
@@ -85,7 +101,20 @@ export const unsafeMakeCore = (options: {
   const onFrame = (frame: string) => {
     if (closedInfo || failure) return
     wakePingers()
+    inboundBytes += byteLength(frame)
     mailbox.unsafeOffer(frame)
+    if (!paused && inboundBytes > inboundHighWaterMark && driver.pause) {
+      paused = true
+      driver.pause()
+    }
+  }
+
+  const onTaken = (frames: ReadonlyArray<string>) => {
+    for (const frame of frames) inboundBytes -= byteLength(frame)
+    if (paused && inboundBytes <= inboundHighWaterMark / 2 && driver.resume) {
+      paused = false
+      driver.resume()
+    }
   }
 
   const onError = (reason: ConnectionError["reason"], message: string, code?: number) => {
@@ -192,7 +221,12 @@ export const unsafeMakeCore = (options: {
     side: options.side,
     handshake: options.handshake,
     send,
-    frames: Mailbox.toStream(mailbox),
+    frames: Mailbox.toStream(mailbox).pipe(
+      Stream.mapChunks((chunk) => {
+        onTaken(Chunk.toReadonlyArray(chunk))
+        return chunk
+      })
+    ),
     closed: Deferred.await(closedDeferred),
     close,
     terminate,
