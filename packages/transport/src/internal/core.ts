@@ -73,7 +73,6 @@ export const unsafeMakeCore = (options: {
   const highWaterMark = Math.max(1, options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK)
   const mailbox = Effect.runSync(Mailbox.make<string, ConnectionError>())
   const closedDeferred = Deferred.unsafeMake<CloseInfo>(FiberId.none)
-  const semaphore = Effect.unsafeMakeSemaphore(highWaterMark)
   const pingWaiters = new Set<Deferred.Deferred<void, ConnectionError>>()
   let closing = false
   let closedInfo: CloseInfo | undefined
@@ -158,32 +157,46 @@ export const unsafeMakeCore = (options: {
     driver.close(1003, "binary frames are not supported")
   }
 
+  // Outbound accounting: bytes handed to the driver and not yet flushed. The fast path sends synchronously; only
+  // a sender above the high-water mark waits (for a flush or for the end of the connection).
+  let buffered = 0
+  let drained: Deferred.Deferred<void> | undefined
+  const release = (size: number) => {
+    buffered -= size
+    if (drained !== undefined && buffered < highWaterMark) {
+      Deferred.unsafeDone(drained, Exit.void)
+      drained = undefined
+    }
+  }
+
   const send = (frame: string): Effect.Effect<void, ConnectionError> =>
     Effect.suspend(() => {
       if (closing || closedInfo) return Effect.fail(closedError())
-      const permits = Math.min(byteLength(frame), highWaterMark)
-      return semaphore.take(permits).pipe(
-        Effect.raceFirst(Effect.zipRight(Deferred.await(closedDeferred), Effect.failSync(closedError))),
-        Effect.zipRight(Effect.suspend(() => {
-          if (closing || closedInfo) {
-            return Effect.zipRight(semaphore.release(permits), Effect.failSync(closedError))
-          }
-          let released = false
-          const release = () => {
+      const size = byteLength(frame)
+      if (buffered === 0 || buffered + size <= highWaterMark) {
+        buffered += size
+        let released = false
+        try {
+          driver.send(frame, () => {
             if (released) return
             released = true
-            Effect.runSync(semaphore.release(permits))
+            release(size)
+          })
+        } catch (cause) {
+          if (!released) {
+            released = true
+            release(size)
           }
-          try {
-            driver.send(frame, release)
-          } catch (cause) {
-            release()
-            return Effect.fail(
-              new ConnectionError({ reason: "Network", connectionId: id, message: `send failed: ${String(cause)}` })
-            )
-          }
-          return Effect.void
-        }))
+          return Effect.fail(
+            new ConnectionError({ reason: "Network", connectionId: id, message: `send failed: ${String(cause)}` })
+          )
+        }
+        return Effect.void
+      }
+      drained ??= Deferred.unsafeMake<void>(FiberId.none)
+      return Deferred.await(drained).pipe(
+        Effect.raceFirst(Effect.zipRight(Deferred.await(closedDeferred), Effect.failSync(closedError))),
+        Effect.zipRight(send(frame))
       )
     })
 
