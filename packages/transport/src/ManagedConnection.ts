@@ -201,7 +201,10 @@ export const make = (options: Options): Effect.Effect<ManagedConnection, never, 
           }).pipe(Scope.extend(scope))
         )
         // `close` must not wait for a dial in progress.
-        const dialed = yield* Effect.raceFirst(Effect.map(dial, Option.some), Effect.as(Deferred.await(stop), Option.none()))
+        const dialed = yield* Effect.raceFirst(
+          Effect.map(dial, Option.some),
+          Effect.as(Deferred.await(stop), Option.none())
+        )
         if (Option.isNone(dialed)) {
           yield* Scope.close(scope, Exit.void)
           return yield* finish({ _tag: "Shutdown" })

@@ -39,7 +39,9 @@ import { DEFAULT_MAX_PAYLOAD } from "./WebSocket.js"
  * @since 0.1.0
  * @category tags
  */
-export class NodeServer extends Context.Tag("@loopwire/transport/WebSocketServer/NodeServer")<NodeServer, Http.Server>() {}
+export class NodeServer
+  extends Context.Tag("@loopwire/transport/WebSocketServer/NodeServer")<NodeServer, Http.Server>()
+{}
 
 /**
  * `NodeHttpServer.layer` that also provides the underlying `http.Server` as `NodeServer`, so `layer` can attach

@@ -149,7 +149,9 @@ describe("FaultInjection", () => {
   it.scoped("a black hole stops delivery without closing; ping never completes", () =>
     Effect.gen(function*() {
       const [client, server] = yield* Memory.makePair()
-      const faulty = FaultInjection.wrapConnection(client, { blackHoleAfterFrames: { direction: "inbound", frames: 1 } })
+      const faulty = FaultInjection.wrapConnection(client, {
+        blackHoleAfterFrames: { direction: "inbound", frames: 1 }
+      })
       yield* server.send("first")
       yield* server.send("second")
       const received: Array<string> = []

@@ -182,11 +182,16 @@ describe("WebSocket transport over loopback", () => {
       assert.strictEqual(invalid.reason, "InvalidUrl")
 
       // A server that answers garbage, and one that resets the socket mid-handshake.
+      let accepted = 0
       const garbage = yield* Effect.acquireRelease(
         Effect.async<Net.Server>((resume) => {
           const server = Net.createServer((socket) => {
             socket.on("error", () => {})
-            socket.once("data", () => socket.remotePort! % 2 === 0 ? socket.end("NOT HTTP\r\n\r\n") : socket.resetAndDestroy())
+            // Alternate: answer garbage, then reset mid-handshake.
+            socket.once("data", () => {
+              if (accepted++ % 2 === 0) socket.end("NOT HTTP\r\n\r\n")
+              else socket.resetAndDestroy()
+            })
           })
           server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
         }),
