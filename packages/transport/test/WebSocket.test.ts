@@ -227,6 +227,17 @@ describe("WebSocket transport over loopback", () => {
         socket.on("error", () => {})
         socket.on("close", () => resume(Effect.void))
       })
+      // An upgrade without Sec-WebSocket-Key is answered 400 by the handshake, not left hanging.
+      const answer = yield* Effect.async<string>((resume) => {
+        const socket = Net.connect(Number(wsPort), "127.0.0.1", () => {
+          socket.write("GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        })
+        let text = ""
+        socket.on("data", (chunk) => (text += chunk.toString()))
+        socket.on("error", () => {})
+        socket.on("close", () => resume(Effect.succeed(text)))
+      })
+      assert.match(answer, /^HTTP\/1\.1 400/)
       const connection = yield* WebSocket.make().open(url)
       yield* connection.send("still alive")
       const [frame] = yield* connection.frames.pipe(Stream.take(1), Stream.runCollect, Effect.map(Chunk.toArray))
