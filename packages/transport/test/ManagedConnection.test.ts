@@ -189,4 +189,16 @@ describe("ManagedConnection", () => {
       const state = yield* managed.get
       assert.isTrue(state._tag === "Closed" && state.reason._tag === "Shutdown")
     }))
+
+  it.scoped("closing the scope closes the live connection and publishes Shutdown", () =>
+    Effect.gen(function*() {
+      const memory = yield* Memory.makeServer({ handle: echo })
+      const { connection, managed } = yield* Effect.gen(function*() {
+        const managed = yield* plain(memory)
+        return { connection: yield* managed.current, managed }
+      }).pipe(Effect.scoped)
+      assert.strictEqual((yield* connection.closed).code, 1000)
+      const state = yield* managed.get
+      assert.isTrue(state._tag === "Closed" && state.reason._tag === "Shutdown")
+    }))
 })
