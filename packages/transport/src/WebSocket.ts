@@ -183,7 +183,12 @@ export const connect = (
  */
 export const make = (options: Options = {}): TransportShape => ({
   open: (url, openOptions) =>
-    Effect.acquireRelease(connect(url, openOptions, options), (connection) => connection.close(1000))
+    // The dial itself stays interruptible (open timeout, a caller giving up); an interrupted dial terminates the
+    // socket, a completed one is released by closing with 1000.
+    Effect.acquireRelease(
+      Effect.interruptible(connect(url, openOptions, options)),
+      (connection) => connection.close(1000)
+    )
 })
 
 /**

@@ -209,6 +209,11 @@ export const attach = <R>(
       headers: Readonly<Record<string, string>>
     ): Effect.Effect<Connection | undefined> =>
       Effect.async<Connection | undefined>((resume) => {
+        // The client may have gone while `onUpgrade` ran: then no 'close' event will come.
+        if (socket.destroyed || !socket.writable) {
+          socket.destroy()
+          return resume(Effect.succeed(undefined))
+        }
         extraHeaders.set(nodeRequest, headers)
         const onGone = () => resume(Effect.succeed(undefined))
         socket.once("close", onGone)

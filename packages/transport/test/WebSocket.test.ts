@@ -1,3 +1,4 @@
+import * as Socket from "@effect/platform/Socket"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
@@ -5,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
 import * as Net from "node:net"
 import * as WS from "ws"
 import type { Connection } from "../src/Connection.js"
@@ -279,3 +281,53 @@ describe("WebSocket backpressure over loopback", () => {
       assert.strictEqual(sent, total)
     }))
 })
+
+describe("WebSocket open timeout and the platform bridge", () => {
+  it.scoped("a server that never answers the handshake fails with Timeout on the Clock", () =>
+    Effect.gen(function*() {
+      const sockets = new Set<Net.Socket>()
+      const silent = yield* Effect.acquireRelease(
+        Effect.async<Net.Server>((resume) => {
+          const server = Net.createServer((socket) => {
+            sockets.add(socket)
+            socket.on("error", () => {})
+          })
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) =>
+          Effect.async<void>((resume) => {
+            for (const socket of sockets) socket.destroy()
+            server.close(() => resume(Effect.void))
+          })
+      )
+      const port = (silent.address() as Net.AddressInfo).port
+      const url = `ws://127.0.0.1:${port}/`
+      const fiber = yield* Effect.fork(Effect.flip(WebSocket.make({ openTimeout: "5 seconds" }).open(url)))
+      // Wait until the open timeout is registered on the TestClock, then let it fire.
+      while (Chunk.isEmpty(yield* TestClock.sleeps())) yield* Effect.yieldNow()
+      yield* TestClock.adjust("5 seconds")
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error.reason, "Timeout")
+    }))
+
+  it.scoped("layerWebSocketConstructor lets @effect/platform's Socket send handshake headers", () =>
+    Effect.gen(function*() {
+      const seen = yield* Deferred.make<string | undefined>()
+      const { url } = yield* serve({
+        path: "/platform",
+        onUpgrade: (request) => Effect.as(Deferred.succeed(seen, request.headers["authorization"]), Upgrade.accept()),
+        handle: echo
+      })
+      const socket = yield* Socket.makeWebSocket(url).pipe(
+        Effect.provide(WebSocket.layerWebSocketConstructor({ headers: { Authorization: "Bearer platform" } }))
+      )
+      const received = yield* Deferred.make<string>()
+      const write = yield* socket.writer
+      yield* socket.runRaw((data) => Deferred.succeed(received, String(data)), {
+        onOpen: Effect.orDie(write("via platform"))
+      }).pipe(Effect.forkScoped)
+      assert.strictEqual(yield* Deferred.await(seen), "Bearer platform")
+      assert.strictEqual(yield* Deferred.await(received), "via platform")
+    }))
+})
+
