@@ -8,7 +8,7 @@
  */
 import * as Arbitrary from "effect/Arbitrary"
 import * as Schema from "effect/Schema"
-import { arrayOf, Json, open, opt, Str, unknownType, UnknownVariantId } from "./internal/schema.js"
+import { Absent, arrayOf, Json, open, opt, Str, unknownType } from "./internal/schema.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // content parts
@@ -247,7 +247,7 @@ const ShortMessageArbitrary = open(messageFields)
  */
 export const ShortMessage = open({
   // A present `type` means the long form (or another item): this member must not swallow it.
-  type: opt(Schema.Never.annotations({ [UnknownVariantId]: true })),
+  type: opt(Absent),
   ...messageFields
 }).annotations({
   identifier: "ShortMessage",

@@ -9,7 +9,7 @@
  */
 import * as Schema from "effect/Schema"
 import { ContentPart, OutputItem, SummaryText } from "./Items.js"
-import { arrayOf, Int, Json, JsonObject, open, opt, Str, unknownType } from "./internal/schema.js"
+import { Absent, arrayOf, Int, Json, JsonObject, open, opt, Str, unknownType } from "./internal/schema.js"
 import { Response } from "./Response.js"
 
 const event = <T extends string, F extends Schema.Struct.Fields>(type: T, fields: F) =>
@@ -842,7 +842,7 @@ export type ErrorEnvelope = typeof ErrorEnvelope.Type
  */
 export const ErrorStreaming = event("error", {
   // A present `error` object means the envelope form.
-  error: opt(Schema.Never),
+  error: opt(Absent),
   code: opt(Schema.NullOr(Str)),
   message: Str,
   param: opt(Schema.NullOr(Str))

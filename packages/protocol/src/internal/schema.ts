@@ -119,3 +119,14 @@ export const unknownType = (known: ReadonlyArray<string>, identifier: string) =>
   })
 }
 
+
+/**
+ * A field that must be absent (`opt(Absent)`): tells one union member from another that has the field. Its branch
+ * is skipped in error reports. Schemas using it override their arbitrary; this one only exists for completeness.
+ *
+ * @internal
+ */
+export const Absent = Schema.Never.annotations({
+  [UnknownVariantId]: true,
+  arbitrary: () => (fc) => fc.constant(undefined as never)
+})
