@@ -54,6 +54,7 @@ export const classify = (error: ResponsesError): Action => {
       return "Rotate"
     case "RetriesExhausted":
     case "Invalid":
+    case "ResponseFailed":
       return "Fail"
   }
 }

@@ -18,6 +18,7 @@ import * as Schema from "effect/Schema"
  * - `LaneLimit`: the client would exceed the connection's distinct-lane limit.
  * - `RetriesExhausted`: the recovery ladder gave up; `cause` tells the last error's message.
  * - `Invalid`: the request itself cannot be sent (e.g. an invalid `stream_id`).
+ * - `ResponseFailed`: the response ended with `response.failed` (an agent loop cannot go on).
  *
  * @since 0.1.0
  * @category errors
@@ -31,7 +32,8 @@ export class ResponsesError extends Schema.TaggedError<ResponsesError>()("Respon
     "Protocol",
     "LaneLimit",
     "RetriesExhausted",
-    "Invalid"
+    "Invalid",
+    "ResponseFailed"
   ),
   message: Schema.String,
   code: Schema.optional(Schema.NullOr(Schema.String)),

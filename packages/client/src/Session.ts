@@ -256,12 +256,17 @@ export const make = (
     }
     const fullInputBytes = () => historyBytes + Math.max(0, history.length - 1) + 2
 
-    const effectiveSettings = (settings: Settings | undefined): Settings =>
-      settings === undefined
-        ? (options.settings ?? {})
-        : options.settings === undefined
-        ? settings
-        : { ...options.settings, ...settings }
+    // Merged once per distinct override, so the serialized settings are reused turn after turn.
+    let lastOverride: Settings | undefined
+    let lastMerged: Settings = options.settings ?? {}
+    const effectiveSettings = (settings: Settings | undefined): Settings => {
+      if (settings === undefined) return options.settings ?? {}
+      if (settings !== lastOverride) {
+        lastOverride = settings
+        lastMerged = options.settings === undefined ? settings : { ...options.settings, ...settings }
+      }
+      return lastMerged
+    }
 
     // One attempt over the socket: returns the event stream and the frame's bookkeeping.
     const attemptWebSocket = (settings: Settings, settingsJson: string, forceFull: boolean, generate: boolean) =>

@@ -5,6 +5,11 @@
 /**
  * @since 0.1.0
  */
+export * as AgentLoop from "./AgentLoop.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as ClientConfig from "./ClientConfig.js"
 
 /**

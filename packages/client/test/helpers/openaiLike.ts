@@ -67,10 +67,18 @@ export const makeServer = (model: ModelOptions) => {
   const countOutputs = (context: ReadonlyArray<any>) =>
     context.filter((i) => i && i.type === "function_call_output").length
 
+  const firstUserText = (context: ReadonlyArray<any>): string => {
+    const first = context.find((i) => i && i.role === "user")
+    if (first === undefined) return ""
+    if (typeof first.content === "string") return first.content
+    return Array.isArray(first.content) ? (first.content[0]?.text ?? "") : ""
+  }
+
   const respond = (context: ReadonlyArray<any>, responseId: string): Array<any> => {
     const done = countOutputs(context)
+    const tag = firstUserText(context)
     if (done >= model.toolCalls) {
-      const text = `done after ${done} tool calls`
+      const text = `done after ${done} tool calls for ${tag}`
       return [{
         type: "message",
         id: `msg_${responseId}`,
@@ -87,7 +95,7 @@ export const makeServer = (model: ModelOptions) => {
         id: `fc_${responseId}_${k}`,
         call_id: `call_${index}`,
         name: toolName,
-        arguments: model.args ? model.args(index) : JSON.stringify({ n: index }),
+        arguments: model.args ? model.args(index) : JSON.stringify({ n: index, tag }),
         status: "completed"
       }
     })
@@ -312,8 +320,36 @@ export const makeServer = (model: ModelOptions) => {
     return { onMessage, onClose }
   }
 
+  let httpRequests: Array<{ readonly body: any; readonly bytes: number }> = []
+  /** `POST /v1/responses` (stream: true): the SSE body for a full-context request. */
+  const httpCreate = (text: string): { readonly status: number; readonly body: string } => {
+    const body = JSON.parse(text)
+    httpRequests.push({ body, bytes: Buffer.byteLength(text) })
+    if (body.stream_id !== undefined || body.generate !== undefined) {
+      return { status: 400, body: JSON.stringify({ error: { type: "invalid_request_error", code: "unknown_parameter", message: "WebSocket-only field over HTTP", param: "stream_id" } }) }
+    }
+    const input: Array<any> = typeof body.input === "string" ? [{ role: "user", content: body.input }] : body.input ?? []
+    let context: ReadonlyArray<any> = input
+    if (body.previous_response_id) {
+      const parent = stored.get(body.previous_response_id)
+      if (parent === undefined) {
+        return { status: 400, body: JSON.stringify({ error: { type: "invalid_request_error", code: "previous_response_not_found", message: NOT_FOUND(body.previous_response_id), param: "previous_response_id" } }) }
+      }
+      context = [...parent.context, ...input]
+    }
+    const responseId = `resp_${++responseCount}`
+    const output = respond(context, responseId)
+    generated++
+    const response = { id: responseId, object: "response", created_at: 1, status: "completed", model: body.model ?? "fake-model", output, previous_response_id: body.previous_response_id ?? null, store: body.store !== false }
+    if (body.store !== false) stored.set(responseId, { id: responseId, context: [...context, ...output] })
+    const events = eventsFor(response, output, undefined)
+    return { status: 200, body: events.map((e) => `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`).join("") }
+  }
+
   return {
     faults,
+    httpCreate,
+    httpRequests: () => httpRequests,
     creates,
     accept,
     onUpgrade,

@@ -52,9 +52,21 @@ export const memoryTransport = (server: FakeServer) =>
 export const wsServer = (server: FakeServer) =>
   Effect.acquireRelease(
     Effect.async<{ readonly url: string; readonly close: () => void; readonly http: Http.Server }>((resume) => {
-      const http = Http.createServer((_req, res) => {
-        res.statusCode = 404
-        res.end()
+      const http = Http.createServer((req, res) => {
+        if (req.method !== "POST" || !req.url?.startsWith("/v1/responses")) {
+          res.statusCode = 404
+          res.end()
+          return
+        }
+        let text = ""
+        req.setEncoding("utf8")
+        req.on("data", (chunk) => (text += chunk))
+        req.on("end", () => {
+          const answer = server.httpCreate(text)
+          res.statusCode = answer.status
+          res.setHeader("content-type", answer.status === 200 ? "text/event-stream" : "application/json")
+          res.end(answer.body)
+        })
       })
       const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false })
       http.on("upgrade", (req, socket, head) => {
