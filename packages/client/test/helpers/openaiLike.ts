@@ -147,7 +147,9 @@ export const makeServer = (model: ModelOptions) => {
     })
 
   /** Upgrade decision: undefined = accept, else the status to refuse with. */
-  const onUpgrade = (): number | undefined => {
+  const upgrades: Array<Record<string, string | undefined>> = []
+  const onUpgrade = (headers: Record<string, string | undefined> = {}): number | undefined => {
+    upgrades.push(headers)
     if (faults.refuseUpgrade !== undefined) {
       const status = faults.refuseUpgrade
       const left = (faults.refuseCount ?? 1) - 1
@@ -353,6 +355,7 @@ export const makeServer = (model: ModelOptions) => {
   return {
     faults,
     httpCreate,
+    upgrades,
     httpRequests: () => httpRequests,
     creates,
     accept,

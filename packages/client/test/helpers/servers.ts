@@ -18,9 +18,9 @@ type Out = { readonly _tag: "frame"; readonly text: string } | { readonly _tag: 
 /** The fake server behind the in-memory transport. */
 export const memoryTransport = (server: FakeServer) =>
   Memory.layer({
-    onUpgrade: () =>
+    onUpgrade: (request) =>
       Effect.sync(() => {
-        const status = server.onUpgrade()
+        const status = server.onUpgrade({ authorization: request.headers["authorization"] })
         return status === undefined ? Upgrade.accept() : Upgrade.reject(status, `refused with ${status}`)
       }),
     handle: (connection) =>
@@ -70,7 +70,7 @@ export const wsServer = (server: FakeServer) =>
       })
       const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false })
       http.on("upgrade", (req, socket, head) => {
-        const status = server.onUpgrade()
+        const status = server.onUpgrade({ authorization: req.headers.authorization, "x-extra": req.headers["x-extra"] as string | undefined })
         if (status !== undefined) {
           const body = JSON.stringify({ error: { message: `refused with ${status}` } })
           socket.end(
