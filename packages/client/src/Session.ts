@@ -9,11 +9,15 @@
  *
  * @since 0.1.0
  */
+import * as Accumulator from "@loopwire/protocol/Accumulator"
+import type * as ClientEvent from "@loopwire/protocol/ClientEvent"
+import * as Continuation from "@loopwire/protocol/Continuation"
 import type * as Items from "@loopwire/protocol/Items"
 import type * as Response from "@loopwire/protocol/Response"
 import type * as ServerEvent from "@loopwire/protocol/ServerEvent"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Random from "effect/Random"
@@ -146,11 +150,19 @@ interface Entry {
   readonly bytes: number
 }
 
-interface Anchor {
-  readonly responseId: string
-  /** History entries the server's state covers (input and output of the anchored response). */
-  readonly covered: number
-  readonly settingsJson: string
+/**
+ * What the server holds warm for this session: the last response, the settings it was made with, and where its
+ * output starts in the history.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Anchor {
+  readonly response: Response.Response
+  /** The anchored request's settings (`input` left empty: the history before `contextEnd` is append-only). */
+  readonly request: ClientEvent.ResponseCreate
+  /** History index where the anchored response's output begins. */
+  readonly contextEnd: number
   readonly generation: number
 }
 
@@ -158,9 +170,10 @@ const utf8 = (s: string) => Buffer.byteLength(s, "utf8")
 const INPUT_OPEN = `,"input":[`
 
 /**
- * The continuation decision for a turn: a delta from the anchor when the server can still hold it (same socket
- * generation, or `store: true`), the non-input settings are unchanged, and the history extends what the anchor
- * covers; else a full resend, with the reason.
+ * The continuation decision for a turn. Session-level conditions first (a recovery forces a full resend; a new
+ * socket lost the warm state unless `store: true`), then protocol's `Continuation.decide` over the window that
+ * can differ: the anchored response's output and what follows it. The history before the window is
+ * append-only, so checking the window is checking the whole prefix, at O(new input) cost.
  *
  * @since 0.1.0
  * @category decisions
@@ -168,19 +181,23 @@ const INPUT_OPEN = `,"input":[`
 export const plan = (
   anchor: Anchor | undefined,
   next: {
-    readonly settingsJson: string
+    readonly settings: Settings
+    /** History items from `anchor.contextEnd` on (the anchored output, then the new items). */
+    readonly window: (from: number) => ReadonlyArray<Items.InputItem>
     readonly historyLength: number
     readonly generation: number
     readonly store: boolean
     readonly forceFull: boolean
   }
-): { readonly _tag: "Delta"; readonly anchor: Anchor } | { readonly _tag: "Full"; readonly reason: string } => {
-  if (next.forceFull) return { _tag: "Full", reason: "recovery" }
-  if (anchor === undefined) return { _tag: "Full", reason: "no previous response" }
-  if (anchor.settingsJson !== next.settingsJson) return { _tag: "Full", reason: "settings changed" }
-  if (anchor.covered > next.historyLength) return { _tag: "Full", reason: "history rewritten" }
-  if (anchor.generation !== next.generation && !next.store) return { _tag: "Full", reason: "new connection" }
-  return { _tag: "Delta", anchor }
+): Continuation.Decision => {
+  if (anchor === undefined) return { _tag: "Full", reason: { _tag: "NoPrevious" } }
+  if (next.forceFull || (anchor.generation !== next.generation && !next.store) || anchor.contextEnd > next.historyLength) {
+    return { _tag: "Full", reason: { _tag: "NoPrevious" } }
+  }
+  return Continuation.decide(
+    { request: anchor.request, response: anchor.response },
+    { ...next.settings, type: "response.create", input: next.window(anchor.contextEnd) } as ClientEvent.ResponseCreate
+  )
 }
 
 /**
@@ -274,7 +291,8 @@ export const make = (
         const mux = yield* lease.slot.get
         const store = settings.store === true
         const decision = plan(anchor, {
-          settingsJson,
+          settings,
+          window: (from) => history.slice(from).map((e) => e.item),
           historyLength: history.length,
           generation: mux.generation,
           store,
@@ -284,11 +302,11 @@ export const make = (
         let frame: string
         const fullBytes = utf8(prefix) + INPUT_OPEN.length - 1 + fullInputBytes() + 1
         if (decision._tag === "Delta") {
+          // The delta's items are the history's last ones: reuse their serialized form.
+          const from = history.length - decision.input.length
           let input = "["
-          for (let i = decision.anchor.covered; i < history.length; i++) {
-            input += (i === decision.anchor.covered ? "" : ",") + history[i]!.json
-          }
-          frame = `${prefix},"previous_response_id":${JSON.stringify(decision.anchor.responseId)},"input":${input}]}`
+          for (let i = from; i < history.length; i++) input += (i === from ? "" : ",") + history[i]!.json
+          frame = `${prefix},"previous_response_id":${JSON.stringify(decision.previous_response_id)},"input":${input}]}`
         } else {
           frame = `${prefix},"input":${fullInputJson()}}`
         }
@@ -363,6 +381,8 @@ export const make = (
           let final: Response.Response | undefined
           let generation = -1
           let wasDelta = false
+          let acc = Accumulator.empty
+          let folding = true
           const outcome = yield* Effect.either(Effect.gen(function*() {
             const attempt = mode === "http" ? yield* attemptHttp(settings) : yield* attemptWebSocket(
               settings,
@@ -376,8 +396,15 @@ export const make = (
               Stream.runForEach((event) =>
                 Effect.suspend(() => {
                   delivered++
+                  // The accumulator rebuilds the output from the deltas; a server it cannot follow still
+                  // gets its terminal Response used as is.
+                  if (folding) {
+                    const next = Accumulator.step(acc, event)
+                    if (Either.isRight(next)) acc = next.right
+                    else folding = false
+                  }
                   const done = terminalResponse(event)
-                  if (Option.isSome(done)) final = done.value
+                  if (Option.isSome(done)) final = folding && acc.final !== undefined ? acc.final : done.value
                   return emit({ _tag: "Event", event })
                 })
               )
@@ -395,10 +422,16 @@ export const make = (
             if (response.status === "failed") {
               anchor = undefined
             } else {
+              const contextEnd = history.length
               for (const item of response.output) append(item as Items.InputItem)
               anchor = mode === "http" || generation < 0
                 ? undefined
-                : { responseId: response.id, covered: history.length, settingsJson, generation }
+                : {
+                  response,
+                  request: { ...settings, type: "response.create", input: [] } as ClientEvent.ResponseCreate,
+                  contextEnd,
+                  generation
+                }
             }
             count({ turns: metrics.turns + 1 })
             yield* publish({
