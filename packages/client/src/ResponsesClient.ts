@@ -11,6 +11,7 @@ import { isValidStreamId } from "@loopwire/protocol/ClientEvent"
 import type * as Response from "@loopwire/protocol/Response"
 import type * as ServerEvent from "@loopwire/protocol/ServerEvent"
 import type * as Transport from "@loopwire/transport/Transport"
+import * as WebSocket from "@loopwire/transport/WebSocket"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -156,6 +157,18 @@ export const layer = (
   options?: ConnectionPool.Options
 ): Layer.Layer<ResponsesClient | ConnectionPool.ConnectionPool, never, Transport.Transport> =>
   Layer.effect(ResponsesClient, make).pipe(Layer.provideMerge(ConnectionPool.layer(config, options)))
+
+/**
+ * `layer` over the `ws` WebSocket transport (handshake headers, `maxPayload`, no permessage-deflate).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWebSocket = (
+  config: ClientConfig.ClientConfig,
+  options?: ConnectionPool.Options & { readonly webSocket?: WebSocket.Options | undefined }
+): Layer.Layer<ResponsesClient | ConnectionPool.ConnectionPool> =>
+  layer(config, options).pipe(Layer.provide(WebSocket.layer(options?.webSocket)))
 
 /**
  * As `layer`, reading the configuration (see `ClientConfig.fromConfig`).
