@@ -16,6 +16,7 @@ import type * as Items from "@loopwire/protocol/Items"
 import type * as Response from "@loopwire/protocol/Response"
 import type * as ServerEvent from "@loopwire/protocol/ServerEvent"
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -51,6 +52,11 @@ export interface Options {
   readonly backoff?: Partial<Recovery.BackoffPolicy> | undefined
   /** Switch to HTTP/SSE when the upgrade answers 426 (default true). Needs an `HttpClient` in the context. */
   readonly httpFallback?: boolean | undefined
+  /**
+   * A response that sends no event for this long is treated as a dead socket (black hole): the socket is
+   * dropped and the turn re-issued (default 5 minutes, as Codex's stream idle timeout).
+   */
+  readonly idleTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -216,6 +222,13 @@ export const make = (
     const config = pool.config
     yield* validateLane(config, lease.lane)
     const policy: Recovery.BackoffPolicy = { ...Recovery.defaultBackoff, ...options.backoff }
+    const idleTimeout = Duration.decode(options.idleTimeout ?? Duration.minutes(5))
+    const idleError = () =>
+      new ResponsesError({
+        reason: "ConnectionLost",
+        code: "idle_timeout",
+        message: `No event for ${Duration.format(idleTimeout)}: the connection is presumed dead.`
+      })
     const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<SessionEvent>(), PubSub.shutdown)
     const publish = (event: SessionEvent) => PubSub.publish(pubsub, event)
 
@@ -328,7 +341,7 @@ export const make = (
         })
         return {
           generation: mux.generation,
-          stream: Stream.unwrap(mux.submit(frame, lease.lane)),
+          stream: Stream.unwrap(mux.submit(frame, lease.lane)).pipe(Stream.timeoutFail(idleError, idleTimeout)),
           wasDelta: decision._tag === "Delta"
         }
       })
@@ -357,7 +370,10 @@ export const make = (
         const request = JSON.parse(body) as CreateRequest
         return {
           generation: -1,
-          stream: HttpResponses.create(config, request).pipe(Stream.provideService(HttpClient.HttpClient, http.value)),
+          stream: HttpResponses.create(config, request).pipe(
+            Stream.provideService(HttpClient.HttpClient, http.value),
+            Stream.timeoutFail(idleError, idleTimeout)
+          ),
           wasDelta: false
         }
       })
@@ -498,6 +514,8 @@ export const make = (
                     yield* lease.slot.rotate(generation)
                     count({ rotations: metrics.rotations + 1 })
                   } else if (action === "Reconnect") {
+                    // A silent socket is still open: drop it so the reconnect dials a fresh one.
+                    if (error.code === "idle_timeout" && generation >= 0) yield* lease.slot.invalidate(generation, error)
                     count({ reconnects: metrics.reconnects + 1 })
                   } else {
                     count({ retries: metrics.retries + 1 })

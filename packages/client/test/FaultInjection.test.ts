@@ -109,3 +109,17 @@ describe("recovery under FaultInjection", () => {
     }).pipe(Effect.provide(layer))
   })
 })
+
+describe("black hole", () => {
+  it.scoped("a socket that stops delivering is dropped after the idle timeout and the turn re-issued", () => {
+    const { server, layer } = setup((index) => index === 0 ? { blackHoleAfterFrames: { direction: "inbound", frames: 2 } } : {})
+    return Effect.gen(function*() {
+      const session = yield* Session.make({ settings, idleTimeout: "30 seconds" })
+      const events = Chunk.toArray(yield* drive(Stream.runCollect(session.send([user("a")])), "5 seconds"))
+      assert.strictEqual(events.filter((e) => e._tag === "Discard").length, 1)
+      assert.strictEqual((events.at(-1) as any).event.type, "response.completed")
+      assert.strictEqual(server.stats().connections, 2)
+      assert.strictEqual((yield* session.metrics).reconnects, 1)
+    }).pipe(Effect.provide(layer))
+  })
+})
