@@ -16,6 +16,7 @@ import type * as Items from "@loopwire/protocol/Items"
 import type * as Response from "@loopwire/protocol/Response"
 import type * as ServerEvent from "@loopwire/protocol/ServerEvent"
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -514,8 +515,15 @@ export const make = (
                     yield* lease.slot.rotate(generation)
                     count({ rotations: metrics.rotations + 1 })
                   } else if (action === "Reconnect") {
-                    // A silent socket is still open: drop it so the reconnect dials a fresh one.
-                    if (error.code === "idle_timeout" && generation >= 0) yield* lease.slot.invalidate(generation, error)
+                    // A silent socket is still open: drop it so the reconnect dials a fresh one — unless other
+                    // responses on it are still flowing (this request was only queued behind them).
+                    if (error.code === "idle_timeout" && generation >= 0) {
+                      const mux = lease.slot.current()
+                      const now = yield* Clock.currentTimeMillis
+                      if (mux !== undefined && now - mux.lastInboundMillis() >= Duration.toMillis(idleTimeout)) {
+                        yield* lease.slot.invalidate(generation, error)
+                      }
+                    }
                     count({ reconnects: metrics.reconnects + 1 })
                   } else {
                     count({ retries: metrics.retries + 1 })

@@ -164,7 +164,7 @@ describe("AgentLoop", () => {
 
   // No timer is involved (tools answer at once), so this one runs on the live clock.
   it.live("200 concurrent sessions over a pool of 8 sockets: no cross-talk", () => {
-    const { layer, server } = setup({ toolCalls: 2 })
+    const { layer, server } = setup({ toolCalls: 1, burst: 16 })
     return Effect.gen(function*() {
       const runs = yield* Ref.make(0)
       const tags = Array.from({ length: 200 }, (_, i) => `session-${i}`)
@@ -182,11 +182,11 @@ describe("AgentLoop", () => {
           { concurrency: "unbounded" }
         ).pipe(Effect.provide(handlers(runs)))
       for (const a of answers) {
-        assert.strictEqual(a.final, `done after 2 tool calls for ${a.tag}`)
-        assert.deepStrictEqual(a.outputs, [a.tag, a.tag])
+        assert.strictEqual(a.final, `done after 1 tool calls for ${a.tag}`)
+        assert.deepStrictEqual(a.outputs, [a.tag])
       }
       assert.strictEqual(server.stats().connections, 8)
-      assert.strictEqual(yield* Ref.get(runs), 400)
+      assert.strictEqual(yield* Ref.get(runs), 200)
       // Every session's turns after the first were deltas.
       assert.strictEqual(server.creates.filter((c) => c.previousResponseId === undefined).length, 200)
     }).pipe(Effect.provide(layer))

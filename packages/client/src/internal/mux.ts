@@ -46,6 +46,8 @@ export interface Mux {
   readonly kill: (error: ResponsesError) => Effect.Effect<void>
   /** Total frame bytes written. */
   readonly bytesSent: () => number
+  /** When the last inbound frame arrived (or the socket opened). */
+  readonly lastInboundMillis: () => number
 }
 
 const utf8 = (s: string) => Buffer.byteLength(s, "utf8")
@@ -72,6 +74,7 @@ export const make = (options: {
     let dead: ResponsesError | undefined
     let retired = false
     let bytesSent = 0
+    let lastInbound = openedAt
 
     const laneQueue = (lane: string) => {
       let q = lanes.get(lane)
@@ -141,6 +144,7 @@ export const make = (options: {
 
     const route = (text: string): Effect.Effect<void> =>
       Effect.gen(function*() {
+        lastInbound = yield* Clock.currentTimeMillis
         let raw: unknown
         try {
           raw = JSON.parse(text)
@@ -244,7 +248,8 @@ export const make = (options: {
         return maybeCloseRetired()
       }),
       kill: die,
-      bytesSent: () => bytesSent
+      bytesSent: () => bytesSent,
+      lastInboundMillis: () => lastInbound
     }
     return self
   })
