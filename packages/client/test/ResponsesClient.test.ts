@@ -120,3 +120,25 @@ describe("ResponsesClient", () => {
     }).pipe(Effect.provide(layer))
   })
 })
+
+describe("ResponsesClient lanes", () => {
+  it.live("requests on one lane are sent one at a time and each gets its own events", () => {
+    const { layer, server } = setup()
+    return Effect.gen(function*() {
+      const client = yield* ResponsesClient.ResponsesClient
+      const results = yield* Effect.forEach(
+        [1, 2, 3, 4],
+        (i) => Stream.runCollect(client.create({ input: [user(`same-${i}`)], store: false }, { lane: "same" })),
+        { concurrency: "unbounded" }
+      )
+      const ids = results.map((r) => (Chunk.toArray(r).at(-1) as any).response.id)
+      assert.strictEqual(new Set(ids).size, 4)
+      for (const r of results) {
+        const events = Chunk.toArray(r)
+        const id = (events[0] as any).response.id
+        assert.isTrue(events.every((e: any) => e.response === undefined || e.response.id === id))
+      }
+      assert.strictEqual(server.stats().maxOutstanding, 1)
+    }).pipe(Effect.provide(layer))
+  })
+})

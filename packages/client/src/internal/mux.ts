@@ -1,7 +1,7 @@
 /**
- * One multiplexed socket: requests go out on lanes (`stream_id`), one reader routes inbound events to the
- * request at the head of their lane (lanes are FIFO on the server), and the in-flight cap is enforced on the
- * client (beyond it, requests wait here, unsent).
+ * One multiplexed socket: requests go out on lanes (`stream_id`), one at a time per lane; one reader routes
+ * inbound events to the request running on their lane; the in-flight cap is enforced on the client (beyond it,
+ * and behind a busy lane, requests wait here, unsent).
  *
  * @internal
  */
@@ -117,11 +117,15 @@ export const make = (options: {
         ? die(new ResponsesError({ reason: "ConnectionLost", message: "The connection was rotated." }))
         : Effect.void
 
-    // Sends waiting requests while the in-flight budget allows, in submission order.
+    // Sends waiting requests while the in-flight budget allows, in submission order, one at a time per lane:
+    // the server would queue a second one anyway, and an error frame could then not be told from the running
+    // response's (some servers reject a queued request at once).
     const pump = (): Effect.Effect<void> =>
       Effect.suspend(() => {
-        if (dead !== undefined || inFlight >= options.maxInFlight || waiting.length === 0) return Effect.void
-        const next = waiting.shift()!
+        if (dead !== undefined || inFlight >= options.maxInFlight) return Effect.void
+        const index = waiting.findIndex((p) => (lanes.get(p.lane)?.length ?? 0) === 0)
+        if (index === -1) return Effect.void
+        const next = waiting.splice(index, 1)[0]!
         next.sent = true
         inFlight++
         laneQueue(next.lane).push(next)
