@@ -83,11 +83,14 @@ export const handle = (connection: Connection, options: HandleOptions): Effect.E
     // Each event is encoded exactly once, here.
     const sendEvent: Turn.Sink = (event) => Effect.suspend(() => send(JSON.stringify(event)))
 
+    // When a job ends, its lane's next job (or another lane's, for the freed slot) starts. Not from a finalizer:
+    // fibers forked there would inherit its uninterruptibility. An interrupted job needs no successor (the
+    // connection is going away).
     const start = (started: ReadonlyArray<Lanes.Started<Effect.Effect<void>>>): Effect.Effect<void> =>
       Effect.forEach(started, ({ job, lane }) =>
         FiberSet.run(
           jobs,
-          Effect.ensuring(job, Effect.suspend(() => start(scheduler.complete(lane))))
+          Effect.zipRight(job, Effect.suspend(() => start(scheduler.complete(lane))))
         ), { discard: true })
 
     const job = (request: Protocol.ResponseCreate, lane: string, streamId: string | undefined) =>

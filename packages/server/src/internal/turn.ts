@@ -12,7 +12,7 @@ import { randomBytes } from "node:crypto"
 import type { ResponseCreate } from "@loopwire/protocol/ClientEvent"
 import type { InputItem, OutputItem } from "@loopwire/protocol/Items"
 import type { Response } from "@loopwire/protocol/Response"
-import type { ErrorEnvelope } from "@loopwire/protocol/ServerEvent"
+import { type ErrorEnvelope, type ServerEvent, withEnvelope } from "@loopwire/protocol/ServerEvent"
 import type { Tenant } from "../Auth.js"
 import type { GatewayConfigShape } from "../GatewayConfig.js"
 import type { ModelBackend, ModelTurn } from "../ModelBackend.js"
@@ -102,7 +102,7 @@ const terminalTypes = new Set(["response.completed", "response.incomplete", "res
 export const isTerminal = (event: WireEvent): boolean => terminalTypes.has(event.type)
 
 const numbered = (event: WireEvent, seq: number, streamId: string | undefined): WireEvent =>
-  streamId === undefined ? { ...event, sequence_number: seq } : { ...event, sequence_number: seq, stream_id: streamId }
+  withEnvelope(event as ServerEvent, seq, streamId) as WireEvent
 
 /** The parent of a continuation, from the connection cache first, then (when the request stores) the store. */
 const findParent = (
