@@ -11,6 +11,7 @@ interface ItemLike {
   readonly type?: unknown
   readonly role?: unknown
   readonly call_id?: unknown
+  readonly [key: string]: unknown
 }
 
 /**
