@@ -5,10 +5,13 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as FaultInjection from "@loopwire/transport/FaultInjection"
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Effect, Layer, Stream } from "effect"
+import { Chunk, Effect, Layer, Schema, Stream } from "effect"
+import * as AgentLoop from "../src/AgentLoop.js"
 import * as ClientConfig from "../src/ClientConfig.js"
 import * as ConnectionPool from "../src/ConnectionPool.js"
 import * as Session from "../src/Session.js"
+import * as Tool from "../src/Tool.js"
+import * as Toolkit from "../src/Toolkit.js"
 import { drive } from "./helpers/drive.js"
 import { type FakeServer, makeServer } from "./helpers/openaiLike.js"
 import { memoryTransport } from "./helpers/servers.js"
@@ -122,4 +125,33 @@ describe("black hole", () => {
       assert.strictEqual((yield* session.metrics).reconnects, 1)
     }).pipe(Effect.provide(layer))
   })
+})
+
+describe("random faults", () => {
+  it.effect.prop(
+    "whatever the cut (frame, byte, black hole; either direction) the rollout completes and no tool runs twice",
+    { seed: Schema.Int.pipe(Schema.between(0, 1_000_000)) },
+    ({ seed }) => {
+      const plan = FaultInjection.random(seed, { maxFrames: 60, maxBytes: 6000 })
+      const server = makeServer({ toolCalls: 5 })
+      const layer = ConnectionPool.layer(config).pipe(
+        Layer.provide(FaultInjection.layer((index) => (index === 0 ? plan : {}))),
+        Layer.provide(memoryTransport(server))
+      )
+      return Effect.gen(function*() {
+        let runs = 0
+        const kit = Toolkit.make(Tool.make("step", { parameters: { n: Schema.Number, tag: Schema.String }, success: Schema.Number }))
+        const events = yield* drive(
+          AgentLoop.run("r", { toolkit: kit, settings, session: { idleTimeout: "30 seconds" } }).pipe(
+            Stream.runCollect,
+            Effect.provide(kit.toLayer({ step: ({ n }) => Effect.sync(() => (runs++, n)) }))
+          ),
+          "5 seconds"
+        )
+        assert.strictEqual((Chunk.toArray(events).at(-1) as any).text, "done after 5 tool calls for r")
+        assert.strictEqual(runs, 5)
+      }).pipe(Effect.provide(layer), Effect.scoped)
+    },
+    { fastCheck: { numRuns: 12 } }
+  )
 })
