@@ -252,3 +252,22 @@ describe("Session", () => {
     }).pipe(Effect.provide(layer))
   })
 })
+
+describe("endpoints without lanes (xAI, Azure)", () => {
+  it.scoped("one session per socket, no stream_id on the wire, a full pool is a typed error", () => {
+    const server = makeServer({ toolCalls: 1 })
+    const xai = ClientConfig.make({ url: "ws://fake.test/v1/responses", lanes: false, maxInFlight: 1 })
+    const layer = ConnectionPool.layer(xai, { size: 2 }).pipe(Layer.provide(memoryTransport(server)))
+    return Effect.gen(function*() {
+      const a = yield* Session.make({ settings })
+      const b = yield* Session.make({ settings })
+      assert.notStrictEqual(a.lease.socket, b.lease.socket)
+      assert.isUndefined(a.lease.lane)
+      const full = yield* Effect.flip(Session.make({ settings }))
+      assert.strictEqual(full.reason, "LaneLimit")
+      yield* drive(Effect.all([a.turn([user("a")]), b.turn([user("b")])], { concurrency: 2 }))
+      assert.isTrue(server.creates.every((c) => c.lane === undefined))
+      assert.deepStrictEqual(server.creates.map((c) => c.connection).sort(), [1, 2])
+    }).pipe(Effect.provide(layer))
+  })
+})
