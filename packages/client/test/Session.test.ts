@@ -271,3 +271,30 @@ describe("endpoints without lanes (xAI, Azure)", () => {
     }).pipe(Effect.provide(layer))
   })
 })
+
+describe("cost per turn", () => {
+  it.scoped("every item and the settings are serialized once, however long the rollout", () => {
+    const { layer } = setup(20)
+    const counted = <A extends object>(value: A) => {
+      const box = { n: 0 }
+      const item = { ...value, toJSON: () => (box.n++, value) }
+      return { item: item as unknown as A, box }
+    }
+    return Effect.gen(function*() {
+      const tools = counted({ type: "function", name: "step", parameters: { type: "object" }, strict: false })
+      const session = yield* Session.make({ settings: { ...settings, tools: [tools.item as any] } })
+      const first = counted(user("go"))
+      const boxes = [first.box]
+      let response = yield* drive(session.turn([first.item]))
+      while (response.output.some((i: any) => i.type === "function_call")) {
+        const fc = response.output.find((i: any) => i.type === "function_call") as any
+        const out = counted(output(fc.call_id))
+        boxes.push(out.box)
+        response = yield* drive(session.turn([out.item]))
+      }
+      assert.strictEqual(boxes.length, 21)
+      assert.isTrue(boxes.every((b) => b.n === 1))
+      assert.strictEqual(tools.box.n, 1)
+    }).pipe(Effect.provide(layer))
+  })
+})
