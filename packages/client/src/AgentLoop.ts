@@ -109,7 +109,7 @@ export const runWith = <T extends Toolkit.Any>(
       const registry = yield* ToolRegistry.make(options.toolkit, options.tools)
       const maxTurns = Math.max(1, options.maxTurns ?? 32)
       // One settings object for the whole run: serialized once by the session.
-      const settings: Session.Settings = { ...options.settings, tools: registry.definitions as any }
+      const settings: Session.Settings = { ...options.settings, tools: registry.definitions }
       let items = toItems(input)
       for (let turn = 1;; turn++) {
         if (turn > maxTurns) {
