@@ -254,3 +254,26 @@ describe("ProtocolError frames match reference/protocol.md §6.1", () => {
     }
   })
 })
+
+describe("__proto__ keys", () => {
+  it("are rejected in client frames, however they are spelled", () => {
+    for (
+      const frame of [
+        "{\"type\":\"response.create\",\"__proto__\":{\"polluted\":1}}",
+        "{\"type\":\"response.create\",\"input\":[{\"role\":\"user\",\"content\":\"x\",\"\\u005f_proto__\":{\"y\":1}}]}"
+      ]
+    ) {
+      const error = reject(frame)
+      assert.strictEqual(error.reason, "InvalidField")
+      assert.include(error.message, "__proto__")
+    }
+  })
+
+  it("are dropped from server frames, and never become a prototype", () => {
+    const decoded = Either.getOrThrow(
+      Codec.decodeServerEvent("{\"type\":\"x.y\",\"\\u005f\\u005fproto__\":{\"polluted\":1},\"k\":\"\\u00e9\"}")
+    )
+    assert.strictEqual(Object.getPrototypeOf(decoded), Object.prototype)
+    assert.deepStrictEqual(decoded, { type: "x.y", k: "é" })
+  })
+})

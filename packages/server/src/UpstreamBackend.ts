@@ -15,6 +15,7 @@ import type { Response } from "@loopwire/protocol/Response"
 import * as ServerEvent from "@loopwire/protocol/ServerEvent"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -40,7 +41,18 @@ export interface Options {
   readonly model?: string | undefined
   /** Extra headers on every upstream request (e.g. `OpenAI-Organization`). */
   readonly headers?: Readonly<Record<string, string>> | undefined
+  /**
+   * How long to wait for the answer's headers, and then for each next chunk of the stream, before failing with
+   * reason `Timeout` (keep-alive comments count as progress). Default 5 minutes (Codex's stream idle timeout).
+   */
+  readonly idleTimeout?: Duration.DurationInput | undefined
 }
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultIdleTimeout: Duration.Duration = Duration.minutes(5)
 
 // Fields the upstream must not see: WebSocket-only ones, the chain (the gateway replays the full context instead),
 // and modes the gateway does not forward.
@@ -109,6 +121,12 @@ export const statusError = (status: number, body: string): ModelBackendError => 
 const networkError = (error: HttpClientError.HttpClientError): ModelBackendError =>
   new ModelBackendError({ reason: "Network", message: `Upstream request failed: ${error.message}` })
 
+const timeoutError = (idle: Duration.Duration) => () =>
+  new ModelBackendError({
+    reason: "Timeout",
+    message: `Upstream sent nothing for ${Duration.format(idle)}.`
+  })
+
 const protocolError = (message: string): ModelBackendError =>
   new ModelBackendError({ reason: "Protocol", message: `Upstream stream is not a Responses event stream: ${message}` })
 
@@ -143,7 +161,10 @@ const decodeResponseJson = (text: string): Either.Either<Response, ModelBackendE
   } catch {
     return Either.left(protocolError("the JSON answer is not valid JSON"))
   }
-  return Either.mapLeft(decodeResponse(value), (error) => protocolError(`the JSON answer is not a Response: ${error.message}`))
+  return Either.mapLeft(
+    decodeResponse(value),
+    (error) => protocolError(`the JSON answer is not a Response: ${error.message}`)
+  )
 }
 
 interface Progress {
@@ -215,6 +236,7 @@ export const make = (options: Options): Effect.Effect<Shape, never, HttpClient.H
       ? options.apiKey
       : Redacted.make(options.apiKey)
     const counter = generations.pipe(Metric.tagged("backend", "upstream"))
+    const idle = Duration.decode(options.idleTimeout ?? defaultIdleTimeout)
 
     const generate = (turn: ModelTurn): Stream.Stream<ServerEventBody, ModelBackendError> =>
       Stream.unwrapScoped(Effect.gen(function*() {
@@ -224,15 +246,24 @@ export const make = (options: Options): Effect.Effect<Shape, never, HttpClient.H
           HttpClientRequest.bodyUnsafeJson(requestBody(turn, options.model))
         )
         if (apiKey !== undefined) request = HttpClientRequest.bearerToken(request, Redacted.value(apiKey))
-        const response = yield* Effect.mapError(client.execute(request), networkError)
+        const response = yield* client.execute(request).pipe(
+          Effect.mapError(networkError),
+          Effect.timeoutFail({ duration: idle, onTimeout: timeoutError(idle) })
+        )
         if (response.status < 200 || response.status >= 300) {
-          const body = yield* Effect.orElseSucceed(response.text, () => "")
+          const body = yield* response.text.pipe(
+            Effect.timeoutFail({ duration: idle, onTimeout: timeoutError(idle) }),
+            Effect.orElseSucceed(() => "")
+          )
           return yield* Effect.fail(statusError(response.status, body))
         }
         const contentType = String(response.headers["content-type"] ?? "")
         if (contentType.includes("application/json")) {
           // An upstream that ignores `stream: true` answers with the final Response: cut it into its events.
-          const text = yield* Effect.mapError(response.text, networkError)
+          const text = yield* response.text.pipe(
+            Effect.mapError(networkError),
+            Effect.timeoutFail({ duration: idle, onTimeout: timeoutError(idle) })
+          )
           const decoded = decodeResponseJson(text)
           if (Either.isLeft(decoded)) return yield* Effect.fail(decoded.left)
           return Stream.fromIterable(Events.fromResponse(decoded.right).map((event) => mapEvent(turn, event)))
@@ -240,6 +271,7 @@ export const make = (options: Options): Effect.Effect<Shape, never, HttpClient.H
         const initial: Progress = { sse: Sse.initial, started: false, done: false }
         return response.stream.pipe(
           Stream.mapError(networkError),
+          Stream.timeoutFail(timeoutError(idle), idle),
           Stream.decodeText(),
           Stream.mapAccumEffect(initial, (progress, chunk) => {
             const [sse, sseEvents] = Sse.feed(progress.sse, chunk)
@@ -287,7 +319,8 @@ export const layer = (options: Options): Layer.Layer<ModelBackend, never, HttpCl
 
 /**
  * Options from configuration: `LOOPWIRE_UPSTREAM_URL` (required, e.g. `https://api.openai.com/v1`),
- * `LOOPWIRE_UPSTREAM_API_KEY` (redacted, optional), `LOOPWIRE_UPSTREAM_MODEL` (optional model override).
+ * `LOOPWIRE_UPSTREAM_API_KEY` (redacted, optional), `LOOPWIRE_UPSTREAM_MODEL` (optional model override),
+ * `LOOPWIRE_UPSTREAM_IDLE_TIMEOUT` (duration, default 5 minutes).
  *
  * @since 0.1.0
  * @category config
@@ -295,11 +328,13 @@ export const layer = (options: Options): Layer.Layer<ModelBackend, never, HttpCl
 export const config: Config.Config<Options> = Config.all({
   baseUrl: Config.url("LOOPWIRE_UPSTREAM_URL"),
   apiKey: Config.option(Config.redacted("LOOPWIRE_UPSTREAM_API_KEY")),
-  model: Config.option(Config.nonEmptyString("LOOPWIRE_UPSTREAM_MODEL"))
-}).pipe(Config.map(({ apiKey, baseUrl, model }) => ({
+  model: Config.option(Config.nonEmptyString("LOOPWIRE_UPSTREAM_MODEL")),
+  idleTimeout: Config.withDefault(Config.duration("LOOPWIRE_UPSTREAM_IDLE_TIMEOUT"), defaultIdleTimeout)
+}).pipe(Config.map(({ apiKey, baseUrl, idleTimeout, model }) => ({
   baseUrl: baseUrl.toString(),
   apiKey: Option.getOrUndefined(apiKey),
-  model: Option.getOrUndefined(model)
+  model: Option.getOrUndefined(model),
+  idleTimeout
 })))
 
 /**

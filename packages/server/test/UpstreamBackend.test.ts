@@ -6,7 +6,19 @@ import type { InputItem } from "@loopwire/protocol/Items"
 import type { Response } from "@loopwire/protocol/Response"
 import type { ModelTurn, ServerEventBody } from "@loopwire/server/ModelBackend"
 import * as UpstreamBackend from "@loopwire/server/UpstreamBackend"
-import { Chunk, ConfigProvider, Effect, Either, FastCheck as fc, Redacted, Stream } from "effect"
+import {
+  Chunk,
+  ConfigProvider,
+  Duration,
+  Effect,
+  Either,
+  FastCheck as fc,
+  Fiber,
+  Option,
+  Redacted,
+  Stream,
+  TestClock
+} from "effect"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Sse from "../src/internal/sse.js"
@@ -44,7 +56,8 @@ const upstream = (answer: Answer) =>
       })
   )
 
-const sseFrame = (event: { readonly type: string; readonly [key: string]: unknown }) => `event: ${event.type}\r\ndata: ${JSON.stringify(event)}\r\n\r\n`
+const sseFrame = (event: { readonly type: string; readonly [key: string]: unknown }) =>
+  `event: ${event.type}\r\ndata: ${JSON.stringify(event)}\r\n\r\n`
 
 // Writes the frames in awkward pieces (mid-line, mid-CRLF) to exercise the incremental parser.
 const streamFrames = (frames: ReadonlyArray<string>, pieceSize = 7): Answer => (res) => {
@@ -65,8 +78,21 @@ const upstreamResponse: Response = {
   previous_response_id: null,
   store: false,
   output: [
-    { id: "msg_u1", type: "message", role: "assistant", status: "completed", content: [{ type: "output_text", text: "Checking the population.", annotations: [] }] },
-    { id: "fc_u1", type: "function_call", status: "completed", call_id: "call_u1", name: "get_population", arguments: "{\"city\":\"Paris\"}" }
+    {
+      id: "msg_u1",
+      type: "message",
+      role: "assistant",
+      status: "completed",
+      content: [{ type: "output_text", text: "Checking the population.", annotations: [] }]
+    },
+    {
+      id: "fc_u1",
+      type: "function_call",
+      status: "completed",
+      call_id: "call_u1",
+      name: "get_population",
+      arguments: "{\"city\":\"Paris\"}"
+    }
   ],
   usage: { input_tokens: 40, output_tokens: 12, total_tokens: 52 }
 }
@@ -185,6 +211,40 @@ describe("UpstreamBackend", () => {
       assert.strictEqual(Either.flip(yield* run(broken.baseUrl)).pipe(Either.getOrThrow).reason, "Protocol")
     }))
 
+  it.scoped("times out (TestClock) when the upstream sends no headers, or stalls mid-stream", () =>
+    Effect.gen(function*() {
+      // Advances the test clock in bounded steps until the run finishes (its timers may start a little later).
+      const settle = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) =>
+        Effect.gen(function*() {
+          for (let i = 0; i < 20; i++) {
+            if (Option.isSome(yield* Fiber.poll(fiber))) break
+            yield* TestClock.adjust("10 seconds")
+            yield* Effect.yieldNow()
+          }
+          return yield* Fiber.join(fiber)
+        })
+      let requested!: () => void
+      const silentAnswered = new Promise<void>((resolve) => (requested = resolve))
+      const silent = yield* upstream(() => requested())
+      const first = yield* Effect.fork(run(silent.baseUrl, { idleTimeout: "30 seconds" }))
+      yield* Effect.promise(() => silentAnswered)
+      const noHeaders = Either.flip(yield* settle(first)).pipe(Either.getOrThrow)
+      assert.strictEqual(noHeaders.reason, "Timeout")
+      assert.include(noHeaders.message, "30s")
+
+      let started!: () => void
+      const stallStarted = new Promise<void>((resolve) => (started = resolve))
+      const stalling = yield* upstream((res) => {
+        res.writeHead(200, { "content-type": "text/event-stream" })
+        res.write(sseFrame({ type: "response.created", response: { ...upstreamResponse, status: "in_progress", output: [] } }))
+        started()
+      })
+      const second = yield* Effect.fork(run(stalling.baseUrl, { idleTimeout: "30 seconds" }))
+      yield* Effect.promise(() => stallStarted)
+      const stalled = Either.flip(yield* settle(second)).pipe(Either.getOrThrow)
+      assert.strictEqual(stalled.reason, "Timeout")
+    }))
+
   it.effect("layerConfig reads the upstream URL, key and model override", () =>
     Effect.gen(function*() {
       const options = yield* UpstreamBackend.config.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([
@@ -195,6 +255,7 @@ describe("UpstreamBackend", () => {
       assert.strictEqual(options.baseUrl, "http://127.0.0.1:9/v1")
       assert.strictEqual(Redacted.value(options.apiKey as Redacted.Redacted), "sk-x")
       assert.strictEqual(options.model, "gpt-x")
+      assert.isTrue(Duration.equals(Duration.decode(options.idleTimeout!), UpstreamBackend.defaultIdleTimeout))
       const missing = yield* Effect.either(
         UpstreamBackend.config.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map())))
       )
@@ -205,7 +266,8 @@ describe("UpstreamBackend", () => {
     Effect.gen(function*() {
       const server = yield* upstream((res) => {
         res.writeHead(429, { "content-type": "application/json" })
-        res.end(JSON.stringify({ error: { message: "Rate limit reached", type: "requests", code: "rate_limit_exceeded", param: null } }))
+        const error = { message: "Rate limit reached", type: "requests", code: "rate_limit_exceeded", param: null }
+        res.end(JSON.stringify({ error }))
       })
       const error = Either.flip(yield* run(server.baseUrl)).pipe(Either.getOrThrow)
       assert.strictEqual(error.reason, "HttpStatus")
