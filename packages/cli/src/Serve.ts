@@ -60,6 +60,7 @@ export const options = {
   maxInFlight: optionalInt("max-in-flight", "Responses generating at once per connection. Default 16."),
   maxLanes: optionalInt("max-lanes", "Distinct named stream_id lanes per connection. Default 32."),
   maxQueued: optionalInt("max-queued", "Queued creates per connection. Default 1024."),
+  maxPendingSteers: optionalInt("max-pending-steers", "Accepted steers waiting on one response. Default 8."),
   maxFrameBytes: optionalInt("max-frame-bytes", "Largest inbound frame / HTTP body in bytes. Default 16777216."),
   rejectWebSocket: Options.boolean("reject-websocket").pipe(
     Options.withDescription("Answer every WebSocket upgrade with 426 (clients fall back to HTTP).")
@@ -116,6 +117,7 @@ export const configOverrides = (o: ServeOptions): Partial<GatewayConfig.GatewayC
   ...some(o.maxInFlight, "maxInFlight"),
   ...some(o.maxLanes, "maxLanes"),
   ...some(o.maxQueued, "maxQueued"),
+  ...some(o.maxPendingSteers, "maxPendingSteers"),
   ...some(o.maxFrameBytes, "maxFrameBytes"),
   ...some(o.defaultModel, "defaultModel"),
   ...(o.rejectWebSocket ? { rejectWebSocket: true } : {})
@@ -175,15 +177,16 @@ export const run = (o: ServeOptions): Effect.Effect<void, unknown, FileSystem> =
   Effect.gen(function*() {
     const url = yield* Gateway.baseUrl
     const config = yield* GatewayConfig.GatewayConfig
-    yield* Console.log(`loopwire gateway listening on ${url}`)
-    yield* Console.log(
+    // One write, so whoever waits for the address line gets the whole banner.
+    yield* Console.log([
+      `loopwire gateway listening on ${url}`,
       config.rejectWebSocket
         ? `  WebSocket mode: disabled (upgrades get 426)`
-        : `  WebSocket mode: ${url.replace(/^http/, "ws")}/v1/responses`
-    )
-    yield* Console.log(`  HTTP mode:      POST ${url}/v1/responses`)
-    yield* Console.log(`  health:         ${url}/healthz`)
-    yield* Console.log(`  backend:        ${o.backend}`)
+        : `  WebSocket mode: ${url.replace(/^http/, "ws")}/v1/responses`,
+      `  HTTP mode:      POST ${url}/v1/responses`,
+      `  health:         ${url}/healthz`,
+      `  backend:        ${o.backend}`
+    ].join("\n"))
     return yield* Effect.never
   }).pipe(
     Effect.provide(Gateway.layer.pipe(Layer.provideMerge(layer(o))))

@@ -28,6 +28,8 @@ export interface GatewayConfigShape {
   readonly maxLanes: number
   /** Creates waiting behind busy lanes or the in-flight cap, per connection. Default 1024. */
   readonly maxQueued: number
+  /** Accepted `response.steer`s waiting on one response (more get `too_many_pending_steers`). Default 8. */
+  readonly maxPendingSteers: number
   /** Largest inbound WebSocket frame (and HTTP body) in bytes; larger frames close the socket with 1009. Default 16 MiB. */
   readonly maxFrameBytes: number
   /** Answer every upgrade with 426 so clients fall back to HTTP. Default false. */
@@ -49,6 +51,7 @@ export const defaults: GatewayConfigShape = {
   maxInFlight: 16,
   maxLanes: 32,
   maxQueued: 1024,
+  maxPendingSteers: 8,
   maxFrameBytes: 16 * 1024 * 1024,
   rejectWebSocket: false,
   defaultModel: "loopwire"
@@ -78,7 +81,7 @@ export const layer = (options: Partial<GatewayConfigShape> = {}): Layer.Layer<Ga
 /**
  * Reads every field from the environment (`LOOPWIRE_HOST`, `LOOPWIRE_PORT`, `LOOPWIRE_MAX_CONNECTION_AGE`
  * (a duration such as `60 minutes`), `LOOPWIRE_MAX_IN_FLIGHT`, `LOOPWIRE_MAX_LANES`, `LOOPWIRE_MAX_QUEUED`,
- * `LOOPWIRE_MAX_FRAME_BYTES`, `LOOPWIRE_REJECT_WEBSOCKET`, `LOOPWIRE_DEFAULT_MODEL`), each falling back to its
+ * `LOOPWIRE_MAX_PENDING_STEERS`, `LOOPWIRE_MAX_FRAME_BYTES`, `LOOPWIRE_REJECT_WEBSOCKET`, `LOOPWIRE_DEFAULT_MODEL`), each falling back to its
  * default.
  *
  * @since 0.1.0
@@ -91,6 +94,7 @@ export const config: Config.Config<GatewayConfigShape> = Config.all({
   maxInFlight: Config.integer("LOOPWIRE_MAX_IN_FLIGHT").pipe(Config.withDefault(defaults.maxInFlight)),
   maxLanes: Config.integer("LOOPWIRE_MAX_LANES").pipe(Config.withDefault(defaults.maxLanes)),
   maxQueued: Config.integer("LOOPWIRE_MAX_QUEUED").pipe(Config.withDefault(defaults.maxQueued)),
+  maxPendingSteers: Config.integer("LOOPWIRE_MAX_PENDING_STEERS").pipe(Config.withDefault(defaults.maxPendingSteers)),
   maxFrameBytes: Config.integer("LOOPWIRE_MAX_FRAME_BYTES").pipe(Config.withDefault(defaults.maxFrameBytes)),
   rejectWebSocket: Config.boolean("LOOPWIRE_REJECT_WEBSOCKET").pipe(Config.withDefault(defaults.rejectWebSocket)),
   defaultModel: Config.string("LOOPWIRE_DEFAULT_MODEL").pipe(Config.withDefault(defaults.defaultModel))

@@ -40,7 +40,20 @@ export interface Running {
   readonly id: string
   readonly lane: string
   readonly streamId: string | undefined
+  readonly request: ResponseCreate
   seq: number
+  /** Steers accepted for this response, not yet applied (only with a steering backend). */
+  readonly steers: Array<AcceptedSteer>
+}
+
+/**
+ * A `response.steer` the gateway owns: its id and its input as items.
+ *
+ * @internal
+ */
+export interface AcceptedSteer {
+  readonly id: string
+  readonly items: ReadonlyArray<InputItem>
 }
 
 /**
@@ -189,7 +202,7 @@ export const run = (
       ? Chain.countModelResponses(newInput)
       : parent.turn + (parent.request.generate === false ? 0 : 1)
 
-    const running: Running = { id: responseId(), lane, streamId, seq: 0 }
+    const running: Running = { id: responseId(), lane, streamId, request, seq: 0, steers: [] }
     const createdAt = Math.floor((yield* Clock.currentTimeMillis) / 1000)
     const skeleton = Chain.skeleton(request, {
       id: running.id,
@@ -227,7 +240,16 @@ export const run = (
         return { _tag: "Finished", status: "completed", response: final, parent: parentRef } as const
       }
 
-      const modelTurn: ModelTurn = { response: skeleton, request, input, newInput, turn }
+      const modelTurn: ModelTurn = env.backend.supportsSteering
+        ? {
+          response: skeleton,
+          request,
+          input,
+          newInput,
+          turn,
+          steering: { requested: Effect.sync(() => running.steers.length > 0) }
+        }
+        : { response: skeleton, request, input, newInput, turn }
       let terminal: WireEvent | undefined
       const consumed = yield* env.backend.generate(modelTurn).pipe(
         Stream.takeUntil((event) => isTerminal(event as WireEvent)),
