@@ -20,6 +20,11 @@ export * as ResponseStore from "./ResponseStore.js"
 /**
  * @since 0.1.0
  */
+export * as ResumeLog from "./ResumeLog.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Scenario from "./Scenario.js"
 
 /**
