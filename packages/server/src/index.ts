@@ -15,6 +15,16 @@ export * as ModelBackend from "./ModelBackend.js"
 /**
  * @since 0.1.0
  */
+export * as Redis from "./Redis.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RedisResponseStore from "./RedisResponseStore.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as ResponseStore from "./ResponseStore.js"
 
 /**
