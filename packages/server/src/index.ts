@@ -25,6 +25,11 @@ export * as RedisResponseStore from "./RedisResponseStore.js"
 /**
  * @since 0.1.0
  */
+export * as RedisResumeLog from "./RedisResumeLog.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as ResponseStore from "./ResponseStore.js"
 
 /**
