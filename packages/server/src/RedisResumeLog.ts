@@ -20,10 +20,13 @@ import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { randomUUID } from "node:crypto"
 import type { Tenant } from "./Auth.js"
 import * as Redis from "./Redis.js"
 import {
@@ -58,6 +61,12 @@ export interface Options extends BaseOptions {
   readonly liveTtl?: Duration.DurationInput | undefined
   /** How long one `XREAD BLOCK` of a live reader waits before it re-checks the log. Default 1 second. */
   readonly blockTime?: Duration.DurationInput | undefined
+  /**
+   * The producer lease: this process renews a key every third of it while it runs, and every log it begins names
+   * it. A live reader that waits on a log whose producer's lease has expired fails with `Abandoned` instead of
+   * waiting forever (a process that died after its client resumed elsewhere). Default 15 seconds.
+   */
+  readonly leaseTime?: Duration.DurationInput | undefined
 }
 
 /**
@@ -65,6 +74,12 @@ export interface Options extends BaseOptions {
  * @category constants
  */
 export const defaultLiveTtl: Duration.Duration = Duration.minutes(65)
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultLeaseTime: Duration.Duration = Duration.seconds(15)
 
 const prelude = `
 local B = KEYS[1]
@@ -173,7 +188,7 @@ return { 'released' }
 `
 )
 
-// ARGV: token, responseId, lane, requestId ('' for none), request value, budget, liveTtl
+// ARGV: token, responseId, lane, requestId ('' for none), request value, budget, liveTtl, owner
 const BEGIN = script(
   "Begin",
   `
@@ -188,7 +203,7 @@ end
 local id = ARGV[2]
 local m = B .. ':logm:' .. id
 redis.call('DEL', m, B .. ':log:' .. id)
-redis.call('HSET', m, 'bytes', 0, 'trimmed', -1, 'last', -1, 'ended', 0, 'budget', ARGV[6])
+redis.call('HSET', m, 'bytes', 0, 'trimmed', -1, 'last', -1, 'ended', 0, 'budget', ARGV[6], 'owner', ARGV[8])
 redis.call('PEXPIRE', m, ARGV[7])
 if st == 'live' or st == 'suspended' then
   local ttl = redis.call('PTTL', s)
@@ -252,7 +267,7 @@ return 1
 `
 )
 
-// ARGV: responseId, startingAfter, count → { 'notfound' } | { 'truncated' } | { 'ok', ended, entries }
+// ARGV: responseId, startingAfter, count → { 'notfound' } | { 'truncated' } | { 'ok', ended, entries, owner }
 const READ = script(
   "Read",
   `
@@ -263,7 +278,7 @@ if cursor < tonumber(redis.call('HGET', m, 'trimmed')) then return { 'truncated'
 local start = '-'
 if cursor >= 0 then start = '(' .. ARGV[2] .. '-1' end
 local entries = redis.call('XRANGE', B .. ':log:' .. ARGV[1], start, '+', 'COUNT', ARGV[3])
-return { 'ok', redis.call('HGET', m, 'ended'), entries }
+return { 'ok', redis.call('HGET', m, 'ended'), entries, redis.call('HGET', m, 'owner') }
 `
 )
 
@@ -301,7 +316,8 @@ const strings = (value: unknown): Array<string> =>
   Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : []
 
 /**
- * Needs the shared `Redis` connection; a live reader opens one dedicated connection for its `XREAD BLOCK`s.
+ * Needs the shared `Redis` connection and a scope (the producer lease is renewed until it closes); a live reader
+ * opens one dedicated connection for its `XREAD BLOCK`s.
  * While Redis is down every operation fails with reason `Unavailable` (a live reader too).
  *
  * @since 0.1.0
@@ -314,7 +330,17 @@ export const make = (options: Options = {}) =>
     const grace = ms(options.grace ?? defaultGrace)
     const liveTtl = Math.max(1, ms(options.liveTtl ?? defaultLiveTtl))
     const blockTime = Math.max(1, ms(options.blockTime ?? "1 second"))
+    const leaseTime = Math.max(3, ms(options.leaseTime ?? defaultLeaseTime))
     const base = (tenant: Tenant) => Redis.tenantBase(redis.prefix, tenant)
+    const ownerKey = (owner: string) => `${redis.prefix}:owner:${owner}`
+    const owner = randomUUID()
+
+    // The producer lease: renewed in the background (a failure while Redis is down is retried at the next tick),
+    // removed on a clean shutdown so readers learn at once.
+    const renew = Effect.ignore(redis.use((c) => c.set(ownerKey(owner), "1", "PX", leaseTime)))
+    yield* renew
+    yield* Effect.forkScoped(Effect.repeat(renew, Schedule.spaced(Duration.millis(Math.floor(leaseTime / 3)))))
+    yield* Effect.addFinalizer(() => Effect.ignore(redis.use((c) => c.del(ownerKey(owner)))))
     const run = (tenant: Tenant, s: Redis.Script, args: ReadonlyArray<string | number>) =>
       Effect.mapError(redis.eval(s, [base(tenant)], args), unavailable)
 
@@ -367,7 +393,8 @@ export const make = (options: Options = {}) =>
           params.requestId ?? "",
           encodeRequest(params.responseId, params.lane),
           budget,
-          liveTtl
+          liveTtl,
+          owner
         ]),
         makeWriter(params.session.tenant, params.responseId)
       )
@@ -379,6 +406,11 @@ export const make = (options: Options = {}) =>
       )
 
     type Page = readonly [Chunk.Chunk<string>, Option.Option<number>]
+    const abandoned = (responseId: string) =>
+      new ResumeLogError({
+        reason: "Abandoned",
+        message: `The response '${responseId}' will not continue: the gateway process that ran it is gone.`
+      })
 
     const read = (tenant: Tenant, responseId: string, startingAfter: number) =>
       Stream.unwrapScoped(Effect.gen(function*() {
@@ -387,8 +419,11 @@ export const make = (options: Options = {}) =>
         const waiter = yield* Effect.cached(Effect.mapError(Scope.extend(redis.dedicated, scope), unavailable))
         const streamKey = `${base(tenant)}:log:${responseId}`
 
-        const attempt = (cursor: number): Effect.Effect<Option.Option<Page>, ResumeLogError> =>
-          Effect.flatMap(run(tenant, READ, [responseId, cursor, readBatch]), (reply) => {
+        // Either a page, or the producer to watch while waiting.
+        const attempt = (cursor: number): Effect.Effect<Either.Either<Page, string>, ResumeLogError> =>
+          Effect.flatMap(run(tenant, READ, [responseId, cursor, readBatch]), (
+            reply
+          ): Effect.Effect<Either.Either<Page, string>, ResumeLogError> => {
             const tag = Array.isArray(reply) ? reply[0] : undefined
             if (tag === "notfound" || !Array.isArray(reply)) return Effect.fail(notFound(responseId))
             if (tag === "truncated") return Effect.fail(truncated(responseId, cursor))
@@ -409,22 +444,34 @@ export const make = (options: Options = {}) =>
                 last = Number(id.slice(0, id.indexOf("-")))
               }
             }
-            if (frames.length === 0 && !done) return Effect.succeed(Option.none())
-            return Effect.succeed(Option.some([Chunk.unsafeFromArray(frames), done ? Option.none() : Option.some(last)]))
+            if (frames.length === 0 && !done) return Effect.succeed(Either.left(String(reply[3])))
+            const page: Page = [Chunk.unsafeFromArray(frames), done ? Option.none() : Option.some(last)]
+            return Effect.succeed(Either.right(page))
           })
 
-        const wait = (cursor: number) =>
+        // Waits for a new entry; after a quiet block, fails when the producer's lease is gone.
+        const wait = (cursor: number, producer: string) =>
           Effect.flatMap(waiter, (connection) =>
             Effect.tryPromise({
               try: () =>
                 connection.xread("BLOCK", blockTime, "STREAMS", streamKey, cursor < 0 ? "0-0" : `${cursor}-1`),
               catch: (cause) => unavailable(Redis.toRedisError(cause))
-            }))
+            })).pipe(
+              Effect.flatMap((entries) =>
+                entries !== null ? Effect.void : Effect.flatMap(
+                  Effect.mapError(redis.use((c) => c.exists(ownerKey(producer))), unavailable),
+                  (alive) => alive === 1 ? Effect.void : Effect.fail(abandoned(responseId))
+                )
+              )
+            )
 
-        // Tail-recursive through flatMap: constant stack however long a reader waits.
+        // Tail-recursive through flatMap: constant stack however long a reader waits. After an `Abandoned` check
+        // the log is read once more, so an end that raced with the producer's exit is still delivered.
         const step = (cursor: number): Effect.Effect<Page, ResumeLogError> =>
           Effect.flatMap(attempt(cursor), (page) =>
-            Option.isSome(page) ? Effect.succeed(page.value) : Effect.flatMap(wait(cursor), () => step(cursor)))
+            Either.isRight(page)
+              ? Effect.succeed(page.right)
+              : Effect.flatMap(wait(cursor, page.left), () => step(cursor)))
 
         return Stream.paginateChunkEffect(startingAfter, step)
       }))
@@ -437,19 +484,21 @@ export const make = (options: Options = {}) =>
  * @category layers
  */
 export const layer = (options: Options = {}): Layer.Layer<ResumeLog, never, Redis.Redis> =>
-  Layer.effect(ResumeLog, make(options))
+  Layer.scoped(ResumeLog, make(options))
 
 /**
  * Options from configuration: those of `ResumeLog.config` (`LOOPWIRE_RESUME_GRACE`, `LOOPWIRE_RESUME_LOG_BYTES`)
- * and `LOOPWIRE_RESUME_LIVE_TTL` (duration, default `65 minutes`).
+ * , `LOOPWIRE_RESUME_LIVE_TTL` (duration, default `65 minutes`) and `LOOPWIRE_RESUME_LEASE` (duration, default
+ * `15 seconds`).
  *
  * @since 0.1.0
  * @category config
  */
 export const config: Config.Config<Options> = Config.all({
   base: memoryConfig,
-  liveTtl: Config.withDefault(Config.duration("LOOPWIRE_RESUME_LIVE_TTL"), defaultLiveTtl)
-}).pipe(Config.map(({ base, liveTtl }) => ({ ...base, liveTtl })))
+  liveTtl: Config.withDefault(Config.duration("LOOPWIRE_RESUME_LIVE_TTL"), defaultLiveTtl),
+  leaseTime: Config.withDefault(Config.duration("LOOPWIRE_RESUME_LEASE"), defaultLeaseTime)
+}).pipe(Config.map(({ base, leaseTime, liveTtl }) => ({ ...base, leaseTime, liveTtl })))
 
 /**
  * @since 0.1.0
@@ -457,4 +506,4 @@ export const config: Config.Config<Options> = Config.all({
  */
 export const layerConfig = (
   options: Config.Config<Options> = config
-): Layer.Layer<ResumeLog, ConfigError.ConfigError, Redis.Redis> => Layer.effect(ResumeLog, Effect.flatMap(options, make))
+): Layer.Layer<ResumeLog, ConfigError.ConfigError, Redis.Redis> => Layer.scoped(ResumeLog, Effect.flatMap(options, make))

@@ -38,6 +38,8 @@ import * as Ring from "./internal/resumeRing.js"
  * - `Truncated`: the log no longer holds every event after `startingAfter` (its byte budget was exceeded).
  * - `InvalidAppend`: a sequence number that does not increase, or an append after `end` (a gateway bug).
  * - `Unavailable`: the shared store (Redis) could not be reached or answered with an error.
+ * - `Abandoned`: the log will never end: the gateway process that runs the response is gone (Redis only: its
+ *   lease expired). The gateway answers as for a log it does not have.
  *
  * @since 0.1.0
  * @category errors
@@ -45,7 +47,7 @@ import * as Ring from "./internal/resumeRing.js"
 export class ResumeLogError extends Schema.TaggedError<ResumeLogError>("@loopwire/server/ResumeLogError")(
   "ResumeLogError",
   {
-    reason: Schema.Literal("NotFound", "Truncated", "InvalidAppend", "Unavailable"),
+    reason: Schema.Literal("NotFound", "Truncated", "InvalidAppend", "Unavailable", "Abandoned"),
     message: Schema.String
   }
 ) {}
@@ -160,8 +162,9 @@ export interface Shape {
   /**
    * The response's frames with a sequence number greater than `startingAfter` (use -1 for all): the retained ones,
    * then live ones as they are appended, ending after the last frame once the log is ended. Fails with `NotFound`
-   * (unknown, expired, or discarded while reading) or `Truncated` (an event after `startingAfter` was dropped, also
-   * when a slow reader falls behind the byte budget). Never a gap, never a repeat.
+   * (unknown, expired, or discarded while reading), `Truncated` (an event after `startingAfter` was dropped, also
+   * when a slow reader falls behind the byte budget) or `Abandoned` (its producer is gone). Never a gap, never a
+   * repeat.
    */
   readonly read: (tenant: Tenant, responseId: string, startingAfter: number) => Stream.Stream<string, ResumeLogError>
 }

@@ -2,7 +2,7 @@ import { assert, layer } from "@effect/vitest"
 import * as Redis from "@loopwire/server/Redis"
 import * as RedisResumeLog from "@loopwire/server/RedisResumeLog"
 import * as ResumeLog from "@loopwire/server/ResumeLog"
-import { Chunk, Context, Effect, Either, Fiber, Layer, Option, Schedule, Stream } from "effect"
+import { Chunk, Context, Effect, Either, Exit, Fiber, Layer, Option, Schedule, Scope, Stream } from "effect"
 import * as Ring from "../src/internal/resumeRing.js"
 import * as TestRedis from "./helpers/redisServer.js"
 
@@ -185,6 +185,34 @@ layer(ServerLive, { excludeTestServices: true })("RedisResumeLog (real redis-ser
       yield* w4.end
       assert.deepStrictEqual(yield* Fiber.join(reader), [frame(1)])
       assert.isTrue(Option.isNone(yield* a.claim({ tenant: "acme", token: "old", into: "other" })))
+    }))
+
+  it.scoped("a live reader fails with Abandoned when the producing process dies (its lease expires)", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const prefix = TestRedis.uniquePrefix("abandoned")
+      const redisA = yield* Redis.make({ url: server.url, prefix })
+      const a = yield* RedisResumeLog.make({ leaseTime: "300 millis" }).pipe(Effect.provideService(Redis.Redis, redisA))
+      const b = yield* processOn(prefix)
+      const writer = yield* a.begin({ session: session("tok"), responseId: "r", lane: "a" })
+      yield* writer.append(0, frame(0))
+      const reader = yield* Effect.fork(reason(collect(b.read("acme", "r", -1))))
+      yield* Effect.sleep("50 millis")
+      redisA.client.disconnect() // as kill -9: no clean-up, the lease just stops being renewed
+      assert.strictEqual(yield* Fiber.join(reader), "Abandoned")
+    }))
+
+  it.scoped("a clean shutdown of the producing process ends its lease at once", () =>
+    Effect.gen(function*() {
+      const prefix = TestRedis.uniquePrefix("shutdown")
+      const scope = yield* Scope.make()
+      const a = yield* Scope.extend(processOn(prefix, { leaseTime: "1 minute" }), scope)
+      const b = yield* processOn(prefix)
+      const writer = yield* a.begin({ session: session("tok"), responseId: "r", lane: "a" })
+      yield* writer.append(0, frame(0))
+      const reader = yield* Effect.fork(reason(collect(b.read("acme", "r", 0))))
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual(yield* Fiber.join(reader), "Abandoned")
     }))
 
   it.scoped("no claim for another tenant, itself, or after the grace period; release drops logs", () =>
