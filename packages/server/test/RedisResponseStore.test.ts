@@ -2,7 +2,7 @@ import { assert, layer } from "@effect/vitest"
 import * as Redis from "@loopwire/server/Redis"
 import * as RedisResponseStore from "@loopwire/server/RedisResponseStore"
 import * as ResponseStore from "@loopwire/server/ResponseStore"
-import { Context, Effect, Either, Layer, Option, Schedule } from "effect"
+import { ConfigProvider, Context, Effect, Either, Layer, Option, Schedule } from "effect"
 import * as TestRedis from "./helpers/redisServer.js"
 
 class Server extends Context.Tag("test/RedisServer")<Server, TestRedis.RedisServer>() {}
@@ -64,6 +64,25 @@ layer(ServerLive, { excludeTestServices: true })("RedisResponseStore (real redis
         Effect.repeat({ schedule: Schedule.spaced("100 millis"), until: Option.isNone, times: 30 })
       )
       assert.isTrue(Option.isNone(yield* store.get("acme", "resp_ttl")))
+    }))
+
+  it.scoped("layerConfig reads LOOPWIRE_STORE_TTL (default 30 days)", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const redis = yield* Redis.make({ url: server.url, prefix })
+      const ttlOf = (config: Map<string, string>, id: string) =>
+        Effect.gen(function*() {
+          const store = yield* ResponseStore.ResponseStore
+          yield* store.put("acme", record(id))
+          return yield* redis.use((c) => c.pttl(RedisResponseStore.key(prefix, "acme", id)))
+        }).pipe(Effect.provide(RedisResponseStore.layerConfig().pipe(
+          Layer.provide(Layer.succeed(Redis.Redis, redis)),
+          Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(config)))
+        )))
+      const hour = yield* ttlOf(new Map([["LOOPWIRE_STORE_TTL", "1 hour"]]), "resp_c1")
+      assert.isTrue(hour > 3_500_000 && hour <= 3_600_000, `ttl ${hour}`)
+      const month = yield* ttlOf(new Map(), "resp_c2")
+      assert.isTrue(month > 29 * 86_400_000 && month <= 30 * 86_400_000, `ttl ${month}`)
     }))
 
   it.scoped("a record that does not decode fails with reason Decode", () =>

@@ -2,7 +2,20 @@ import { assert, layer } from "@effect/vitest"
 import * as Redis from "@loopwire/server/Redis"
 import * as RedisResumeLog from "@loopwire/server/RedisResumeLog"
 import * as ResumeLog from "@loopwire/server/ResumeLog"
-import { Chunk, Context, Effect, Either, Exit, Fiber, Layer, Option, Schedule, Scope, Stream } from "effect"
+import {
+  Chunk,
+  ConfigProvider,
+  Context,
+  Effect,
+  Either,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  Schedule,
+  Scope,
+  Stream
+} from "effect"
 import * as Ring from "../src/internal/resumeRing.js"
 import * as TestRedis from "./helpers/redisServer.js"
 
@@ -239,6 +252,40 @@ layer(ServerLive, { excludeTestServices: true })("RedisResumeLog (real redis-ser
       assert.strictEqual(yield* Fiber.join(reader), "NotFound")
       yield* writer.append(1, frame(1)) // ignored: the log was discarded
       assert.strictEqual(yield* reason(collect(b.read("acme", "r2", -1))), "NotFound")
+    }))
+})
+
+layer(ServerLive, { excludeTestServices: true })("RedisResumeLog configuration", (it) => {
+  it.scoped("Redis.layerConfig and RedisResumeLog.layerConfig read LOOPWIRE_REDIS_* and LOOPWIRE_RESUME_*", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const prefix = TestRedis.uniquePrefix("config")
+      const provider = ConfigProvider.fromMap(new Map([
+        ["LOOPWIRE_REDIS_URL", server.url],
+        ["LOOPWIRE_REDIS_PREFIX", prefix],
+        ["LOOPWIRE_RESUME_LOG_BYTES", "8"],
+        ["LOOPWIRE_RESUME_GRACE", "2 minutes"]
+      ]))
+      const live = RedisResumeLog.layerConfig().pipe(Layer.provideMerge(Redis.layerConfig()))
+      const context = yield* Layer.build(live.pipe(Layer.provide(Layer.setConfigProvider(provider))))
+      const log = Context.get(context, ResumeLog.ResumeLog)
+      const redis = Context.get(context, Redis.Redis)
+      assert.strictEqual(redis.prefix, prefix)
+      const writer = yield* log.begin({ session: session("s"), responseId: "r", lane: "a" })
+      yield* writer.append(0, "12345")
+      yield* writer.append(1, "67890")
+      yield* writer.end
+      assert.strictEqual(yield* reason(collect(log.read("acme", "r", -1))), "Truncated")
+      const ttl = yield* redis.use((c) => c.pttl(`${prefix}:{acme}:logm:r`))
+      assert.isTrue(ttl > 60_000 && ttl <= 120_000, `ttl ${ttl}`)
+    }))
+
+  it.effect("Redis.layerConfig without LOOPWIRE_REDIS_URL is a configuration error", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(Layer.build(Redis.layerConfig().pipe(
+        Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map())))
+      )).pipe(Effect.scoped))
+      assert.isTrue(Exit.isFailure(exit))
     }))
 })
 
