@@ -163,7 +163,8 @@ export const make = (options: Options): Effect.Effect<Shape, RedisError, Scope.S
     yield* Effect.tryPromise({ try: () => client.connect(), catch: toRedisError })
 
     const defined = new Set<string>()
-    const use = <A>(f: (client: IORedis) => Promise<A>) => Effect.tryPromise({ try: () => f(client), catch: toRedisError })
+    const use = <A>(f: (client: IORedis) => Promise<A>) =>
+      Effect.tryPromise({ try: () => f(client), catch: toRedisError })
     const evalScript = (script: Script, keys: ReadonlyArray<string>, args: ReadonlyArray<string | number>) =>
       use((c) => {
         if (!defined.has(script.name)) {

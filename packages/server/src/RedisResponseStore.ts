@@ -47,6 +47,8 @@ const Json = Schema.parseJson(StoredResponse)
 const encode = Schema.encode(Json)
 const decode = Schema.decodeUnknown(Json)
 
+const formatError = (error: ParseResult.ParseError) => ParseResult.TreeFormatter.formatErrorSync(error)
+
 const unavailable = (error: Redis.RedisError) =>
   new ResponseStoreError({ reason: "Unavailable", message: `Response store: ${error.message}` })
 
@@ -67,7 +69,10 @@ export const make = (options: Options = {}) =>
       Effect.gen(function*() {
         const json = yield* encode(record).pipe(
           Effect.mapError((e) =>
-            new ResponseStoreError({ reason: "Decode", message: `Cannot encode response '${record.response.id}': ${ParseResult.TreeFormatter.formatErrorSync(e)}` })
+            new ResponseStoreError({
+              reason: "Decode",
+              message: `Cannot encode response '${record.response.id}': ${formatError(e)}`
+            })
           )
         )
         const k = key(redis.prefix, tenant, record.response.id)
@@ -85,7 +90,7 @@ export const make = (options: Options = {}) =>
           Effect.mapError((e) =>
             new ResponseStoreError({
               reason: "Decode",
-              message: `Stored response '${responseId}' does not decode: ${ParseResult.TreeFormatter.formatErrorSync(e)}`
+              message: `Stored response '${responseId}' does not decode: ${formatError(e)}`
             })
           )
         )

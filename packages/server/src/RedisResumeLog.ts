@@ -97,6 +97,13 @@ local function discardLogs(s)
     redis.call('DEL', B .. ':log:' .. id, B .. ':logm:' .. id)
   end
 end
+local function nowMs()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- A suspended session's keys outlive its grace period by this margin, so the owner's release still finds (and
+-- discards) its logs; claims compare the recorded deadline instead.
+local releaseMargin = 60000
 local function addLane(s, lane)
   if not redis.call('LPOS', s .. ':lanes', lane) then redis.call('RPUSH', s .. ':lanes', lane) end
 end
@@ -132,8 +139,8 @@ if grace <= 0 then
   delSession(s)
   return 1
 end
-redis.call('HSET', s, 'state', 'suspended')
-expireSession(s, grace)
+redis.call('HSET', s, 'state', 'suspended', 'until', nowMs() + grace)
+expireSession(s, grace + releaseMargin)
 return 1
 `
 )
@@ -146,6 +153,7 @@ if ARGV[1] == ARGV[2] then return false end
 local s = sk(ARGV[1])
 local t = sk(ARGV[2])
 if redis.call('HGET', s, 'state') ~= 'suspended' then return false end
+if tonumber(redis.call('HGET', s, 'until')) <= nowMs() then return false end
 local ts = redis.call('HGET', t, 'state')
 if ts == 'claimed' then return false end
 if not ts then redis.call('HSET', t, 'state', 'live') end
@@ -289,6 +297,7 @@ const FIND = script(
 local s = sk(ARGV[1])
 local st = redis.call('HGET', s, 'state')
 if st ~= 'live' and st ~= 'suspended' then return false end
+if st == 'suspended' and tonumber(redis.call('HGET', s, 'until')) <= nowMs() then return false end
 return redis.call('HGET', s .. ':req', ARGV[2])
 `
 )
@@ -377,7 +386,9 @@ export const make = (options: Options = {}) =>
           if (code === -1) return Effect.fail(invalidAppend(responseId, sequenceNumber, "the log has ended"))
           if (code === -2) {
             const last = Array.isArray(reply) ? String(reply[1]) : "?"
-            return Effect.fail(invalidAppend(responseId, sequenceNumber, `sequence numbers must increase (last ${last})`))
+            return Effect.fail(
+              invalidAppend(responseId, sequenceNumber, `sequence numbers must increase (last ${last})`)
+            )
           }
           return Effect.void
         }),
@@ -506,4 +517,5 @@ export const config: Config.Config<Options> = Config.all({
  */
 export const layerConfig = (
   options: Config.Config<Options> = config
-): Layer.Layer<ResumeLog, ConfigError.ConfigError, Redis.Redis> => Layer.scoped(ResumeLog, Effect.flatMap(options, make))
+): Layer.Layer<ResumeLog, ConfigError.ConfigError, Redis.Redis> =>
+  Layer.scoped(ResumeLog, Effect.flatMap(options, make))

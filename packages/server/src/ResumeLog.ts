@@ -282,6 +282,7 @@ export const makeMemory = (options: Options = {}): Effect.Effect<Shape> =>
 
     const touch = (log: Log) => {
       log.version++
+      if (log.waiters.size === 0) return
       const waiters = [...log.waiters]
       log.waiters.clear()
       for (const wake of waiters) wake()
@@ -511,7 +512,8 @@ export const makeMemory = (options: Options = {}): Effect.Effect<Shape> =>
  * @since 0.1.0
  * @category layers
  */
-export const layerMemory = (options: Options = {}): Layer.Layer<ResumeLog> => Layer.effect(ResumeLog, makeMemory(options))
+export const layerMemory = (options: Options = {}): Layer.Layer<ResumeLog> =>
+  Layer.effect(ResumeLog, makeMemory(options))
 
 /**
  * Options from configuration: `LOOPWIRE_RESUME_GRACE` (duration, default `60 seconds`) and

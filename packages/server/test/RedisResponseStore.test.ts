@@ -108,7 +108,9 @@ layer(Layer.empty, { excludeTestServices: true })("RedisResponseStore across a R
       assert.strictEqual(yield* reason(store.get("acme", "resp_1")), "Unavailable")
       yield* server.start
       // The client reconnects in the background; bounded: at most 50 attempts 100 ms apart.
-      yield* store.put("acme", record("resp_2")).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50 }))
+      yield* store.put("acme", record("resp_2")).pipe(
+        Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50 })
+      )
       assert.isTrue(Option.isSome(yield* store.get("acme", "resp_2")))
       assert.isTrue(Option.isNone(yield* store.get("acme", "resp_1")), "no persistence: the restart lost resp_1")
     }))

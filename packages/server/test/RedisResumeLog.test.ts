@@ -22,7 +22,8 @@ import * as TestRedis from "./helpers/redisServer.js"
 class Server extends Context.Tag("test/RedisServer")<Server, TestRedis.RedisServer>() {}
 
 const session = (token: string, tenant = "acme"): ResumeLog.SessionRef => ({ tenant, token })
-const frame = (seq: number) => JSON.stringify({ type: "response.output_text.delta", sequence_number: seq, delta: "é😀" })
+const frame = (seq: number) =>
+  JSON.stringify({ type: "response.output_text.delta", sequence_number: seq, delta: "é😀" })
 const frames = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => frame(from + i))
 
 const collect = (stream: Stream.Stream<string, ResumeLog.ResumeLogError>) =>
@@ -294,7 +295,9 @@ layer(Layer.empty, { excludeTestServices: true })("RedisResumeLog across a Redis
     Effect.gen(function*() {
       const server = yield* TestRedis.startPrivate
       const redis = yield* Redis.make({ url: server.url, prefix: "lw", maxReconnectDelay: "100 millis" })
-      const log = yield* RedisResumeLog.make({ blockTime: "200 millis" }).pipe(Effect.provideService(Redis.Redis, redis))
+      const log = yield* RedisResumeLog.make({ blockTime: "200 millis" }).pipe(
+        Effect.provideService(Redis.Redis, redis)
+      )
       yield* log.openSession(session("s"))
       const writer = yield* log.begin({ session: session("s"), responseId: "r", lane: "a", requestId: "lwr" })
       yield* writer.append(0, frame(0))

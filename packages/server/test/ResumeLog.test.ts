@@ -124,7 +124,10 @@ describe("ResumeLog (memory): response logs", () => {
       const log = yield* ResumeLog.make()
       const writer = yield* log.begin({ session: session("tok"), responseId: "resp_1", lane: "a" })
       yield* writer.append(0, frame(0))
-      const readers = yield* Effect.forEach([-1, 0, 3], (after) => Effect.fork(collect(log.read("acme", "resp_1", after))))
+      const readers = yield* Effect.forEach(
+        [-1, 0, 3],
+        (after) => Effect.fork(collect(log.read("acme", "resp_1", after)))
+      )
       const producer = yield* Effect.fork(Effect.gen(function*() {
         for (let seq = 1; seq < 40; seq++) {
           yield* writer.append(seq, frame(seq))
