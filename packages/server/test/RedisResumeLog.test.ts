@@ -243,6 +243,12 @@ layer(ServerLive, { excludeTestServices: true })("RedisResumeLog (real redis-ser
       )
       assert.isTrue(expired)
       assert.isTrue(Option.isNone(yield* b.claim({ tenant: "acme", token: "old", into: "new" })))
+      // The owner's grace timer fires after the deadline: the session and its logs are still found and discarded.
+      const r1 = yield* a.begin({ session: session("other"), responseId: "r1b", lane: "a" }) // unrelated log
+      assert.deepStrictEqual(yield* a.release(session("old")), { _tag: "Released" })
+      assert.strictEqual(yield* reason(collect(b.read("acme", "r1", -1))), "NotFound")
+      yield* r1.end
+      assert.deepStrictEqual(yield* collect(b.read("acme", "r1b", -1)), [])
 
       yield* a.openSession(session("s2"))
       const writer = yield* a.begin({ session: session("s2"), responseId: "r2", lane: "a" })

@@ -44,9 +44,11 @@ const ping = (port: number) =>
     })
   })
 
-const waitForPing = async (port: number, child: ChildProcess) => {
+const waitForPing = async (port: number, child: ChildProcess, spawnError: () => Error | undefined) => {
   // Bounded: 100 attempts, 50 ms apart (at most ~5 s plus the ping timeouts).
   for (let attempt = 0; attempt < 100; attempt++) {
+    const error = spawnError()
+    if (error !== undefined) throw new Error(`cannot start redis-server (is it installed?): ${error.message}`)
     if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}`)
     if (await ping(port)) return
     await new Promise((r) => setTimeout(r, 50))
@@ -77,9 +79,13 @@ export const startPrivate: Effect.Effect<RedisServer, Error, Scope.Scope> = Effe
   let child: ChildProcess | undefined
   const start = Effect.tryPromise({
     try: async () => {
-      child = spawnServer(port)
-      child.once("error", () => {})
-      await waitForPing(port, child)
+      const spawned = spawnServer(port)
+      child = spawned
+      let spawnError: Error | undefined
+      spawned.once("error", (e) => {
+        spawnError = e
+      })
+      await waitForPing(port, spawned, () => spawnError)
     },
     catch: (e) => (e instanceof Error ? e : new Error(String(e)))
   })
