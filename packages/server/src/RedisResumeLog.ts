@@ -321,6 +321,10 @@ const decodeRequest = (requestId: string, value: unknown): RequestRef | undefine
   }
 }
 
+// Stream ids need an integer: a fractional cursor means the same as its floor, anything below -1 as -1.
+const normalizeCursor = (n: number) =>
+  Number.isNaN(n) ? -1 : Math.min(Number.MAX_SAFE_INTEGER, Math.max(-1, Math.floor(n)))
+
 const strings = (value: unknown): Array<string> =>
   Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : []
 
@@ -378,10 +382,12 @@ export const make = (options: Options = {}) =>
         return tag === "claimed" && into !== undefined ? { _tag: "Claimed", into } : { _tag: "Released" }
       })
 
-    const makeWriter = (tenant: Tenant, responseId: string): Writer => ({
-      responseId,
-      append: (sequenceNumber, frame) =>
-        Effect.flatMap(run(tenant, APPEND, [responseId, sequenceNumber, frame, liveTtl]), (reply) => {
+    const makeWriter = (tenant: Tenant, responseId: string): Writer => {
+      const append = (sequenceNumber: number, frame: string) => {
+        if (!Number.isSafeInteger(sequenceNumber) || sequenceNumber < 0) {
+          return Effect.fail(invalidAppend(responseId, sequenceNumber, "a sequence number is a non-negative integer"))
+        }
+        return Effect.flatMap(run(tenant, APPEND, [responseId, sequenceNumber, frame, liveTtl]), (reply) => {
           const code = Array.isArray(reply) ? reply[0] : undefined
           if (code === -1) return Effect.fail(invalidAppend(responseId, sequenceNumber, "the log has ended"))
           if (code === -2) {
@@ -391,9 +397,10 @@ export const make = (options: Options = {}) =>
             )
           }
           return Effect.void
-        }),
-      end: Effect.asVoid(run(tenant, END, [responseId, grace]))
-    })
+        })
+      }
+      return { responseId, append, end: Effect.asVoid(run(tenant, END, [responseId, grace])) }
+    }
 
     const begin = (params: BeginParams) =>
       Effect.as(
@@ -423,8 +430,9 @@ export const make = (options: Options = {}) =>
         message: `The response '${responseId}' will not continue: the gateway process that ran it is gone.`
       })
 
-    const read = (tenant: Tenant, responseId: string, startingAfter: number) =>
+    const read = (tenant: Tenant, responseId: string, after: number) =>
       Stream.unwrapScoped(Effect.gen(function*() {
+        const startingAfter = normalizeCursor(after)
         const scope = yield* Effect.scope
         // Opened on the first wait only: a replay of an ended log never needs it.
         const waiter = yield* Effect.cached(Effect.mapError(Scope.extend(redis.dedicated, scope), unavailable))

@@ -141,10 +141,16 @@ layer(ServerLive, { excludeTestServices: true })("RedisResumeLog (real redis-ser
     Effect.gen(function*() {
       const [a] = yield* twoProcesses("invalid")
       const writer = yield* a.begin({ session: session("tok"), responseId: "r", lane: "a" })
+      assert.strictEqual(yield* reason(writer.append(-1, frame(-1))), "InvalidAppend")
+      assert.strictEqual(yield* reason(writer.append(1.5, frame(1))), "InvalidAppend")
       yield* writer.append(3, frame(3))
       assert.strictEqual(yield* reason(writer.append(2, frame(2))), "InvalidAppend")
+      yield* writer.append(5, frame(5))
       yield* writer.end
-      assert.strictEqual(yield* reason(writer.append(4, frame(4))), "InvalidAppend")
+      assert.strictEqual(yield* reason(writer.append(6, frame(6))), "InvalidAppend")
+      // A cursor that is not an integer reads as its floor; one below -1 as -1.
+      assert.deepStrictEqual(yield* collect(a.read("acme", "r", 3.5)), [frame(5)])
+      assert.deepStrictEqual(yield* collect(a.read("acme", "r", -7)), [frame(3), frame(5)])
     }))
 
   it.scoped("a suspended session is claimed exactly once, even by concurrent processes", () =>
