@@ -9,6 +9,7 @@ import {
   Effect,
   Either,
   Exit,
+  FastCheck as fc,
   Fiber,
   Layer,
   Option,
@@ -266,6 +267,126 @@ layer(ServerLive, { excludeTestServices: true })("RedisResumeLog (real redis-ser
       yield* writer.append(1, frame(1)) // ignored: the log was discarded
       assert.strictEqual(yield* reason(collect(b.read("acme", "r2", -1))), "NotFound")
     }))
+})
+
+// One operation of the differential test, applied to the in-memory log and to the Redis log alike.
+type Op =
+  | { readonly op: "open" | "suspend" | "release"; readonly token: string }
+  | { readonly op: "claim"; readonly token: string; readonly into: string; readonly tenant: string }
+  | { readonly op: "begin"; readonly token: string; readonly rid: string; readonly lane: string; readonly q?: string }
+  | { readonly op: "append"; readonly rid: string; readonly back: boolean; readonly text: string }
+  | { readonly op: "end" | "read"; readonly rid: string; readonly after: number }
+  | { readonly op: "find"; readonly token: string; readonly q: string }
+
+const token = fc.constantFrom("t1", "t2")
+const rid = fc.constantFrom("r1", "r2")
+const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ op: fc.constant("open" as const), token }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant("suspend" as const), token }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("release" as const), token }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant("claim" as const),
+      token,
+      into: token,
+      tenant: fc.constantFrom("acme", "acme", "acme", "globex")
+    })
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record(
+      {
+        op: fc.constant("begin" as const),
+        token,
+        rid,
+        lane: fc.constantFrom("a", "b"),
+        q: fc.constantFrom("q1", "q2")
+      },
+      { requiredKeys: ["op", "token", "rid", "lane"] }
+    )
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant("append" as const),
+      rid,
+      back: fc.boolean(),
+      text: fc.string({ maxLength: 12 })
+    })
+  },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("end" as const), rid, after: fc.constant(0) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({ op: fc.constant("read" as const), rid, after: fc.integer({ min: -1, max: 3 }) })
+  },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("find" as const), token, q: fc.constantFrom("q1", "q2") }) }
+)
+
+const outcome = <A>(effect: Effect.Effect<A, ResumeLog.ResumeLogError>) =>
+  effect.pipe(
+    Effect.map((a) => JSON.stringify(a)),
+    Effect.catchAll((e) => Effect.succeed(`error ${e.reason}`)),
+    // A read of a running log waits for more; both implementations must wait alike.
+    Effect.timeoutTo({ duration: "40 millis", onTimeout: () => "pending", onSuccess: (s) => s })
+  )
+
+layer(ServerLive, { excludeTestServices: true })("RedisResumeLog behaves as the in-memory ResumeLog", (it) => {
+  it.scoped.prop(
+    "any sequence of session and log operations has the same outcomes on both",
+    { ops: fc.array(opArbitrary, { minLength: 20, maxLength: 50 }) },
+    ({ ops }) =>
+      Effect.gen(function*() {
+        const budget = 60
+        const [redisLog] = yield* twoProcesses("diff", { maxBytes: budget })
+        const memoryLog = yield* ResumeLog.make({ maxBytes: budget })
+        const logs = [memoryLog, redisLog] as const
+        const writers = new Map<string, { readonly pair: ReadonlyArray<ResumeLog.Writer>; next: number }>()
+        for (const [index, o] of ops.entries()) {
+          // Reads run side by side (a waiting read costs the timeout once); the rest in order, memory first.
+          const concurrency = o.op === "read" ? 2 : 1
+          const results = yield* Effect.forEach(logs, (log, which): Effect.Effect<string, never, Scope.Scope> => {
+            switch (o.op) {
+              case "open":
+                return outcome(log.openSession(session(o.token)))
+              case "suspend":
+                return outcome(log.suspend(session(o.token)))
+              case "release":
+                return outcome(log.release(session(o.token)))
+              case "claim":
+                return outcome(log.claim({ tenant: o.tenant, token: o.token, into: o.into }))
+              case "find":
+                return outcome(log.findRequest(session(o.token), o.q))
+              case "read":
+                return outcome(collect(log.read("acme", o.rid, o.after)))
+              case "begin":
+                return outcome(Effect.map(
+                  log.begin({ session: session(o.token), responseId: o.rid, lane: o.lane, requestId: o.q }),
+                  (writer) => {
+                    const entry = writers.get(o.rid)
+                    const pair = which === 0 ? [writer] : [...(entry?.pair ?? []), writer]
+                    writers.set(o.rid, { pair, next: which === 0 ? 0 : entry?.next ?? 0 })
+                    return "begun"
+                  }
+                ))
+              case "append": {
+                const entry = writers.get(o.rid)
+                if (entry === undefined || entry.pair[which] === undefined) return Effect.succeed("no writer")
+                const seq = o.back ? Math.max(0, entry.next - 1) : entry.next
+                if (which === 1 && !o.back) entry.next++
+                return outcome(entry.pair[which]!.append(seq, `{"n":${seq},"t":${JSON.stringify(o.text)}}`))
+              }
+              case "end": {
+                const writer = writers.get(o.rid)?.pair[which]
+                return writer === undefined ? Effect.succeed("no writer") : outcome(writer.end)
+              }
+            }
+          }, { concurrency })
+          assert.strictEqual(results[1], results[0], `op ${index}: ${JSON.stringify(o)}`)
+        }
+      }),
+    { fastCheck: { numRuns: 20 } }
+  )
 })
 
 layer(ServerLive, { excludeTestServices: true })("RedisResumeLog configuration", (it) => {
