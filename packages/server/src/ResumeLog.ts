@@ -28,6 +28,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import { randomBytes } from "node:crypto"
 import type { Tenant } from "./Auth.js"
 import * as Ring from "./internal/resumeRing.js"
 
@@ -206,6 +207,14 @@ export interface Options {
    */
   readonly grace?: Duration.DurationInput | undefined
 }
+
+/**
+ * A fresh resume token (docs/resume.md §1): 32 random bytes from the system's secure generator, base64url.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeToken: Effect.Effect<string> = Effect.sync(() => randomBytes(32).toString("base64url"))
 
 /**
  * Whether a read after `startingAfter` is refused because events after it were dropped: exactly when the highest

@@ -13,6 +13,7 @@ import {
   Stream,
   TestClock
 } from "effect"
+import { Buffer } from "node:buffer"
 import * as Ring from "../src/internal/resumeRing.js"
 
 const session = (token: string, tenant = "acme"): ResumeLog.SessionRef => ({ tenant, token })
@@ -310,6 +311,16 @@ describe("ResumeLog (memory): sessions", () => {
       yield* log.suspend(session("old"))
       assert.isTrue(Option.isNone(yield* log.claim({ tenant: "acme", token: "old", into: "new" })))
       assert.strictEqual(yield* reason(collect(log.read("acme", "r1", -1))), "NotFound")
+    }))
+
+  it.effect("makeToken: 32 random bytes, base64url", () =>
+    Effect.gen(function*() {
+      const tokens = yield* Effect.all(Array.from({ length: 20 }, () => ResumeLog.makeToken))
+      for (const token of tokens) {
+        assert.match(token, /^[A-Za-z0-9_-]{43}$/)
+        assert.strictEqual(Buffer.from(token, "base64url").length, 32)
+      }
+      assert.strictEqual(new Set(tokens).size, tokens.length)
     }))
 
   it.effect("layerConfig reads LOOPWIRE_RESUME_GRACE and LOOPWIRE_RESUME_LOG_BYTES", () =>
