@@ -87,7 +87,7 @@ export interface Options {
   readonly connectTimeout?: Duration.DurationInput | undefined
   /** How long a (non-blocking) command may take before it fails with `Unavailable`. Default 5 seconds. */
   readonly commandTimeout?: Duration.DurationInput | undefined
-  /** Upper bound of the delay between reconnection attempts (they back off from 50 ms). Default 2 seconds. */
+  /** Upper bound of the delay between reconnection attempts (they back off from 100 ms). Default 2 seconds. */
   readonly maxReconnectDelay?: Duration.DurationInput | undefined
 }
 
