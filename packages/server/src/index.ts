@@ -40,7 +40,27 @@ export * as ModelBackend from "./ModelBackend.js"
 /**
  * @since 0.1.0
  */
+export * as Redis from "./Redis.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RedisResponseStore from "./RedisResponseStore.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RedisResumeLog from "./RedisResumeLog.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as ResponseStore from "./ResponseStore.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as ResumeLog from "./ResumeLog.js"
 
 /**
  * @since 0.1.0

@@ -1,0 +1,125 @@
+import { assert, layer } from "@effect/vitest"
+import * as Redis from "@loopwire/server/Redis"
+import * as RedisResponseStore from "@loopwire/server/RedisResponseStore"
+import * as ResponseStore from "@loopwire/server/ResponseStore"
+import { ConfigProvider, Context, Effect, Either, Layer, Option, Schedule } from "effect"
+import * as TestRedis from "./helpers/redisServer.js"
+
+class Server extends Context.Tag("test/RedisServer")<Server, TestRedis.RedisServer>() {}
+
+const record = (id: string, turn = 0): ResponseStore.StoredResponse => ({
+  response: { id, object: "response", created_at: 1, status: "completed", model: "scripted", output: [] },
+  context: [{ type: "message", role: "user", content: [{ type: "input_text", text: "héllo" }] }],
+  turn,
+  request: { type: "response.create", model: "scripted", store: true, tools: [] }
+})
+
+const prefix = TestRedis.uniquePrefix("store")
+const ServerLive = Layer.scoped(Server, TestRedis.start)
+// Two independent connections: as two gateway processes sharing one Redis.
+const storeOn = (options: RedisResponseStore.Options = {}) =>
+  Effect.gen(function*() {
+    const server = yield* Server
+    const redis = yield* Redis.make({ url: server.url, prefix })
+    return yield* RedisResponseStore.make(options).pipe(Effect.provideService(Redis.Redis, redis))
+  })
+
+const reason = <A>(effect: Effect.Effect<A, ResponseStore.ResponseStoreError>) =>
+  Effect.map(Effect.either(effect), (e) => (Either.isLeft(e) ? e.left.reason : "ok"))
+
+layer(ServerLive, { excludeTestServices: true })("RedisResponseStore (real redis-server)", (it) => {
+  it.scoped("a record stored through one connection is read back through another, tenant-scoped", () =>
+    Effect.gen(function*() {
+      const a = yield* storeOn()
+      const b = yield* storeOn()
+      yield* a.put("acme", record("resp_1", 2))
+      assert.deepStrictEqual(yield* b.get("acme", "resp_1"), Option.some(record("resp_1", 2)))
+      assert.isTrue(Option.isNone(yield* b.get("globex", "resp_1")))
+      assert.isTrue(Option.isNone(yield* b.get("acme", "resp_2")))
+      yield* b.put("acme", record("resp_1", 5))
+      assert.deepStrictEqual(Option.map(yield* a.get("acme", "resp_1"), (r) => r.turn), Option.some(5))
+      assert.isFalse(yield* a.remove("globex", "resp_1"))
+      assert.isTrue(yield* a.remove("acme", "resp_1"))
+      assert.isTrue(Option.isNone(yield* b.get("acme", "resp_1")))
+    }))
+
+  it.scoped("keys are scoped by tenant with a cluster hash tag, and tenant names cannot collide", () =>
+    Effect.gen(function*() {
+      const store = yield* storeOn()
+      yield* store.put("a:b}", record("resp_x"))
+      assert.isTrue(Option.isNone(yield* store.get("a", "resp_x")))
+      const server = yield* Server
+      const redis = yield* Redis.make({ url: server.url, prefix })
+      const raw = yield* redis.use((c) => c.get(`${prefix}:{a%3Ab%7D}:resp:resp_x`))
+      assert.isNotNull(raw)
+    }))
+
+  it.scoped("retention: a record expires after the configured TTL (key expiry)", () =>
+    Effect.gen(function*() {
+      const store = yield* storeOn({ ttl: "300 millis" })
+      yield* store.put("acme", record("resp_ttl"))
+      assert.isTrue(Option.isSome(yield* store.get("acme", "resp_ttl")))
+      // Bounded wait: poll every 100 ms for at most 3 s.
+      yield* store.get("acme", "resp_ttl").pipe(
+        Effect.repeat({ schedule: Schedule.spaced("100 millis"), until: Option.isNone, times: 30 })
+      )
+      assert.isTrue(Option.isNone(yield* store.get("acme", "resp_ttl")))
+    }))
+
+  it.scoped("layerConfig reads LOOPWIRE_STORE_TTL (default 30 days)", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const redis = yield* Redis.make({ url: server.url, prefix })
+      const ttlOf = (config: Map<string, string>, id: string) =>
+        Effect.gen(function*() {
+          const store = yield* ResponseStore.ResponseStore
+          yield* store.put("acme", record(id))
+          return yield* redis.use((c) => c.pttl(RedisResponseStore.key(prefix, "acme", id)))
+        }).pipe(Effect.provide(RedisResponseStore.layerConfig().pipe(
+          Layer.provide(Layer.succeed(Redis.Redis, redis)),
+          Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(config)))
+        )))
+      const hour = yield* ttlOf(new Map([["LOOPWIRE_STORE_TTL", "1 hour"]]), "resp_c1")
+      assert.isTrue(hour > 3_500_000 && hour <= 3_600_000, `ttl ${hour}`)
+      const month = yield* ttlOf(new Map(), "resp_c2")
+      assert.isTrue(month > 29 * 86_400_000 && month <= 30 * 86_400_000, `ttl ${month}`)
+    }))
+
+  it.scoped("a record that does not decode fails with reason Decode", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const redis = yield* Redis.make({ url: server.url, prefix })
+      yield* redis.use((c) => c.set(RedisResponseStore.key(prefix, "acme", "resp_bad"), "{\"not\":\"a record\"}"))
+      const store = yield* storeOn()
+      assert.strictEqual(yield* reason(store.get("acme", "resp_bad")), "Decode")
+    }))
+})
+
+layer(Layer.empty, { excludeTestServices: true })("RedisResponseStore across a Redis restart", (it) => {
+  it.scoped("fails fast with Unavailable while Redis is down, then recovers by itself", () =>
+    Effect.gen(function*() {
+      const server = yield* TestRedis.startPrivate
+      const redis = yield* Redis.make({ url: server.url, prefix, maxReconnectDelay: "100 millis" })
+      const store = yield* RedisResponseStore.make().pipe(Effect.provideService(Redis.Redis, redis))
+      yield* store.put("acme", record("resp_1"))
+      yield* server.stop
+      const down = yield* Effect.either(store.put("acme", record("resp_2")))
+      assert.isTrue(Either.isLeft(down) && down.left.reason === "Unavailable", String(down))
+      assert.strictEqual(yield* reason(store.get("acme", "resp_1")), "Unavailable")
+      yield* server.start
+      // The client reconnects in the background; bounded: at most 50 attempts 100 ms apart.
+      yield* store.put("acme", record("resp_2")).pipe(
+        Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50 })
+      )
+      assert.isTrue(Option.isSome(yield* store.get("acme", "resp_2")))
+      assert.isTrue(Option.isNone(yield* store.get("acme", "resp_1")), "no persistence: the restart lost resp_1")
+    }))
+
+  it.scoped("connecting to a Redis that is not there fails with Unavailable", () =>
+    Effect.gen(function*() {
+      const server = yield* TestRedis.startPrivate
+      yield* server.stop
+      const result = yield* Effect.either(Redis.make({ url: server.url, connectTimeout: "500 millis" }))
+      assert.isTrue(Either.isLeft(result) && result.left.reason === "Unavailable")
+    }))
+})
