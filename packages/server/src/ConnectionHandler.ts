@@ -8,8 +8,10 @@
  * lane, at most `maxInFlight` running across lanes, at most `maxLanes` named lanes); run it (continuation from
  * the connection's `StateCache`, else the tenant's `ResponseStore` when `store` is not false); number its events
  * per response and tag them with the lane. `response.steer` is answered with `response.steer.failed`
- * (`steering_not_supported`) unless the backend steers. After `maxConnectionAge` the connection gets
- * `websocket_connection_limit_reached` and is closed (1001).
+ * (`steering_not_supported`) unless the backend steers; with a steering backend an accepted steer ends the
+ * running response at its next item boundary and the gateway starts its successor on the same lane (or, when the
+ * response ended with tool calls, `response.steer.pending` and the steer input joins the lane's next continuation).
+ * After `maxConnectionAge` the connection gets `websocket_connection_limit_reached` and is closed (1001).
  *
  * @since 0.1.0
  */
