@@ -371,6 +371,28 @@ describe("ConnectionHandler", () => {
     }).pipe(Effect.provide(services(backend)))
   })
 
+  it.scoped("a backend failure before any event is an error frame with the backend's status and code", () => {
+    const backend = makeBackend()
+    return Effect.gen(function*() {
+      const client = yield* connect()
+      yield* client.send(create({ input: [user("fail early")], stream_id: "l" }))
+      const [error] = yield* client.untilDone("l")
+      assert.deepStrictEqual(error, {
+        type: "error",
+        status: 404,
+        error: {
+          type: "invalid_request_error",
+          code: "model_not_found",
+          message: "The model 'nope' does not exist.",
+          param: "model"
+        },
+        stream_id: "l"
+      })
+      yield* client.send(create({ input: [user("ok")], stream_id: "l" }))
+      assert.strictEqual(finalResponse(yield* client.untilDone("l")).status, "completed")
+    }).pipe(Effect.provide(services(backend)))
+  })
+
   it.scoped("the age limit sends websocket_connection_limit_reached, then closes with 1001", () => {
     const backend = makeBackend()
     return Effect.gen(function*() {

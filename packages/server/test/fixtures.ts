@@ -36,7 +36,8 @@ export interface BackendOptions {
 
 /**
  * A deterministic backend. A user message `call:NAME` yields a `function_call` (call_id `call_<response id>`),
- * `fail` makes the stream fail after `response.created`, anything else yields the text `turn <n>`.
+ * `fail` makes the stream fail after `response.created`, `fail early` before any event (an upstream-like 404),
+ * anything else yields the text `turn <n>`.
  */
 export const makeBackend = (options: BackendOptions = {}) => {
   const permits = Effect.runSync(Queue.unbounded<void>())
@@ -86,6 +87,18 @@ export const makeBackend = (options: BackendOptions = {}) => {
     const rest = user === "fail"
       ? Stream.fail(new ModelBackendError({ reason: "Internal", message: "scripted failure" }))
       : Stream.fromIterable(body)
+    if (user === "fail early") {
+      return Stream.fail(
+        new ModelBackendError({
+          reason: "HttpStatus",
+          status: 404,
+          code: "model_not_found",
+          type: "invalid_request_error",
+          param: "model",
+          message: "The model 'nope' does not exist."
+        })
+      )
+    }
     return Stream.fromEffect(start).pipe(
       Stream.drain,
       Stream.concat(Stream.fromIterable(head)),

@@ -89,6 +89,8 @@ export const serverError = (streamId?: string): ErrorEnvelope =>
 
 export const previousResponseNotFound = ProtocolError.previousResponseNotFound
 
+export const errorFrame = ProtocolError.errorFrame
+
 export const unknownCallId = (callId: string, streamId?: string): ErrorEnvelope =>
   ProtocolError.invalidRequest(
     null,

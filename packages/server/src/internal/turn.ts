@@ -15,7 +15,7 @@ import type { Response } from "@loopwire/protocol/Response"
 import { type ErrorEnvelope, type ServerEvent, withEnvelope } from "@loopwire/protocol/ServerEvent"
 import type { Tenant } from "../Auth.js"
 import type { GatewayConfigShape } from "../GatewayConfig.js"
-import type { ModelBackend, ModelTurn } from "../ModelBackend.js"
+import { type ModelBackend, ModelBackendError, type ModelTurn } from "../ModelBackend.js"
 import type { ResponseStore } from "../ResponseStore.js"
 import { type CachedResponse, makeEntry, type StateCache } from "../StateCache.js"
 import * as Chain from "./chain.js"
@@ -151,6 +151,40 @@ const usageOf = (parent: CachedResponse | undefined, newInput: ReadonlyArray<Inp
 }
 
 /**
+ * What to report for a backend failure: a `ModelBackendError`'s own status, type, code and param when it has
+ * them (an upstream 4xx stays a 4xx), else a 5xx by reason; anything else is a 500 `server_error`.
+ *
+ * @internal
+ */
+export const describeFailure = (cause: Cause.Cause<unknown>): {
+  readonly status: number
+  readonly type: string
+  readonly code: string | null
+  readonly message: string
+  readonly param: string | null
+} => {
+  const error = Option.getOrUndefined(Cause.failureOption(cause))
+  if (error instanceof ModelBackendError) {
+    const status = error.status ?? (error.reason === "Timeout" ? 504 : error.reason === "Network" ? 502 : 500)
+    const serverSide = status >= 500
+    return {
+      status,
+      type: error.type ?? (serverSide ? "server_error" : "invalid_request_error"),
+      code: error.code ?? (serverSide ? "server_error" : null),
+      message: error.message,
+      param: error.param ?? null
+    }
+  }
+  return {
+    status: 500,
+    type: "server_error",
+    code: "server_error",
+    message: `The model backend failed: ${Cause.pretty(cause).split("\n")[0]}`,
+    param: null
+  }
+}
+
+/**
  * Runs one `response.create`: resolves its parent, assembles its context by reference, checks its tool outputs,
  * then either answers a prewarm (`generate: false`) itself or streams the backend's events through `sink`
  * (numbered per response, tagged with the lane), and keeps the finished response warm / stored.
@@ -268,19 +302,27 @@ export const run = (
         return { _tag: "Finished", status: response.status ?? "completed", response, parent: parentRef } as const
       }
 
-      // The backend failed or ended without a terminal event: the response still ends, as `response.failed`.
-      const message = consumed._tag === "Left"
-        ? `The model backend failed: ${Cause.pretty(consumed.left).split("\n")[0]}`
-        : "The model backend ended the response without a terminal event."
       if (consumed._tag === "Left" && Cause.isInterruptedOnly(consumed.left)) {
         return yield* Effect.interrupt
       }
-      yield* Effect.logWarning(message)
-      if (running.seq === 0) yield* emit({ type: "response.created", response: skeleton })
+      const failure = consumed._tag === "Left" ? describeFailure(consumed.left) : {
+        status: 500,
+        type: "server_error",
+        code: "server_error",
+        message: "The model backend ended the response without a terminal event.",
+        param: null
+      }
+      yield* Effect.logWarning(`response ${running.id}: ${failure.message}`)
+      if (running.seq === 0) {
+        // Nothing was sent for this response: the request is answered with an error frame, as HTTP would answer.
+        const error = Protocol.errorFrame({ ...failure, streamId })
+        return { _tag: "Rejected", error, parent: parentRef } as const
+      }
+      // The response exists on the wire: it ends, as `response.failed`.
       const failed = {
         ...skeleton,
         status: "failed",
-        error: { code: "server_error", message }
+        error: { code: failure.code ?? "server_error", message: failure.message }
       } as unknown as Response
       yield* emit({ type: "response.failed", response: failed })
       return { _tag: "Finished", status: "failed", response: failed, parent: parentRef } as const
