@@ -189,7 +189,8 @@ export const describeFailure = (cause: Cause.Cause<unknown>): {
  * then either answers a prewarm (`generate: false`) itself or streams the backend's events through `sink`
  * (numbered per response, tagged with the lane), and keeps the finished response warm / stored.
  *
- * Never fails: a backend failure becomes `response.failed`; interruption (the connection went away) propagates.
+ * Never fails: a backend failure becomes an error frame (before the first event) or `response.failed` (after);
+ * interruption (the connection went away) propagates.
  *
  * @internal
  */
@@ -230,8 +231,8 @@ export const run = (
     }
 
     const input = parent === undefined ? newInput : Chain.continueContext(parentContext, parentOutput, newInput)
-    // Model responses already in the chain: incremental on a continuation, counted once on a full resend.
-    // (a prewarm parent generated nothing, so it does not count).
+    // Model responses already in the chain: incremental on a continuation (a prewarm parent generated nothing, so
+    // it does not count), counted once on a full resend.
     const turn = parent === undefined
       ? Chain.countModelResponses(newInput)
       : parent.turn + (parent.request.generate === false ? 0 : 1)
