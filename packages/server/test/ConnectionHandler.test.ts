@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/TestClock"
+import * as StateCache from "../src/StateCache.js"
 import { connect, finalResponse, type Json, makeBackend, services, user } from "./fixtures.js"
 
 const create = (fields: Json = {}): Json => ({ type: "response.create", model: "test-model", ...fields })
@@ -434,6 +435,27 @@ describe("ConnectionHandler", () => {
       assert.strictEqual(error!.error.code, "previous_response_not_found")
       yield* a.send(create({ previous_response_id: fromA.id, input: [user("a2")], store: false }))
       assert.strictEqual(finalResponse(yield* a.untilDone()).status, "completed")
+    }).pipe(Effect.provide(services(backend)))
+  })
+
+  it.scoped("a closed connection interrupts its running responses and drops its warm state", () => {
+    const backend = makeBackend({ gated: true })
+    return Effect.gen(function*() {
+      const client = yield* connect()
+      yield* client.send(create({ input: [user("warm")], store: false }))
+      yield* client.next
+      yield* client.next
+      yield* backend.release()
+      yield* client.untilDone()
+      const cache = yield* StateCache.StateCache
+      assert.strictEqual((yield* cache.stats).entries, 1)
+      yield* client.send(create({ input: [user("left running")], store: false, stream_id: "x" }))
+      yield* client.next
+      assert.strictEqual(backend.running, 1)
+      yield* client.close
+      yield* client.handled
+      assert.strictEqual(backend.running, 0)
+      assert.strictEqual((yield* cache.stats).entries, 0)
     }).pipe(Effect.provide(services(backend)))
   })
 })

@@ -3,6 +3,7 @@
  */
 import * as Memory from "@loopwire/transport/Memory"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
@@ -142,6 +143,10 @@ export interface TestClient {
   readonly untilDone: (streamId?: string) => Effect.Effect<ReadonlyArray<Json>>
   readonly pending: Effect.Effect<number>
   readonly closed: Effect.Effect<{ readonly code: number; readonly reason: string }>
+  /** Closes the client side (as a client going away would). */
+  readonly close: Effect.Effect<void>
+  /** Ends once the server-side handler has returned (its cleanup done). */
+  readonly handled: Effect.Effect<void>
 }
 
 const terminal = new Set(["response.completed", "response.incomplete", "response.failed", "error"])
@@ -152,7 +157,7 @@ export const connect = (
 ): Effect.Effect<TestClient, never, Scope.Scope | ConnectionHandler.Requirements> =>
   Effect.gen(function*() {
     const [client, server] = yield* Memory.makePair()
-    yield* Effect.forkScoped(ConnectionHandler.handle(server, { tenant }))
+    const handler = yield* Effect.forkScoped(ConnectionHandler.handle(server, { tenant }))
     const inbox = yield* Queue.unbounded<Json>()
     yield* client.frames.pipe(
       Stream.runForEach((text) => Queue.offer(inbox, JSON.parse(text))),
@@ -188,7 +193,9 @@ export const connect = (
       next: Queue.take(inbox),
       untilDone,
       pending: Queue.size(inbox),
-      closed: client.closed
+      closed: client.closed,
+      close: client.close(1000),
+      handled: Fiber.join(handler)
     }
   })
 

@@ -270,8 +270,8 @@ export const run = (
         } as unknown as Response
         yield* emit({ type: "response.created", response: skeleton })
         yield* emit({ type: "response.in_progress", response: skeleton })
-        yield* emit({ type: "response.completed", response: final })
         yield* keep(final)
+        yield* emit({ type: "response.completed", response: final })
         return { _tag: "Finished", status: "completed", response: final, parent: parentRef } as const
       }
 
@@ -288,18 +288,21 @@ export const run = (
       let terminal: WireEvent | undefined
       const consumed = yield* env.backend.generate(modelTurn).pipe(
         Stream.takeUntil((event) => isTerminal(event as WireEvent)),
-        Stream.runForEach((event) =>
-          Effect.map(emit(event as WireEvent), () => {
-            if (isTerminal(event as WireEvent)) terminal = event as WireEvent
-          })
-        ),
+        Stream.runForEach((event) => {
+          const wire = event as WireEvent
+          if (!isTerminal(wire)) return emit(wire)
+          terminal = wire
+          // Kept before the terminal event is written: a client may continue (or fork) the moment it sees it.
+          return wire.type === "response.failed"
+            ? emit(wire)
+            : Effect.zipRight(keep(wire["response"] as Response), emit(wire))
+        }),
         Effect.sandbox,
         Effect.either
       )
 
       if (terminal !== undefined) {
         const response = terminal["response"] as Response
-        if (terminal.type !== "response.failed") yield* keep(response)
         return { _tag: "Finished", status: response.status ?? "completed", response, parent: parentRef } as const
       }
 
