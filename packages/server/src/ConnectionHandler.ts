@@ -132,13 +132,8 @@ export const handle = (connection: Connection, options: HandleOptions): Effect.E
           },
           onEnd: (r) => running.delete(r.id)
         })
+        // (A failed continuation has already evicted its same-lane parent.)
         if (outcome._tag === "Rejected") yield* sendEvent(outcome.error)
-        // A failed continuation evicts its parent when the parent is this lane's (protocol §4.3); a failed
-        // cross-lane fork leaves the shared parent to its own lane.
-        const failed = outcome._tag === "Rejected" || outcome.status === "failed"
-        if (failed && outcome.parent !== undefined && outcome.parent.lane === lane) {
-          yield* cache.evict(connection.id, outcome.parent.id)
-        }
         return { outcome, started }
       })
 

@@ -168,6 +168,20 @@ describe("ConnectionHandler", () => {
     }).pipe(Effect.provide(services(backend)))
   })
 
+  it.scoped("a same-lane continuation that ends in response.failed evicts its parent too", () => {
+    const backend = makeBackend()
+    return Effect.gen(function*() {
+      const client = yield* connect()
+      yield* client.send(create({ input: [user("root")], store: false }))
+      const root = finalResponse(yield* client.untilDone())
+      yield* client.send(create({ previous_response_id: root.id, input: [user("fail")], store: false }))
+      assert.strictEqual(finalResponse(yield* client.untilDone()).status, "failed")
+      yield* client.send(create({ previous_response_id: root.id, input: [user("retry")], store: false }))
+      const [error] = yield* client.untilDone()
+      assert.strictEqual(error!.error.code, "previous_response_not_found")
+    }).pipe(Effect.provide(services(backend)))
+  })
+
   it.scoped("a successful cross-lane fork leaves the source lane's parent in place", () => {
     const backend = makeBackend()
     return Effect.gen(function*() {

@@ -226,7 +226,15 @@ export const run = (
     const parentOutput: ReadonlyArray<OutputItem> = parent?.response.output ?? []
     const parentContext: ReadonlyArray<InputItem> = parent?.context ?? []
     const unmatched = Chain.unmatchedToolOutput(newInput, parentOutput, parentContext)
+    // A failed continuation evicts its parent when the parent is this lane's (protocol §4.3); a failed cross-lane
+    // fork leaves the shared parent to its own lane. Done before the failure is written, so a client reacting to
+    // it sees the eviction.
+    const evictParent = parentRef !== undefined && parentRef.lane === lane && env.cache !== undefined
+      ? env.cache.evict(env.connectionId, parentRef.id)
+      : Effect.void
+
     if (unmatched !== undefined) {
+      yield* evictParent
       return { _tag: "Rejected", error: Protocol.unknownCallId(unmatched.callId, streamId), parent: parentRef } as const
     }
 
@@ -293,9 +301,10 @@ export const run = (
           if (!isTerminal(wire)) return emit(wire)
           terminal = wire
           // Kept before the terminal event is written: a client may continue (or fork) the moment it sees it.
-          return wire.type === "response.failed"
-            ? emit(wire)
-            : Effect.zipRight(keep(wire["response"] as Response), emit(wire))
+          return Effect.zipRight(
+            wire.type === "response.failed" ? evictParent : keep(wire["response"] as Response),
+            emit(wire)
+          )
         }),
         Effect.sandbox,
         Effect.either
@@ -317,6 +326,7 @@ export const run = (
         param: null
       }
       yield* Effect.logWarning(`response ${running.id}: ${failure.message}`)
+      yield* evictParent
       if (running.seq === 0) {
         // Nothing was sent for this response: the request is answered with an error frame, as HTTP would answer.
         const error = Protocol.errorFrame({ ...failure, streamId })
