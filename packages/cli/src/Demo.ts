@@ -333,6 +333,8 @@ export interface DemoResult {
   }
   /** Every run produced the same tool calls, outputs and final text. */
   readonly sameTranscript: boolean
+  /** The first difference found when `sameTranscript` is false. */
+  readonly transcriptDifference: string | null
   readonly answer: string | undefined
   readonly results: { readonly http: ReadonlyArray<RunResult>; readonly websocket: ReadonlyArray<RunResult> }
 }
@@ -693,6 +695,7 @@ export const run = (options: DemoOptions = {}): Effect.Effect<DemoResult, DemoEr
         bytesSentPerTurn: ratio(w.bytesSentPerTurn, h.bytesSentPerTurn)
       },
       sameTranscript: difference === undefined,
+      transcriptDifference: difference ?? null,
       answer: reference.finalText,
       results: { http, websocket }
     }
@@ -766,7 +769,9 @@ export const report = (result: DemoResult): string => {
     table(result),
     "",
     "per-turn overhead = a turn's time at the client minus the model's generation time in the gateway.",
-    `same transcript over both transports: ${result.sameTranscript ? "yes" : "NO"}`,
+    `same transcript over both transports: ${
+      result.sameTranscript ? "yes" : `NO (${result.transcriptDifference})`
+    }`,
     "",
     "final answer:",
     result.answer ?? "(none)",
@@ -853,7 +858,7 @@ export const handler = (flags: DemoFlags): Effect.Effect<void, DemoError> =>
     if (!result.sameTranscript) {
       return yield* new DemoError({
         reason: "TranscriptMismatch",
-        message: "The HTTP and WebSocket runs produced different transcripts."
+        message: `The HTTP and WebSocket runs produced different transcripts: ${result.transcriptDifference}.`
       })
     }
   })
