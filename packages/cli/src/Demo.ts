@@ -769,6 +769,7 @@ export const report = (result: DemoResult): string => {
     table(result),
     "",
     "per-turn overhead = a turn's time at the client minus the model's generation time in the gateway.",
+    "every request, delta or not, carries the instructions and tool definitions (settings are not inherited).",
     `same transcript over both transports: ${
       result.sameTranscript ? "yes" : `NO (${result.transcriptDifference})`
     }`,
