@@ -166,7 +166,13 @@ describe("gateway with the official openai SDK", () => {
     Effect.scoped(Effect.gen(function*() {
       const url = yield* startGateway()
       const { ws } = yield* openWs(url)
-      yield* Effect.promise(() => new Promise<void>((resolve) => ws.socket.once("open", () => resolve())))
+      // The session sends straight to the socket, so wait until it is open.
+      yield* Effect.promise(() =>
+        new Promise<void>((resolve) => {
+          if (ws.socket.readyState === WS.WebSocket.OPEN) resolve()
+          else ws.socket.once("open", () => resolve())
+        })
+      )
       const session = new ResponsesWebSocketSession(ws, {
         maxLanes: 8,
         maxBufferedEvents: 10_000,

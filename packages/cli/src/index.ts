@@ -11,3 +11,8 @@ export * as Cli from "./Cli.js"
  * @since 0.1.0
  */
 export * as Serve from "./Serve.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Demo from "./Demo.js"

@@ -58,6 +58,12 @@ export interface Options {
    * dropped and the turn re-issued (default 5 minutes, as Codex's stream idle timeout).
    */
   readonly idleTimeout?: Duration.DurationInput | undefined
+  /**
+   * Where turns go from the start (default `"websocket"`). `"http"` makes the session a stateless HTTP/SSE
+   * client from the first turn (the full input every turn, as after a 426): a baseline for comparisons.
+   * Needs an `HttpClient` in the context.
+   */
+  readonly transport?: "websocket" | "http" | undefined
 }
 
 /**
@@ -244,7 +250,7 @@ export const make = (
     for (const item of options.history ?? []) append(item)
 
     let anchor: Anchor | undefined
-    let mode: "websocket" | "http" = "websocket"
+    let mode: "websocket" | "http" = options.transport ?? "websocket"
     let metrics: Metrics = {
       turns: 0,
       deltaRequests: 0,

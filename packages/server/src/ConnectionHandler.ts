@@ -8,8 +8,10 @@
  * lane, at most `maxInFlight` running across lanes, at most `maxLanes` named lanes); run it (continuation from
  * the connection's `StateCache`, else the tenant's `ResponseStore` when `store` is not false); number its events
  * per response and tag them with the lane. `response.steer` is answered with `response.steer.failed`
- * (`steering_not_supported`) unless the backend steers. After `maxConnectionAge` the connection gets
- * `websocket_connection_limit_reached` and is closed (1001).
+ * (`steering_not_supported`) unless the backend steers; with a steering backend an accepted steer ends the
+ * running response at its next item boundary and the gateway starts its successor on the same lane (or, when the
+ * response ended with tool calls, `response.steer.pending` and the steer input joins the lane's next continuation).
+ * After `maxConnectionAge` the connection gets `websocket_connection_limit_reached` and is closed (1001).
  *
  * @since 0.1.0
  */
@@ -108,7 +110,7 @@ export const handle = (connection: Connection, options: HandleOptions): Effect.E
 
     // Steers accepted for a response that then asked for tool output: applied to the lane's next create that
     // continues that response (protocol §5.3, 3b).
-    const heldSteers = new Map<string, { readonly parentId: string; readonly steers: Array<Turn.AcceptedSteer> }>()
+    const heldSteers = new Map<string, { readonly parent: Turn.Running; readonly steers: Array<Turn.AcceptedSteer> }>()
 
     const steerEvent = (target: Turn.Running, event: Turn.WireEvent) =>
       sendEvent(withEnvelope(event as ServerEvent, target.seq++, target.streamId) as Turn.WireEvent)
@@ -130,13 +132,8 @@ export const handle = (connection: Connection, options: HandleOptions): Effect.E
           },
           onEnd: (r) => running.delete(r.id)
         })
+        // (A failed continuation has already evicted its same-lane parent.)
         if (outcome._tag === "Rejected") yield* sendEvent(outcome.error)
-        // A failed continuation evicts its parent when the parent is this lane's (protocol §4.3); a failed
-        // cross-lane fork leaves the shared parent to its own lane.
-        const failed = outcome._tag === "Rejected" || outcome.status === "failed"
-        if (failed && outcome.parent !== undefined && outcome.parent.lane === lane) {
-          yield* cache.evict(connection.id, outcome.parent.id)
-        }
         return { outcome, started }
       })
 
@@ -146,10 +143,22 @@ export const handle = (connection: Connection, options: HandleOptions): Effect.E
         const held = heldSteers.get(lane)
         if (held !== undefined) {
           heldSteers.delete(lane)
-          if (first.previous_response_id === held.parentId) {
+          if (first.previous_response_id === held.parent.id) {
             // The steer input goes first, then the client's tool outputs.
             const items = held.steers.flatMap((steer) => steer.items)
             request = { ...first, input: [...items, ...Chain.inputItems(first.input)] }
+          } else {
+            // The lane moved on without continuing the steered response: its steers will never apply.
+            for (const steer of held.steers) {
+              yield* steerEvent(
+                held.parent,
+                Protocol.steerFailedFor(
+                  held.parent.id,
+                  steer,
+                  "The steered response was not continued on its lane, so the steer was not applied."
+                )
+              )
+            }
           }
         }
         // One create, plus the automatic successors of its steers.
@@ -161,7 +170,10 @@ export const handle = (connection: Connection, options: HandleOptions): Effect.E
           const steers: Array<Turn.AcceptedSteer> = started.steers.splice(0)
           if (outcome._tag !== "Finished" || outcome.status === "failed") {
             for (const steer of steers) {
-              yield* steerEvent(started, Protocol.steerFailedFor(started.id, steer, "response_not_found"))
+              yield* steerEvent(
+                started,
+                Protocol.steerFailedFor(started.id, steer, "The steered response failed before the steer was applied.")
+              )
             }
             break
           }
@@ -179,7 +191,7 @@ export const handle = (connection: Connection, options: HandleOptions): Effect.E
                 }))
               })
             }
-            heldSteers.set(lane, { parentId: started.id, steers })
+            heldSteers.set(lane, { parent: started, steers })
             break
           }
           // The successor inherits the parent's settings; its new input is the steer input.

@@ -64,14 +64,14 @@ export const steerFailed = (
 export const steerFailedFor = (
   previousResponseId: string,
   steer: { readonly id: string; readonly items: ReadonlyArray<unknown> },
-  code: ProtocolError.SteerErrorCode
+  message: string
 ) =>
   ProtocolError.steerFailed({
-    code,
+    code: "response_not_found",
     previousResponseId,
     input: steer.items,
     steerId: steer.id,
-    message: "The steered response failed before the steer could be applied."
+    message
   })
 
 /** A fresh steer id. */
@@ -88,6 +88,8 @@ export const serverError = (streamId?: string): ErrorEnvelope =>
   })
 
 export const previousResponseNotFound = ProtocolError.previousResponseNotFound
+
+export const errorFrame = ProtocolError.errorFrame
 
 export const unknownCallId = (callId: string, streamId?: string): ErrorEnvelope =>
   ProtocolError.invalidRequest(
