@@ -203,6 +203,8 @@ export interface LocalOptions {
   readonly cache?: StateCacheModule.Options | undefined
   /** Default: in memory, 10 000 records. */
   readonly store?: ResponseStoreModule.MemoryOptions | undefined
+  /** The resume log (e.g. `RedisResumeLog`); default: in memory, from the config's `resumeGrace` and `resumeLogBytes`. */
+  readonly resumeLog?: Layer.Layer<ResumeLogModule.ResumeLog> | undefined
 }
 
 /**
@@ -219,7 +221,8 @@ export const layerLocal = (options: LocalOptions = {}): Layer.Layer<HttpServer.H
       AuthModule.layer(options.auth),
       options.backend ?? ScriptedBackend.layer({ scenario: options.scenario }),
       StateCacheModule.layer(options.cache),
-      ResponseStoreModule.layerMemory(options.store)
+      ResponseStoreModule.layerMemory(options.store),
+      options.resumeLog ?? Layer.empty
     ))
   )
 
