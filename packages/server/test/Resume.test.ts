@@ -13,6 +13,7 @@ import * as Auth from "../src/Auth.js"
 import * as Gateway from "../src/Gateway.js"
 import type { GatewayConfigShape } from "../src/GatewayConfig.js"
 import * as ResumeLog from "../src/ResumeLog.js"
+import * as StateCache from "../src/StateCache.js"
 import { type Json, makeBackend, services, user } from "./fixtures.js"
 
 const create = (fields: Json = {}): Json => ({ type: "response.create", model: "m", ...fields })
@@ -215,13 +216,21 @@ describe("reconnect-with-resume (docs/resume.md)", () => {
       const open = yield* gatewayProcess
       const first = yield* open()
       const token = first.headers[ResumeHeaders.token]!
+      yield* first.send(create({ input: [user("warm")], store: false }))
+      yield* backend.release()
+      yield* first.untilDone
       yield* first.send(create({ input: [user("hello")], loopwire_request_id: "lwr_1" }))
       yield* first.next
       yield* first.connection.terminate
       yield* log.suspended
+      const cache = yield* StateCache.StateCache
+      yield* TestClock.adjust("59 seconds")
       assert.strictEqual(backend.running, 1)
-      yield* TestClock.adjust("61 seconds")
+      assert.strictEqual((yield* cache.stats).entries, 1)
+      yield* TestClock.adjust("2 seconds")
+      // Released: the still-running response interrupted, the lane caches evicted.
       assert.strictEqual(backend.running, 0)
+      assert.strictEqual((yield* cache.stats).entries, 0)
       const second = yield* open({ token })
       assert.strictEqual(second.headers[ResumeHeaders.resumed], "0")
       yield* second.send(resume("lwr_1", 0))
