@@ -41,8 +41,9 @@ interface Stored {
 interface Lane {
   readonly id: string
   readonly turn: number
-  /** The effective context of the cached response, held like a gateway's warm state. */
+  /** The effective context and the request (instructions, tools) of the cached response: a gateway's warm state. */
   readonly context: ReadonlyArray<unknown>
+  readonly request: JsonObject
 }
 
 const errorFrame = (code: string, message: string, param: string | null, status = 400): JsonObject => ({
@@ -226,7 +227,7 @@ export const startFloorServer = (options: FloorServerOptions = {}): Promise<Floo
         ws.readyState === ws.OPEN, () => {
         if (!latest.has(lane)) lanes++
         const context = cached !== undefined && previousId !== undefined ? [...cached.context, ...input] : input
-        latest.set(lane, { id, turn, context: [...context, ...(completed.output as Array<unknown>)] })
+        latest.set(lane, { id, turn, request: body, context: [...context, ...(completed.output as Array<unknown>)] })
         finish()
       })
     }
