@@ -64,7 +64,12 @@ export interface TransportResult {
   readonly e2eMinMs: number | null
   readonly e2eMaxMs: number | null
   readonly connectMs: number | null
-  /** Per-turn time (request handed over → terminal event), pooled over all measured turns. */
+  /** Median time of turn 0 (first full context; for HTTP also the connection set-up; WebSocket's is `connectMs`). */
+  readonly firstTurnMs: number | null
+  /**
+   * Per-turn time (request handed over → terminal event), pooled over the steady-state turns (index ≥ 1) of all
+   * measured rollouts. Turn 0 is reported apart as `firstTurnMs` (and included in `e2eMs`).
+   */
   readonly perTurnMedianMs: number | null
   readonly perTurnP99Ms: number | null
   /** Per-turn time minus the scripted model latency of that turn (the transport's overhead). */
@@ -74,7 +79,7 @@ export interface TransportResult {
   readonly bytesSentPerRollout: number | null
   readonly cpuPerTurnUs: number | null
   readonly cpuScope: CpuScope
-  /** Least-squares growth of per-turn time with the turn index (ms per turn): ~0 flat, > 0 growing. */
+  /** Least-squares growth of per-turn time with the turn index over turns ≥ 1 (ms per turn): ~0 flat, > 0 growing. */
   readonly slopeMsPerTurn: number | null
   /** Growth of request size with the turn index (bytes per turn). */
   readonly slopeBytesPerTurn: number | null
@@ -118,7 +123,10 @@ export const summarizeTransport = (
   error?: string | undefined
 ): TransportResult => {
   const measured = samples.filter((s) => !s.warmup)
-  const turns = measured.flatMap((s) => s.turns)
+  const allTurns = measured.flatMap((s) => s.turns)
+  // Steady state: turn 0 carries connection set-up (HTTP) and the first full context, so it is reported apart.
+  const steady = allTurns.filter((t) => t.index > 0)
+  const turns = steady.length > 0 ? steady : allTurns
   const turnCount = scenario.toolCalls + 1
   const byIndex: Array<number | null> = []
   const indexXs: Array<number> = []
@@ -132,12 +140,13 @@ export const summarizeTransport = (
     }
     const ms = median(at.map((t) => t.ms))
     byIndex.push(round(ms, 4))
+    if (i === 0 && turnCount > 2) continue
     indexXs.push(i)
     indexMs.push(ms)
     indexBytes.push(median(at.map((t) => t.bytesSent)))
   }
   const sum = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => a + b, 0)
-  const none = turns.length === 0
+  const none = allTurns.length === 0
   return {
     transport: info.transport,
     description: info.description,
@@ -148,19 +157,20 @@ export const summarizeTransport = (
     e2eMinMs: round(percentile(measured.map((s) => s.e2eMs), 0)),
     e2eMaxMs: round(percentile(measured.map((s) => s.e2eMs), 100)),
     connectMs: round(median(measured.map((s) => s.connectMs))),
+    firstTurnMs: round(median(allTurns.filter((t) => t.index === 0).map((t) => t.ms)), 4),
     perTurnMedianMs: round(median(turns.map((t) => t.ms)), 4),
     perTurnP99Ms: round(percentile(turns.map((t) => t.ms), 99), 4),
     perTurnOverheadMedianMs: round(median(turns.map((t) => t.ms - scriptedLatencyMs(scenario, t))), 4),
-    bytesSentPerTurn: none ? null : round(sum(turns.map((t) => t.bytesSent)) / turns.length, 1),
-    bytesReceivedPerTurn: none ? null : round(sum(turns.map((t) => t.bytesReceived)) / turns.length, 1),
+    bytesSentPerTurn: none ? null : round(sum(allTurns.map((t) => t.bytesSent)) / allTurns.length, 1),
+    bytesReceivedPerTurn: none ? null : round(sum(allTurns.map((t) => t.bytesReceived)) / allTurns.length, 1),
     bytesSentPerRollout: measured.length === 0
       ? null
-      : round(sum(turns.map((t) => t.bytesSent)) / measured.length, 0),
-    cpuPerTurnUs: none ? null : round(sum(measured.map((s) => s.cpuUs)) / turns.length, 1),
+      : round(sum(allTurns.map((t) => t.bytesSent)) / measured.length, 0),
+    cpuPerTurnUs: none ? null : round(sum(measured.map((s) => s.cpuUs)) / allTurns.length, 1),
     cpuScope: info.cpuScope,
     slopeMsPerTurn: round(slope(indexXs, indexMs), 5),
     slopeBytesPerTurn: round(slope(indexXs, indexBytes), 1),
-    deltaRatio: none ? null : round(turns.filter((t) => t.delta).length / turns.length, 4),
+    deltaRatio: none ? null : round(allTurns.filter((t) => t.delta).length / allTurns.length, 4),
     perTurnByIndexMs: byIndex,
     ratios: {
       e2eVsFloor: null,
