@@ -133,7 +133,7 @@ export const summarizeTransport = (
   const indexMs: Array<number> = []
   const indexBytes: Array<number> = []
   for (let i = 0; i < turnCount; i++) {
-    const at = turns.filter((t) => t.index === i)
+    const at = allTurns.filter((t) => t.index === i)
     if (at.length === 0) {
       byIndex.push(null)
       continue
