@@ -73,9 +73,10 @@ export interface SuiteOptions {
  * @category transports
  */
 export const transportsByName = (
-  target: Transports.ServerTarget = Transports.floorTarget()
+  target: Transports.ServerTarget = Transports.floorTarget(),
+  floorMode: FloorServer.Mode = "in-process"
 ): ReadonlyMap<string, TransportUnderTest> =>
-  new Map(Transports.available(target).map((t) => [t.name, t]))
+  new Map(Transports.available(target, floorMode).map((t) => [t.name, t]))
 
 /**
  * Default options: the full matrix, or the `--quick` one (under two minutes on two cores).

@@ -190,9 +190,13 @@ export const barChart = (options: {
         (M.top + ph - y).toFixed(1)
       }" fill="${colorOf(bar.name, names)}"><title>${escape(`${group.label} ${bar.name}: ${bar.value}`)}</title></rect>\n`
     })
-    body += `<text x="${(gx + groupWidth * 0.4).toFixed(1)}" y="${M.top + ph + 16}" text-anchor="middle" font-size="10">${
-      escape(group.label)
-    }</text>\n`
+    // Labels may be long ("20 calls realistic wan-20ms-tls"): first word pair on one line, the rest below.
+    const words = group.label.split(" ")
+    const cx = (gx + groupWidth * 0.4).toFixed(1)
+    body += `<text x="${cx}" y="${M.top + ph + 15}" text-anchor="middle" font-size="10">` +
+      `<tspan x="${cx}">${escape(words.slice(0, 2).join(" "))}</tspan>` +
+      (words.length > 2 ? `<tspan x="${cx}" dy="12">${escape(words.slice(2).join(" "))}</tspan>` : "") +
+      `</text>\n`
   })
   if (options.reference !== undefined) {
     const y = py(options.reference).toFixed(1)

@@ -238,15 +238,18 @@ export const openAiSdkWs = (target: ServerTarget = floorTarget()): TransportUnde
 })
 
 /**
- * The transports that exist without the Loopwire client and gateway, by name, all against the given target
- * (the floor transport always uses the floor server).
+ * The transports that exist without the Loopwire client and gateway, all against the given target (the floor
+ * transport always uses its own floor server, in this process or a child).
  *
  * @since 0.1.0
  * @category transports
  */
-export const available = (target: ServerTarget = floorTarget()): ReadonlyArray<TransportUnderTest> => [
+export const available = (
+  target: ServerTarget = floorTarget(),
+  floorMode: FloorServer.Mode = "in-process"
+): ReadonlyArray<TransportUnderTest> => [
   httpFull(target),
   httpPrevious(target),
   openAiSdkWs(target),
-  floor()
+  floor({ mode: floorMode })
 ]

@@ -9,6 +9,7 @@ import { parseArgs } from "node:util"
 import * as Effect from "effect/Effect"
 import { BenchError } from "./BenchError.js"
 import * as Suite from "./Suite.js"
+import * as Transports from "./Transports.js"
 import { realisticLatency, zeroLatency } from "./Workload.js"
 
 const HELP = `loopwire bench — agent-loop overhead side by side across transports
@@ -28,8 +29,10 @@ const HELP = `loopwire bench — agent-loop overhead side by side across transpo
   --stream-events N       events in the streaming throughput test
   --loops 1,100,1000      concurrent agent loops
   --no-throughput         skip throughput
+  --server M              in-process | child: where the floor servers of the rollout and throughput
+                          tests run (child: CPU per turn is the server's alone; default in-process)
   --connections N         connections of the memory-at-scale test (default 10000; quick 200)
-  --server-mode M         child | in-process, for the scale test (default child)
+  --scale-server M        child | in-process, for the scale test (default child)
   --no-scale              skip the memory-at-scale test
   --out DIR               output directory (default docs/benchmarks at the repository root)
   --no-write              write nothing
@@ -74,7 +77,8 @@ export const parse = (argv: ReadonlyArray<string>): Suite.SuiteOptions | "help" 
       loops: { type: "string" },
       "no-throughput": { type: "boolean" },
       connections: { type: "string" },
-      "server-mode": { type: "string" },
+      server: { type: "string" },
+      "scale-server": { type: "string" },
       "no-scale": { type: "boolean" },
       out: { type: "string" },
       "no-write": { type: "boolean" },
@@ -83,9 +87,20 @@ export const parse = (argv: ReadonlyArray<string>): Suite.SuiteOptions | "help" 
   })
   if (values.help === true) return "help"
   const base = Suite.defaults(values.quick === true)
-  const registry = Suite.transportsByName()
+  const mode = values["scale-server"]
+  if (mode !== undefined && mode !== "child" && mode !== "in-process") {
+    throw new BenchError({ reason: "Config", detail: "--scale-server must be child or in-process" })
+  }
+  const serverMode = values.server
+  if (serverMode !== undefined && serverMode !== "child" && serverMode !== "in-process") {
+    throw new BenchError({ reason: "Config", detail: "--server must be child or in-process" })
+  }
+  const registry = Suite.transportsByName(
+    Transports.floorTarget(serverMode ?? "in-process"),
+    serverMode ?? "in-process"
+  )
   const names = values.transports?.split(",").map((s) => s.trim()).filter((s) => s !== "")
-  const transports = names === undefined ? base.transports : names.map((name) => {
+  const transports = names === undefined ? [...registry.values()] : names.map((name) => {
     const t = registry.get(name)
     if (t === undefined) {
       throw new BenchError({
@@ -113,10 +128,6 @@ export const parse = (argv: ReadonlyArray<string>): Suite.SuiteOptions | "help" 
     rttMs: rtt ?? base.wan.rttMs,
     tls: values["no-tls"] === true ? false : base.wan.tls,
     sizes: list(values["wan-sizes"]) ?? base.wan.sizes
-  }
-  const mode = values["server-mode"]
-  if (mode !== undefined && mode !== "child" && mode !== "in-process") {
-    throw new BenchError({ reason: "Config", detail: "--server-mode must be child or in-process" })
   }
   const repoDocs = fileURLToPath(new URL("../../../docs/benchmarks", import.meta.url))
   const transportNames = new Set(transports.map((t) => t.name))
