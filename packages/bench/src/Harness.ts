@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { BenchError } from "./BenchError.js"
+import { collectGarbage } from "./internal/gc.js"
 import { type CpuScope, type Sample, type ScenarioResult, summarizeTransport, withRatios } from "./Results.js"
 import * as Rollout from "./Rollout.js"
 import type { BenchContext, RolloutRunner, TransportUnderTest } from "./TransportUnderTest.js"
@@ -73,7 +74,8 @@ const cpuNowUs = (runner: RolloutRunner): Effect.Effect<number, BenchError> =>
     : Effect.map(runner.serverCpu, (usage) => usage.user + usage.system)
 
 /**
- * One measured rollout: end-to-end time and CPU around `runRollout`, bounded by `timeoutMs`.
+ * One measured rollout: end-to-end time and CPU around `runRollout`, bounded by `timeoutMs`, after a full GC of
+ * this process (unless `collectGarbage: false`).
  *
  * @since 0.1.0
  * @category harness
@@ -81,9 +83,18 @@ const cpuNowUs = (runner: RolloutRunner): Effect.Effect<number, BenchError> =>
 export const measureRollout = (
   runner: RolloutRunner,
   scenario: Scenario,
-  meta: { readonly transport: string; readonly iteration: number; readonly warmup: boolean; readonly timeoutMs: number }
+  meta: {
+    readonly transport: string
+    readonly iteration: number
+    readonly warmup: boolean
+    readonly timeoutMs: number
+    readonly collectGarbage?: boolean | undefined
+  }
 ): Effect.Effect<Sample, BenchError> =>
   Effect.gen(function*() {
+    // Start every rollout from a collected heap, outside the timed region, so one transport's garbage is not
+    // collected on another's clock.
+    if (meta.collectGarbage !== false) collectGarbage()
     const cpu0 = yield* cpuNowUs(runner)
     const start = yield* Rollout.nowMs
     const result = yield* runner.runRollout(scenario).pipe(
