@@ -15,6 +15,7 @@ import * as Report from "./Report.js"
 import type { Results, ScaleResult, ScenarioResult } from "./Results.js"
 import * as Scale from "./Scale.js"
 import * as Throughput from "./Throughput.js"
+import type * as TUT from "./TransportUnderTest.js"
 import type { TransportUnderTest } from "./TransportUnderTest.js"
 import * as Transports from "./Transports.js"
 import { type LatencyProfile, makeScenario, realisticLatency, type Scenario, zeroLatency } from "./Workload.js"
@@ -163,58 +164,69 @@ export const run = (options: SuiteOptions): Effect.Effect<
     let streaming: Results["throughput"] = null
 
     progress(`loopwire bench${options.quick ? " --quick" : ""}: ${options.transports.map((t) => t.name).join(", ")}`)
-    yield* Effect.scoped(Effect.gen(function*() {
-      const prepared = yield* Harness.prepare(options.transports, { network: Network.loopback }, progress)
-      for (const scenario of scenarios(options)) {
-        progress(`scenario ${scenario.id} (loopback): ${options.warmup} warm-up + ${options.iterations} interleaved rounds`)
+    // Transports are set up afresh for every scenario (a scripted server may be configured per scenario) and torn
+    // down after it; within a scenario every transport keeps its server for all rounds.
+    const runOn = (network: TUT.Network, scenario: Scenario, rounds: { iterations: number; warmup: number }) =>
+      Effect.scoped(Effect.gen(function*() {
+        progress(`scenario ${scenario.id} (${network.name}): ${rounds.warmup} warm-up + ${rounds.iterations} interleaved rounds`)
+        const prepared = yield* Harness.prepare(options.transports, { network, scenario }, progress)
         results.push(yield* Harness.runScenario(prepared, scenario, {
-          iterations: options.iterations,
-          warmup: options.warmup,
-          network: Network.loopback.name,
+          ...rounds,
+          network: network.name,
           timeoutMs: options.timeoutMs,
           progress
         }))
-      }
-      if (options.throughput !== null) {
-        const t = options.throughput
-        progress(`throughput: ${t.streamEvents} streamed events; loops ${t.levels.join("/")}`)
-        const stream = yield* Throughput.streaming(prepared, {
+      }))
+
+    for (const scenario of scenarios(options)) {
+      yield* runOn(Network.loopback, scenario, options)
+    }
+
+    if (options.throughput !== null) {
+      const t = options.throughput
+      progress(`throughput: ${t.streamEvents} streamed events; loops ${t.levels.join("/")}`)
+      const streamScenario = Throughput.streamingScenario(t.streamEvents)
+      const stream = yield* Effect.scoped(Effect.gen(function*() {
+        const prepared = yield* Harness.prepare(
+          options.transports,
+          { network: Network.loopback, scenario: streamScenario },
+          progress
+        )
+        return yield* Throughput.streaming(prepared, {
           events: t.streamEvents,
           iterations: t.iterations,
           warmup: t.warmup,
           timeoutMs: options.timeoutMs,
           progress
         })
-        const loops = yield* Throughput.concurrency(prepared, {
+      }))
+      const loopScenario = makeScenario({
+        toolCalls: t.loopToolCalls,
+        baseContextBytes: options.baseContextBytes,
+        toolOutputBytes: options.toolOutputBytes
+      })
+      const loops = yield* Effect.scoped(Effect.gen(function*() {
+        const prepared = yield* Harness.prepare(
+          options.transports,
+          { network: Network.loopback, scenario: loopScenario },
+          progress
+        )
+        return yield* Throughput.concurrency(prepared, {
           levels: t.levels,
-          scenario: makeScenario({
-            toolCalls: t.loopToolCalls,
-            baseContextBytes: options.baseContextBytes,
-            toolOutputBytes: options.toolOutputBytes
-          }),
+          scenario: loopScenario,
           timeoutMs: options.timeoutMs,
           progress
         })
-        streaming = { streaming: stream, concurrency: loops }
-      }
-    }))
+      }))
+      streaming = { streaming: stream, concurrency: loops }
+    }
 
     if (options.wan !== null) {
       const w = options.wan
       const network = yield* Network.wan({ rttMs: w.rttMs, tls: w.tls, onDegrade: (reason) => progress(`wan: ${reason}`) })
-      yield* Effect.scoped(Effect.gen(function*() {
-        const prepared = yield* Harness.prepare(options.transports, { network }, progress)
-        for (const scenario of scenarios({ ...options, sizes: w.sizes, latencies: [zeroLatency] })) {
-          progress(`scenario ${scenario.id} (${network.name}): ${w.warmup} warm-up + ${w.iterations} interleaved rounds`)
-          results.push(yield* Harness.runScenario(prepared, scenario, {
-            iterations: w.iterations,
-            warmup: w.warmup,
-            network: network.name,
-            timeoutMs: options.timeoutMs,
-            progress
-          }))
-        }
-      }))
+      for (const scenario of scenarios({ ...options, sizes: w.sizes, latencies: [zeroLatency] })) {
+        yield* runOn(network, scenario, w)
+      }
     }
 
     let scale: ScaleResult | null = null

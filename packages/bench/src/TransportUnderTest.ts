@@ -70,6 +70,11 @@ export interface Network {
  */
 export interface BenchContext {
   readonly network: Network
+  /**
+   * The scenario the runner will run. Transports are set up afresh for every scenario, so a server whose script
+   * is fixed at start (the gateway's scripted backend) can be configured from it (`Workload.gatewayScenario`).
+   */
+  readonly scenario: Scenario
 }
 
 /**

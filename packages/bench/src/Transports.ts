@@ -21,6 +21,7 @@ import * as FloorServer from "./FloorServer.js"
 import { httpAgent, httpExchange, openWebSocket, wsExchange } from "./internal/clients.js"
 import * as Rollout from "./Rollout.js"
 import {
+  type BenchContext,
   type CpuSample,
   type Endpoint,
   httpUrl,
@@ -28,18 +29,19 @@ import {
   type TransportUnderTest,
   wsUrl
 } from "./TransportUnderTest.js"
-import type { JsonObject } from "./Workload.js"
+import type { JsonObject, Scenario } from "./Workload.js"
 
 /**
- * A server the transports can be pointed at. `start` runs it (or connects to it) for the scope and returns its
- * plain (loopback, no TLS) endpoint; the run's network is put in front of it by the transport.
+ * A server the transports can be pointed at. `start(scenario)` runs it (or connects to it) for the scope, scripted
+ * for that scenario, and returns its plain (loopback, no TLS) endpoint; the run's network is put in front of it by
+ * the transport. `cpu`, when given, is the server process's cumulative CPU (server-only CPU per turn).
  *
  * @since 0.1.0
  * @category models
  */
 export interface ServerTarget {
   readonly name: string
-  readonly start: Effect.Effect<
+  readonly start: (scenario: Scenario) => Effect.Effect<
     { readonly endpoint: Endpoint; readonly cpu?: Effect.Effect<CpuSample, BenchError> | undefined },
     BenchError,
     Scope.Scope
@@ -54,7 +56,8 @@ export interface ServerTarget {
  */
 export const floorTarget = (mode: FloorServer.Mode = "in-process"): ServerTarget => ({
   name: mode === "child" ? "floor-server(child)" : "floor-server",
-  start: Effect.map(FloorServer.make({ mode }), (server) => ({
+  // The floor server reads each request's script from its metadata, so it ignores the scenario.
+  start: () => Effect.map(FloorServer.make({ mode }), (server) => ({
     endpoint: server.endpoint,
     cpu: mode === "child" ? Effect.map(server.stats(), (s) => s.cpu) : undefined
   }))
@@ -62,12 +65,12 @@ export const floorTarget = (mode: FloorServer.Mode = "in-process"): ServerTarget
 
 const withTarget = (
   target: ServerTarget,
-  network: { readonly expose: (server: Endpoint) => Effect.Effect<Endpoint, BenchError, Scope.Scope> },
+  ctx: BenchContext,
   make: (endpoint: Endpoint) => RolloutRunner["runRollout"]
 ): Effect.Effect<RolloutRunner, BenchError, Scope.Scope> =>
   Effect.gen(function*() {
-    const server = yield* target.start
-    const endpoint = yield* network.expose(server.endpoint)
+    const server = yield* target.start(ctx.scenario)
+    const endpoint = yield* ctx.network.expose(server.endpoint)
     return { server: target.name, serverCpu: server.cpu, runRollout: make(endpoint) }
   })
 
@@ -81,7 +84,7 @@ export const floor = (options?: { readonly mode?: FloorServer.Mode | undefined }
   name: "floor",
   description: "hand-written ws client + ws server, no framework (the floor)",
   setup: (ctx) =>
-    withTarget(floorTarget(options?.mode), ctx.network, (endpoint) => (scenario) =>
+    withTarget(floorTarget(options?.mode), ctx, (endpoint) => (scenario) =>
       Effect.scoped(Effect.gen(function*() {
         const start = yield* Rollout.nowMs
         const ws = yield* openWebSocket(wsUrl(endpoint, "/v1/responses"), endpoint)
@@ -105,7 +108,7 @@ export const httpFull = (target: ServerTarget = floorTarget()): TransportUnderTe
   name: "http-full",
   description: "HTTP POST /v1/responses, full context every turn, SSE",
   setup: (ctx) =>
-    withTarget(target, ctx.network, (endpoint) => (scenario) =>
+    withTarget(target, ctx, (endpoint) => (scenario) =>
       Effect.scoped(Effect.gen(function*() {
         const agent = yield* httpAgent(endpoint)
         const turns = yield* Rollout.run(
@@ -127,7 +130,7 @@ export const httpPrevious = (target: ServerTarget = floorTarget()): TransportUnd
   name: "http-prev",
   description: "HTTP POST /v1/responses, previous_response_id + store:true, SSE",
   setup: (ctx) =>
-    withTarget(target, ctx.network, (endpoint) => (scenario) =>
+    withTarget(target, ctx, (endpoint) => (scenario) =>
       Effect.scoped(Effect.gen(function*() {
         const agent = yield* httpAgent(endpoint)
         const turns = yield* Rollout.run(
@@ -223,7 +226,7 @@ export const openAiSdkWs = (target: ServerTarget = floorTarget()): TransportUnde
   name: "openai-sdk-ws",
   description: "official openai SDK ResponsesWS, previous_response_id + new items",
   setup: (ctx) =>
-    withTarget(target, ctx.network, (endpoint) => (scenario) =>
+    withTarget(target, ctx, (endpoint) => (scenario) =>
       Effect.scoped(Effect.gen(function*() {
         const start = yield* Rollout.nowMs
         const ws = yield* openSdk(endpoint)

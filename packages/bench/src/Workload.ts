@@ -376,6 +376,7 @@ export class Conversation {
   private pending: Array<JsonObject> = [userMessage]
   private lastResponseId: string | undefined = undefined
   private turnIndex = 0
+  private callsAnswered = 0
 
   constructor(readonly scenario: Scenario) {}
 
@@ -400,8 +401,9 @@ export class Conversation {
   }
 
   /**
-   * Fold a completed response: append its output items, answer every function call with its scripted tool
-   * output. Returns whether the rollout continues (the model asked for a tool).
+   * Fold a completed response: append its output items, answer every function call (whatever its `call_id`,
+   * servers generate their own) with the next scripted tool output. Returns whether the rollout continues (the
+   * model asked for a tool).
    */
   complete(responseId: string, output: ReadonlyArray<JsonObject>): boolean {
     this.lastResponseId = responseId
@@ -412,8 +414,11 @@ export class Conversation {
       this.history.push(item)
       if (item.type === "function_call") {
         calls++
-        const turn = Number(String(item.call_id).replace("call_", ""))
-        const answer = functionCallOutput(turn, this.scenario.toolOutputBytes)
+        const answer: JsonObject = {
+          type: "function_call_output",
+          call_id: item.call_id,
+          output: toolOutput(this.callsAnswered++, this.scenario.toolOutputBytes)
+        }
         this.history.push(answer)
         this.pending.push(answer)
       }
@@ -589,3 +594,36 @@ export const modelEvents = (
 export const isTerminalType = (type: unknown): boolean =>
   type === "response.completed" || type === "response.incomplete" || type === "response.failed" ||
   type === "error"
+
+/**
+ * The scenario as a script file for the gateway's scripted backend (`@loopwire/server/Scenario` JSON:
+ * `{ name, latency, turns: [{ output: [...] }] }`): the same calls, arguments, final text, event counts and
+ * latency as the floor server's script, so a gateway started for one bench scenario answers its rollouts the same
+ * way. Plain JSON, so the bench does not import the server package for it.
+ *
+ * @since 0.1.0
+ * @category workload
+ */
+export const gatewayScenario = (scenario: Scenario): JsonObject => {
+  const turns: Array<JsonObject> = []
+  for (let turn = 0; turn < scenario.toolCalls; turn++) {
+    const call = functionCallFor(turn)
+    turns.push({
+      output: [{ type: "function_call", name: call.name, arguments: call.arguments }],
+      latency: { chars_per_delta: Math.max(1, Math.ceil(call.arguments.length / scenario.argumentDeltas)) }
+    })
+  }
+  const text = prose(scenario.toolCalls, Math.max(16, scenario.textDeltas * 12))
+  turns.push({
+    output: [{ type: "message", text, phase: "final_answer" }],
+    latency: { chars_per_delta: Math.max(1, Math.ceil(text.length / scenario.textDeltas)) }
+  })
+  return {
+    name: `loopwire-bench ${scenario.id}`,
+    latency: {
+      time_to_first_token_ms: scenario.latency.firstEventMs,
+      delta_delay_ms: scenario.latency.interEventMs
+    },
+    turns
+  }
+}

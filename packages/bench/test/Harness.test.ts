@@ -91,7 +91,7 @@ describe("Harness", () => {
       const lines: Array<string> = []
       const prepared = yield* Harness.prepare(
         [fake("a", log), fake("b", log), fake("bad", log, true)],
-        { network: Network.loopback },
+        { network: Network.loopback, scenario },
         (line) => lines.push(line)
       )
       const result = yield* Harness.runScenario(prepared, scenario, {

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import { openWebSocket, wsExchange } from "../src/internal/clients.js"
 import * as Network from "../src/Network.js"
 import * as Transports from "../src/Transports.js"
 import { makeScenario } from "../src/Workload.js"
@@ -10,7 +11,7 @@ describe("Transports against the floor server", () => {
   for (const transport of Transports.available()) {
     it.live(`${transport.name} completes a rollout of N tool calls in N + 1 turns`, () =>
       Effect.scoped(Effect.gen(function*() {
-        const runner = yield* transport.setup({ network: Network.loopback })
+        const runner = yield* transport.setup({ network: Network.loopback, scenario })
         assert.strictEqual(runner.server, "floor-server")
         const result = yield* runner.runRollout(scenario)
         assert.deepStrictEqual(result.turns.map((t) => t.index), [0, 1, 2, 3, 4])
@@ -37,8 +38,7 @@ describe("Transports against the floor server", () => {
 
   it.live("a delta against an unknown response fails the rollout with a Protocol error, not a crash", () =>
     Effect.scoped(Effect.gen(function*() {
-      const { endpoint } = yield* Transports.floorTarget().start
-      const { openWebSocket, wsExchange } = yield* Effect.promise(() => import("../src/internal/clients.js"))
+      const { endpoint } = yield* Transports.floorTarget().start(scenario)
       const ws = yield* openWebSocket(`ws://${endpoint.host}:${endpoint.port}/v1/responses`, endpoint)
       const error = yield* Effect.flip(wsExchange(ws)({ type: "response.create", previous_response_id: "resp_nope", input: [] }))
       assert.strictEqual(error.reason, "Protocol")
@@ -50,8 +50,9 @@ describe("Transports against the floor server", () => {
       const network = yield* Network.wan({ rttMs: 2, tls: true })
       assert.isTrue(network.tls)
       for (const transport of [Transports.floor(), Transports.httpPrevious(), Transports.openAiSdkWs()]) {
-        const runner = yield* transport.setup({ network })
-        const result = yield* runner.runRollout(makeScenario({ toolCalls: 1, baseContextBytes: 1024 }))
+        const small = makeScenario({ toolCalls: 1, baseContextBytes: 1024 })
+        const runner = yield* transport.setup({ network, scenario: small })
+        const result = yield* runner.runRollout(small)
         assert.strictEqual(result.turns.length, 2)
       }
     })))

@@ -4,6 +4,8 @@ import {
   Conversation,
   countToolOutputs,
   createBody,
+  functionCallFor,
+  gatewayScenario,
   isTerminalType,
   makeScenario,
   modelEvents,
@@ -80,5 +82,29 @@ describe("Workload", () => {
     const last = modelEvents(body, scriptOf(body), 3, "resp_3", 0)
     const output = last.filter((e) => e.type === "response.output_item.done").map((e) => e.item as any)
     assert.isFalse(conversation.complete("resp_3", output))
+  })
+
+  it("answers tool calls whatever call ids the server generates", () => {
+    const scenario = makeScenario({ toolCalls: 2, baseContextBytes: 1024, toolOutputBytes: 64 })
+    const conversation = new Conversation(scenario)
+    const call = { type: "function_call", call_id: "call_9f2c1e", name: "shell", arguments: "{}" }
+    assert.isTrue(conversation.complete("resp_x", [call]))
+    assert.deepStrictEqual(conversation.newInput, [
+      { type: "function_call_output", call_id: "call_9f2c1e", output: toolOutput(0, 64) }
+    ])
+  })
+
+  it("renders the same script as a gateway scenario file", () => {
+    const scenario = makeScenario({ toolCalls: 3, baseContextBytes: 1024 })
+    const file = gatewayScenario(scenario) as any
+    assert.strictEqual(file.turns.length, 4)
+    for (let turn = 0; turn < 3; turn++) {
+      const [item] = file.turns[turn].output
+      assert.deepStrictEqual(item, { type: "function_call", ...functionCallFor(turn) })
+      // As many argument deltas as the floor server sends.
+      assert.strictEqual(Math.ceil(item.arguments.length / file.turns[turn].latency.chars_per_delta), scenario.argumentDeltas)
+    }
+    assert.strictEqual(file.turns[3].output[0].type, "message")
+    assert.deepStrictEqual(file.latency, { time_to_first_token_ms: 0, delta_delay_ms: 0 })
   })
 })
