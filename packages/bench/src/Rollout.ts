@@ -9,7 +9,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import { BenchError } from "./BenchError.js"
 import type { TurnRecord } from "./TransportUnderTest.js"
-import { Conversation, createBody, type JsonObject, type Scenario } from "./Workload.js"
+import { Conversation, createBody, type JsonObject, type Scenario, settingsOf } from "./Workload.js"
 
 /**
  * How a client continues a conversation:
@@ -97,6 +97,59 @@ export const run = (
       })
       const more = conversation.complete(exchanged.responseId, exchanged.output)
       if (!more) break
+    }
+    if (records.length !== maxTurns) {
+      return yield* new BenchError({
+        reason: "Protocol",
+        detail: `rollout of ${scenario.toolCalls} tool calls ended after ${records.length} turns (expected ${maxTurns})`
+      })
+    }
+    return records
+  })
+
+/**
+ * One turn of a client that keeps the conversation itself (like Loopwire's `Session`, which decides delta or full
+ * on its own): given only the new items and the request settings, run one model turn and report what it sent
+ * (`delta`: whether it continued with `previous_response_id`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SessionTurn = (
+  newItems: ReadonlyArray<JsonObject>,
+  settings: JsonObject
+) => Effect.Effect<Exchanged & { readonly delta: boolean }, BenchError>
+
+/**
+ * Run one rollout through a history-owning client: the same turns, tool outputs, bounds and records as `run`,
+ * but the client decides how to continue. Settings are `Workload.settingsOf(scenario, store)` every turn.
+ *
+ * @since 0.1.0
+ * @category rollout
+ */
+export const runSession = (
+  scenario: Scenario,
+  options: { readonly store: boolean },
+  turn: SessionTurn
+): Effect.Effect<ReadonlyArray<TurnRecord>, BenchError> =>
+  Effect.gen(function*() {
+    const conversation = new Conversation(scenario)
+    const settings = settingsOf(scenario, options.store)
+    const records: Array<TurnRecord> = []
+    const maxTurns = scenario.toolCalls + 1
+    for (let index = 0; index < maxTurns; index++) {
+      const start = yield* nowMs
+      const exchanged = yield* turn(conversation.newInput, settings)
+      const end = yield* nowMs
+      records.push({
+        index,
+        ms: end - start,
+        bytesSent: exchanged.bytesSent,
+        bytesReceived: exchanged.bytesReceived,
+        events: exchanged.events,
+        delta: exchanged.delta
+      })
+      if (!conversation.complete(exchanged.responseId, exchanged.output)) break
     }
     if (records.length !== maxTurns) {
       return yield* new BenchError({

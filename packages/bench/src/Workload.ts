@@ -365,6 +365,18 @@ export const createBody = (
 }
 
 /**
+ * The non-input fields of every request of a scenario (`createBody` without `input` and
+ * `previous_response_id`): what a history-owning client is given as its settings.
+ *
+ * @since 0.1.0
+ * @category workload
+ */
+export const settingsOf = (scenario: Scenario, store: boolean): JsonObject => {
+  const { input: _input, ...settings } = createBody(scenario, { input: [], store })
+  return settings
+}
+
+/**
  * The client-side conversation of one rollout: the history a stateless client re-sends, and the new items of the
  * current turn that a delta-continuation client sends. A real client keeps exactly this.
  *
