@@ -63,9 +63,14 @@ export const streaming = (
         }
         if (round < options.warmup) continue
         const turn = result.right.turns[0]!
+        if (turn.events === 0) {
+          // A rate of 0 would read as a measurement; a transport that does not count events has none.
+          errors.set(p.transport.name, "the transport does not report event counts")
+          continue
+        }
         rates.get(p.transport.name)!.push({
           eps: turn.events / (turn.ms / 1000),
-          mbps: turn.bytesReceived / 1e6 / (turn.ms / 1000),
+          mbps: turn.bytesReceived === 0 ? Number.NaN : turn.bytesReceived / 1e6 / (turn.ms / 1000),
           events: turn.events
         })
       }
@@ -79,7 +84,7 @@ export const streaming = (
         events: samples[0]?.events ?? 0,
         iterations: samples.length,
         eventsPerSecond: round(median(samples.map((s) => s.eps)), 0),
-        mbPerSecond: round(median(samples.map((s) => s.mbps)), 2),
+        mbPerSecond: round(median(samples.map((s) => s.mbps).filter(Number.isFinite)), 2),
         ...(error === undefined ? {} : { error })
       }
       options.progress(
