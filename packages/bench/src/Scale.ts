@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { WebSocket } from "ws"
 import { BenchError } from "./BenchError.js"
+import * as ChildServer from "./ChildServer.js"
 import * as FloorServer from "./FloorServer.js"
 import { openWebSocket, wsExchange } from "./internal/clients.js"
 import type { ScaleResult } from "./Results.js"
@@ -52,6 +53,25 @@ export const floorTarget = (mode: FloorServer.Mode = "child"): ScaleTarget => ({
   name: "floor-server",
   mode,
   start: Effect.map(FloorServer.make({ mode }), (server) => ({
+    endpoint: server.endpoint,
+    stats: (gc) => server.stats({ gc })
+  }))
+})
+
+/**
+ * Any server entry that calls `ChildServer.serve` (e.g. a gateway entry), forked as a scale target.
+ *
+ * @since 0.1.0
+ * @category targets
+ */
+export const childTarget = (
+  name: string,
+  entry: string,
+  options?: Parameters<typeof ChildServer.fork>[1]
+): ScaleTarget => ({
+  name,
+  mode: "child",
+  start: Effect.map(ChildServer.fork(entry, options), (server) => ({
     endpoint: server.endpoint,
     stats: (gc) => server.stats({ gc })
   }))

@@ -17,6 +17,7 @@ import type * as Scope from "effect/Scope"
 import OpenAI from "openai"
 import { ResponsesWS } from "openai/resources/responses/ws"
 import { BenchError, fromUnknown } from "./BenchError.js"
+import * as ChildServer from "./ChildServer.js"
 import * as FloorServer from "./FloorServer.js"
 import { httpAgent, httpExchange, openWebSocket, wsExchange } from "./internal/clients.js"
 import * as Rollout from "./Rollout.js"
@@ -61,6 +62,28 @@ export const floorTarget = (mode: FloorServer.Mode = "in-process"): ServerTarget
     endpoint: server.endpoint,
     cpu: mode === "child" ? Effect.map(server.stats(), (s) => s.cpu) : undefined
   }))
+})
+
+/**
+ * Any server entry that calls `ChildServer.serve` (e.g. a gateway entry), forked afresh for every scenario with
+ * `argsFor(scenario)` as its arguments (e.g. `[JSON.stringify(Workload.gatewayScenario(scenario))]`); its CPU is
+ * reported as the server's alone.
+ *
+ * @since 0.1.0
+ * @category targets
+ */
+export const childTarget = (
+  name: string,
+  entry: string,
+  argsFor: (scenario: Scenario) => ReadonlyArray<string> = () => [],
+  options?: { readonly execArgv?: ReadonlyArray<string> | undefined }
+): ServerTarget => ({
+  name,
+  start: (scenario) =>
+    Effect.map(
+      ChildServer.fork(entry, { args: argsFor(scenario), execArgv: options?.execArgv }),
+      (server) => ({ endpoint: server.endpoint, cpu: Effect.map(server.stats(), (s) => s.cpu) })
+    )
 })
 
 const withTarget = (

@@ -10,6 +10,11 @@ export * as BenchError from "./BenchError.js"
 /**
  * @since 0.1.0
  */
+export * as ChildServer from "./ChildServer.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as DelayProxy from "./DelayProxy.js"
 
 /**
