@@ -5,7 +5,7 @@
  */
 import { median, percentile, ratio, round, slope } from "./Stats.js"
 import type { TurnRecord } from "./TransportUnderTest.js"
-import type { Scenario } from "./Workload.js"
+import { type Scenario, scriptedLatencyMs } from "./Workload.js"
 
 /**
  * One measured (or warm-up) rollout of one transport.
@@ -79,7 +79,10 @@ export interface TransportResult {
   readonly bytesSentPerRollout: number | null
   readonly cpuPerTurnUs: number | null
   readonly cpuScope: CpuScope
-  /** Least-squares growth of per-turn time with the turn index over turns ≥ 1 (ms per turn): ~0 flat, > 0 growing. */
+  /**
+   * Least-squares growth of the per-turn overhead (time minus scripted model latency) with the turn index, over
+   * the tool-call turns after the first (ms per turn): ~0 flat, > 0 growing.
+   */
   readonly slopeMsPerTurn: number | null
   /** Growth of request size with the turn index (bytes per turn). */
   readonly slopeBytesPerTurn: number | null
@@ -107,8 +110,6 @@ export interface ScenarioResult {
   readonly transports: ReadonlyArray<TransportResult>
 }
 
-const scriptedLatencyMs = (scenario: Scenario, record: TurnRecord): number =>
-  scenario.latency.firstEventMs + Math.max(0, record.events - 1) * scenario.latency.interEventMs
 
 /**
  * Summarise one transport's samples (warm-ups are dropped here). Ratios are filled by `withRatios`.
@@ -129,6 +130,10 @@ export const summarizeTransport = (
   const turns = steady.length > 0 ? steady : allTurns
   const turnCount = scenario.toolCalls + 1
   const byIndex: Array<number | null> = []
+  // Growth is fitted on the tool-call turns after the first (1 .. N-1): turn 0 carries set-up and the final turn
+  // is a text answer with its own event count, either of which would tilt a fit over so few points.
+  const fitFrom = turnCount > 3 ? 1 : 0
+  const fitTo = turnCount > 3 ? scenario.toolCalls - 1 : turnCount - 1
   const indexXs: Array<number> = []
   const indexMs: Array<number> = []
   const indexBytes: Array<number> = []
@@ -138,11 +143,10 @@ export const summarizeTransport = (
       byIndex.push(null)
       continue
     }
-    const ms = median(at.map((t) => t.ms))
-    byIndex.push(round(ms, 4))
-    if (i === 0 && turnCount > 2) continue
+    byIndex.push(round(median(at.map((t) => t.ms)), 4))
+    if (i < fitFrom || i > fitTo) continue
     indexXs.push(i)
-    indexMs.push(ms)
+    indexMs.push(median(at.map((t) => t.ms - scriptedLatencyMs(scenario, i))))
     indexBytes.push(median(at.map((t) => t.bytesSent)))
   }
   const sum = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => a + b, 0)
@@ -160,7 +164,7 @@ export const summarizeTransport = (
     firstTurnMs: round(median(allTurns.filter((t) => t.index === 0).map((t) => t.ms)), 4),
     perTurnMedianMs: round(median(turns.map((t) => t.ms)), 4),
     perTurnP99Ms: round(percentile(turns.map((t) => t.ms), 99), 4),
-    perTurnOverheadMedianMs: round(median(turns.map((t) => t.ms - scriptedLatencyMs(scenario, t))), 4),
+    perTurnOverheadMedianMs: round(median(turns.map((t) => t.ms - scriptedLatencyMs(scenario, t.index))), 4),
     bytesSentPerTurn: none ? null : round(sum(allTurns.map((t) => t.bytesSent)) / allTurns.length, 1),
     bytesReceivedPerTurn: none ? null : round(sum(allTurns.map((t) => t.bytesReceived)) / allTurns.length, 1),
     bytesSentPerRollout: measured.length === 0

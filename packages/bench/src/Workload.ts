@@ -25,9 +25,9 @@ export type JsonObject = { readonly [key: string]: unknown }
  */
 export interface LatencyProfile {
   readonly name: string
-  /** Delay before `response.created` (time to first event). */
+  /** Delay before the first output event, after `response.created` / `response.in_progress` (time to first token). */
   readonly firstEventMs: number
-  /** Delay between consecutive events of one response. */
+  /** Delay before every delta event after the first one. */
   readonly interEventMs: number
 }
 
@@ -40,7 +40,7 @@ export interface LatencyProfile {
 export const zeroLatency: LatencyProfile = { name: "zero", firstEventMs: 0, interEventMs: 0 }
 
 /**
- * A "realistic" latency knob: 150 ms to the first event, 4 ms between events (a fast tool-calling model).
+ * A "realistic" latency knob: 150 ms to the first output event, 4 ms between deltas (a fast tool-calling model).
  * It dilutes the transport differences the way a real model does.
  *
  * @since 0.1.0
@@ -595,6 +595,48 @@ export const modelEvents = (
     }
   })
   return events
+}
+
+/**
+ * The delay (ms) before each event of a response, the scripted backend's latency semantics: the first output
+ * event waits `firstEventMs` (time to first token, after `response.created` / `response.in_progress`), every
+ * delta after the first waits `interEventMs`, everything else goes at once. Pure.
+ *
+ * @since 0.1.0
+ * @category workload
+ */
+export const eventDelays = (
+  events: ReadonlyArray<JsonObject>,
+  script: Pick<Script, "firstEventMs" | "interEventMs">
+): ReadonlyArray<number> => {
+  let firstOutput = true
+  let firstDelta = true
+  return events.map((event) => {
+    const type = String(event.type)
+    if (type === "response.created" || type === "response.in_progress") return 0
+    let delay = 0
+    if (firstOutput) {
+      firstOutput = false
+      delay += script.firstEventMs
+    }
+    if (type.endsWith(".delta")) {
+      if (!firstDelta) delay += script.interEventMs
+      firstDelta = false
+    }
+    return delay
+  })
+}
+
+/**
+ * The scripted model latency of turn `index` of a scenario (what `eventDelays` adds up to), for the overhead
+ * figure: time to first token plus one inter-event delay per delta after the first.
+ *
+ * @since 0.1.0
+ * @category workload
+ */
+export const scriptedLatencyMs = (scenario: Scenario, index: number): number => {
+  const deltas = index < scenario.toolCalls ? scenario.argumentDeltas : scenario.textDeltas
+  return scenario.latency.firstEventMs + Math.max(0, deltas - 1) * scenario.latency.interEventMs
 }
 
 /**

@@ -18,6 +18,8 @@ const HELP = `loopwire bench — agent-loop overhead side by side across transpo
   --sizes 5,20,50,200     tool calls per rollout
   --latency zero,realistic  model latency profiles (realistic only for sizes <= --realistic-max)
   --realistic-max 20
+  --first-event-ms MS     realistic profile: time to first output event (default 150)
+  --inter-event-ms MS     realistic profile: delay before each later delta (default 4)
   --transports a,b        among: ${[...Suite.transportsByName().keys()].join(", ")}
   --iterations N          measured rollouts per transport and scenario
   --warmup N              discarded warm-up rollouts per transport and scenario
@@ -65,6 +67,8 @@ export const parse = (argv: ReadonlyArray<string>): Suite.SuiteOptions | "help" 
       sizes: { type: "string" },
       latency: { type: "string" },
       "realistic-max": { type: "string" },
+      "first-event-ms": { type: "string" },
+      "inter-event-ms": { type: "string" },
       transports: { type: "string" },
       iterations: { type: "string" },
       warmup: { type: "string" },
@@ -112,9 +116,16 @@ export const parse = (argv: ReadonlyArray<string>): Suite.SuiteOptions | "help" 
     }
     return t
   })
-  const latencies = values.latency === undefined ? base.latencies : values.latency.split(",").map((name) => {
+  const latencyNames = values.latency ?? base.latencies.map((l) => l.name).join(",")
+  const latencies = latencyNames.split(",").map((name) => {
     if (name === "zero") return zeroLatency
-    if (name === "realistic") return realisticLatency
+    if (name === "realistic") {
+      return {
+        name: "realistic",
+        firstEventMs: int(values["first-event-ms"], "first-event-ms") ?? realisticLatency.firstEventMs,
+        interEventMs: int(values["inter-event-ms"], "inter-event-ms") ?? realisticLatency.interEventMs
+      }
+    }
     throw new BenchError({ reason: "Config", detail: `unknown latency '${name}' (zero, realistic)` })
   })
   const sizes = list(values.sizes) ?? base.sizes

@@ -104,6 +104,14 @@ describe("Suite", () => {
     assert.isNull(options.outDir)
     assert.strictEqual(options.iterations, 4)
     assert.strictEqual(parse(["--help"]), "help")
+    const slow = parse(["--first-event-ms", "500", "--inter-event-ms", "20"])
+    assert.notStrictEqual(slow, "help")
+    if (slow !== "help") {
+      assert.deepStrictEqual(slow.latencies.map((l) => [l.name, l.firstEventMs, l.interEventMs]), [
+        ["zero", 0, 0],
+        ["realistic", 500, 20]
+      ])
+    }
     assert.throws(() => parse(["--transports", "loopwire-ws"]), /not wired yet/)
     assert.throws(() => parse(["--iterations", "0"]), /--iterations/)
     assert.throws(() => parse(["--rtt", "20000"]), /--rtt/)

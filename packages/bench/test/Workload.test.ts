@@ -1,14 +1,17 @@
 import { assert, describe, it } from "@effect/vitest"
 import {
+  realisticLatency,
   baseContext,
   Conversation,
   countToolOutputs,
   createBody,
+  eventDelays,
   functionCallFor,
   gatewayScenario,
   isTerminalType,
   makeScenario,
   modelEvents,
+  scriptedLatencyMs,
   scriptOf,
   toolOutput
 } from "../src/Workload.js"
@@ -106,5 +109,18 @@ describe("Workload", () => {
     }
     assert.strictEqual(file.turns[3].output[0].type, "message")
     assert.deepStrictEqual(file.latency, { time_to_first_token_ms: 0, delta_delay_ms: 0 })
+  })
+
+  it("schedules model latency like the gateway's scripted backend: TTFT, then a delay per later delta", () => {
+    const scenario = makeScenario({ toolCalls: 1, baseContextBytes: 1024, latency: realisticLatency })
+    const body = createBody(scenario, { input: [], store: false })
+    for (const turn of [0, 1]) {
+      const events = modelEvents(body, scriptOf(body), turn, "resp", 0)
+      const delays = eventDelays(events, scriptOf(body))
+      assert.deepStrictEqual(delays.slice(0, 3), [0, 0, realisticLatency.firstEventMs])
+      assert.strictEqual(delays.reduce((a, b) => a + b, 0), scriptedLatencyMs(scenario, turn))
+    }
+    assert.strictEqual(scriptedLatencyMs(scenario, 0), 150 + 3 * 4)
+    assert.strictEqual(scriptedLatencyMs(scenario, 1), 150 + 7 * 4)
   })
 })

@@ -11,7 +11,7 @@
 import * as Http from "node:http"
 import type * as Net from "node:net"
 import { WebSocketServer, type WebSocket } from "ws"
-import { countToolOutputs, type JsonObject, modelEvents, type Script, scriptOf } from "../Workload.js"
+import { countToolOutputs, eventDelays, type JsonObject, modelEvents, type Script, scriptOf } from "../Workload.js"
 
 /** @internal */
 export interface FloorServerOptions {
@@ -55,7 +55,7 @@ const errorFrame = (code: string, message: string, param: string | null, status 
 const asArray = (input: unknown): ReadonlyArray<unknown> =>
   Array.isArray(input) ? input : typeof input === "string" ? [{ role: "user", content: input }] : []
 
-/** Emit events now (zero latency) or on the script's schedule; stops when `alive()` turns false. */
+/** Emit events on the script's schedule (`Workload.eventDelays`); stops when `alive()` turns false. */
 const emit = (
   events: ReadonlyArray<JsonObject>,
   script: Script,
@@ -63,20 +63,20 @@ const emit = (
   alive: () => boolean,
   done: () => void
 ): void => {
-  if (script.firstEventMs === 0 && script.interEventMs === 0) {
-    for (const event of events) write(event)
-    done()
-    return
-  }
+  const delays = eventDelays(events, script)
   let i = 0
   const step = () => {
-    if (!alive()) return done()
-    write(events[i]!)
-    i++
-    if (i < events.length) setTimeout(step, script.interEventMs)
-    else done()
+    // Write every event that is due now in one go; wait only where the script says so.
+    while (i < events.length) {
+      if (!alive()) return done()
+      write(events[i]!)
+      i++
+      if (i < events.length && delays[i]! > 0) return void setTimeout(step, delays[i]!)
+    }
+    done()
   }
-  setTimeout(step, script.firstEventMs)
+  if (events.length > 0 && delays[0]! > 0) setTimeout(step, delays[0]!)
+  else step()
 }
 
 /** @internal */
@@ -159,10 +159,12 @@ export const startFloorServer = (options: FloorServerOptions = {}): Promise<Floo
           () => res.end()
         )
       } else {
-        emit([], { ...script, interEventMs: 0 }, () => {}, () => alive, () => {
+        const total = eventDelays(events, script).reduce((a, b) => a + b, 0)
+        setTimeout(() => {
+          if (!alive) return
           res.writeHead(200, { "content-type": "application/json" })
           res.end(JSON.stringify(completed))
-        })
+        }, total)
       }
     })
   })
