@@ -184,7 +184,7 @@ export const make = (options: Options): Effect.Effect<DelayProxy, BenchError, Sc
     yield* Effect.acquireRelease(
       Effect.async<void, BenchError>((resume) => {
         server.once("error", (error) => resume(Effect.fail(fromUnknown("Listen", "delay proxy")(error))))
-        server.listen(0, "127.0.0.1", () => resume(Effect.void))
+        server.listen({ port: 0, host: "127.0.0.1", backlog: 4096 }, () => resume(Effect.void))
       }),
       () =>
         Effect.async<void>((resume) => {

@@ -9,6 +9,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { BenchError } from "./BenchError.js"
 import { type Prepared, roundOrder } from "./Harness.js"
+import { collectGarbage } from "./internal/gc.js"
 import type { ConcurrencyResult, StreamResult } from "./Results.js"
 import * as Rollout from "./Rollout.js"
 import { median, percentile, round } from "./Stats.js"
@@ -54,6 +55,7 @@ export const streaming = (
     for (let round = 0; round < options.warmup + options.iterations; round++) {
       for (const p of roundOrder(prepared, round)) {
         if (p.runner === undefined || errors.has(p.transport.name)) continue
+        collectGarbage()
         const result = yield* Effect.either(
           withTimeout(p.runner.runRollout(scenario), options.timeoutMs, `${p.transport.name} streaming`)
         )
@@ -142,6 +144,7 @@ export const concurrency = (
           continue
         }
         const runner = p.runner
+        collectGarbage()
         const start = yield* Rollout.nowMs
         const outcome = yield* Effect.either(withTimeout(
           Effect.forEach(Array.from({ length: level }), () => runner.runRollout(options.scenario), {

@@ -102,7 +102,7 @@ export const terminator = (
     yield* Effect.acquireRelease(
       Effect.async<void, BenchError>((resume) => {
         server.once("error", (error) => resume(Effect.fail(fromUnknown("Listen", "TLS terminator")(error))))
-        server.listen(0, "127.0.0.1", () => resume(Effect.void))
+        server.listen({ port: 0, host: "127.0.0.1", backlog: 4096 }, () => resume(Effect.void))
       }),
       () =>
         Effect.async<void>((resume) => {

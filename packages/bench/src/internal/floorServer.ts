@@ -13,6 +13,12 @@ import type * as Net from "node:net"
 import { WebSocketServer, type WebSocket } from "ws"
 import { countToolOutputs, eventDelays, type JsonObject, modelEvents, type Script, scriptOf } from "../Workload.js"
 
+/**
+ * Pending connections the kernel may queue (capped by `net.core.somaxconn`): Node's default of 511 overflows when
+ * 1,000 agent loops connect at once, and the kernel then retries SYNs after a second or more.
+ */
+const LISTEN_BACKLOG = 4096
+
 /** @internal */
 export interface FloorServerOptions {
   readonly host?: string | undefined
@@ -252,7 +258,7 @@ export const startFloorServer = (options: FloorServerOptions = {}): Promise<Floo
 
   return new Promise((resolve, reject) => {
     server.once("error", reject)
-    server.listen(options.port ?? 0, host, () => {
+    server.listen({ port: options.port ?? 0, host, backlog: LISTEN_BACKLOG }, () => {
       server.off("error", reject)
       const address = server.address() as Net.AddressInfo
       resolve({
