@@ -261,6 +261,7 @@ export interface ConcurrencyResult {
   readonly turns: number
   readonly wallMs: number | null
   readonly turnsPerSecond: number | null
+  /** Steady-state turns (index ≥ 1) of all loops. */
   readonly perTurnMedianMs: number | null
   readonly perTurnP99Ms: number | null
   readonly error?: string | undefined
