@@ -31,10 +31,12 @@ export const wan = (options: {
   readonly rttMs: number
   readonly tls?: boolean | "auto" | undefined
   readonly onDegrade?: ((reason: string) => void) | undefined
+  /** Path of the openssl binary (default `/usr/bin/openssl`). */
+  readonly openssl?: string | undefined
 }): Effect.Effect<Network, BenchError> =>
   Effect.gen(function*() {
     const wantTls = options.tls ?? "auto"
-    const make: Effect.Effect<Tls.Certificate | undefined, BenchError> = Tls.makeCertificate()
+    const make: Effect.Effect<Tls.Certificate | undefined, BenchError> = Tls.makeCertificate({ openssl: options.openssl })
     const certificate = wantTls === false
       ? undefined
       : yield* (wantTls === "auto"

@@ -195,7 +195,7 @@ export const barChart = (options: {
     const cx = (gx + groupWidth * 0.4).toFixed(1)
     body += `<text x="${cx}" y="${M.top + ph + 15}" text-anchor="middle" font-size="10">` +
       `<tspan x="${cx}">${escape(words.slice(0, 2).join(" "))}</tspan>` +
-      (words.length > 2 ? `<tspan x="${cx}" dy="12">${escape(words.slice(2).join(" "))}</tspan>` : "") +
+      (words.length > 2 ? `<tspan x="${cx}" dy="12" font-size="8">${escape(words.slice(2).join(" "))}</tspan>` : "") +
       `</text>\n`
   })
   if (options.reference !== undefined) {

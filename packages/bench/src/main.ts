@@ -174,26 +174,40 @@ export const parse = (argv: ReadonlyArray<string>): Suite.SuiteOptions | "help" 
   }
 }
 
-const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]
-
-if (isMain) {
+/**
+ * Run the command line (`loopwire bench` can call this): parse `argv`, print help or a flag error (exit code 2),
+ * run the suite (exit code 1 when it fails, 0 otherwise). Progress goes to stderr.
+ *
+ * @since 0.1.0
+ * @category cli
+ */
+export const runCli = async (argv: ReadonlyArray<string>): Promise<number> => {
   let options: Suite.SuiteOptions | "help"
   try {
-    options = parse(process.argv.slice(2))
+    options = parse(argv)
   } catch (error) {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${HELP}`)
-    process.exit(2)
+    return 2
   }
   if (options === "help") {
     process.stdout.write(HELP)
-  } else {
-    const started = Date.now()
-    Effect.runPromise(Suite.run(options)).then(
-      () => process.stderr.write(`done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`),
-      (error: unknown) => {
-        process.stderr.write(`bench failed: ${error instanceof Error ? error.message : String(error)}\n`)
-        process.exitCode = 1
-      }
-    )
+    return 0
   }
+  const started = Date.now()
+  try {
+    await Effect.runPromise(Suite.run(options))
+    process.stderr.write(`done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`)
+    return 0
+  } catch (error) {
+    process.stderr.write(`bench failed: ${error instanceof Error ? error.message : String(error)}\n`)
+    return 1
+  }
+}
+
+const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]
+
+if (isMain) {
+  void runCli(process.argv.slice(2)).then((code) => {
+    process.exitCode = code
+  })
 }

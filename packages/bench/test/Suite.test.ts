@@ -3,7 +3,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { parse } from "../src/main.js"
+import { parse, runCli } from "../src/main.js"
 import type { Results } from "../src/Results.js"
 import * as Scale from "../src/Scale.js"
 import * as Suite from "../src/Suite.js"
@@ -117,6 +117,12 @@ describe("Suite", () => {
     assert.throws(() => parse(["--rtt", "20000"]), /--rtt/)
     assert.throws(() => parse(["--bogus"]))
   })
+
+  it.live("the command line answers a bad flag with exit code 2 and runs nothing", () =>
+    Effect.gen(function*() {
+      const code = yield* Effect.promise(() => runCli(["--sizes", "-1"]))
+      assert.strictEqual(code, 2)
+    }))
 
   it("lowers the connection count to fit the descriptor limit, and says so", () => {
     assert.deepStrictEqual(Scale.fitConnections(100, 20_000, false), { connections: 100, degraded: null })

@@ -56,4 +56,21 @@ describe("Transports against the floor server", () => {
         assert.strictEqual(result.turns.length, 2)
       }
     })))
+
+  it.effect("the WAN network degrades to plain TCP when no certificate can be made, unless TLS is required", () =>
+    Effect.gen(function*() {
+      const reasons: Array<string> = []
+      const degraded = yield* Network.wan({
+        rttMs: 1,
+        tls: "auto",
+        openssl: "/nonexistent/openssl",
+        onDegrade: (reason) => reasons.push(reason)
+      })
+      assert.isFalse(degraded.tls)
+      assert.strictEqual(degraded.name, "wan-1ms")
+      assert.strictEqual(reasons.length, 1)
+      assert.include(reasons[0]!, "TLS disabled")
+      const error = yield* Effect.flip(Network.wan({ rttMs: 1, tls: true, openssl: "/nonexistent/openssl" }))
+      assert.strictEqual(error.reason, "Certificate")
+    }))
 })
