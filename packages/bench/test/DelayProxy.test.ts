@@ -8,7 +8,7 @@ import * as DelayProxy from "../src/DelayProxy.js"
 /** Wait for real IO (not virtual time): bounded polling on the event loop. */
 const waitUntil = (condition: () => boolean, what: string) =>
   Effect.gen(function*() {
-    for (let i = 0; i < 1000; i++) {
+    for (let i = 0; i < 5000; i++) {
       if (condition()) return
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 2)))
     }
