@@ -130,7 +130,7 @@ export const markdown = (results: Results): string => {
     }
     lines.push("", "### Concurrent agent loops", "", "| transport | loops | turns | turns/s | turn p50 ms | turn p99 ms |", "|---|---:|---:|---:|---:|---:|")
     for (const r of results.throughput.concurrency) {
-      lines.push(`| ${r.transport} | ${r.concurrency} | ${r.turns} | ${cell(r.turnsPerSecond, 1)} | ${cell(r.perTurnMedianMs, 3)} | ${cell(r.perTurnP99Ms, 3)} |${r.error === undefined ? "" : ` error: ${r.error}`}`)
+      lines.push(`| ${r.transport} | ${r.concurrency}${r.degraded === null ? "" : ` (of ${r.requestedConcurrency}, fd limit)`} | ${r.turns} | ${cell(r.turnsPerSecond, 1)} | ${cell(r.perTurnMedianMs, 3)} | ${cell(r.perTurnP99Ms, 3)} |${r.error === undefined ? "" : ` error: ${r.error}`}`)
     }
   }
   if (results.scale !== null) {

@@ -256,7 +256,10 @@ export interface StreamResult {
 export interface ConcurrencyResult {
   readonly transport: string
   readonly server: string
+  /** Loops actually run (lower than requested only when the descriptor limit leaves no room; see `degraded`). */
   readonly concurrency: number
+  readonly requestedConcurrency: number
+  readonly degraded: string | null
   readonly rollouts: number
   readonly turns: number
   readonly wallMs: number | null

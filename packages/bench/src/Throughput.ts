@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import { BenchError } from "./BenchError.js"
 import { type Prepared, roundOrder } from "./Harness.js"
 import { collectGarbage } from "./internal/gc.js"
+import { fdLimit, fitConnections } from "./Scale.js"
 import type { ConcurrencyResult, StreamResult } from "./Results.js"
 import * as Rollout from "./Rollout.js"
 import { median, percentile, round } from "./Stats.js"
@@ -112,9 +113,12 @@ export const concurrency = (
     readonly scenario: Scenario
     readonly timeoutMs: number
     readonly progress: (line: string) => void
+    /** Open-file limit to fit the levels under (each loop holds a client and, in-process, a server socket). */
+    readonly fdLimit?: number | null | undefined
   }
 ): Effect.Effect<ReadonlyArray<ConcurrencyResult>> =>
   Effect.gen(function*() {
+    const limit = options.fdLimit === undefined ? fdLimit() : options.fdLimit
     const results: Array<ConcurrencyResult> = []
     const failed = new Map<string, string>()
     for (const p of prepared) {
@@ -126,9 +130,18 @@ export const concurrency = (
         if (warm._tag === "Left") failed.set(p.transport.name, warm.left.message)
       }
     }
-    for (const [index, level] of options.levels.entries()) {
+    for (const [index, requested] of options.levels.entries()) {
+      const fit = fitConnections(requested, limit, true)
+      const level = Math.max(1, fit.connections)
+      if (fit.degraded !== null) options.progress(`loops ×${requested}: ${fit.degraded}`)
       for (const p of roundOrder(prepared, index)) {
-        const base = { transport: p.transport.name, server: p.runner?.server ?? "n/a", concurrency: level }
+        const base = {
+          transport: p.transport.name,
+          server: p.runner?.server ?? "n/a",
+          concurrency: level,
+          requestedConcurrency: requested,
+          degraded: fit.degraded
+        }
         const error = failed.get(p.transport.name)
         if (p.runner === undefined || error !== undefined) {
           results.push({

@@ -55,7 +55,8 @@ describe("Throughput", () => {
         levels: [1, 4],
         scenario: makeScenario({ toolCalls: 2 }),
         timeoutMs: 10_000,
-        progress: () => {}
+        progress: () => {},
+        fdLimit: null
       })
       // One warm-up each, then 1 and 4 rollouts each.
       assert.strictEqual(calls.length, 2 + 2 * (1 + 4))
@@ -65,5 +66,23 @@ describe("Throughput", () => {
         ["b", 4, 4, 12],
         ["a", 4, 4, 12]
       ])
+    }))
+
+  it.effect("lowers a concurrency level that does not fit the descriptor limit, and says so", () =>
+    Effect.gen(function*() {
+      const calls: Array<string> = []
+      const lines: Array<string> = []
+      const [result] = yield* Throughput.concurrency([fake("a", 5, calls)], {
+        levels: [4],
+        scenario: makeScenario({ toolCalls: 1 }),
+        timeoutMs: 10_000,
+        progress: (line) => lines.push(line),
+        fdLimit: 256 + 2 * 2
+      })
+      assert.strictEqual(result!.requestedConcurrency, 4)
+      assert.strictEqual(result!.concurrency, 2)
+      assert.strictEqual(result!.rollouts, 2)
+      assert.include(result!.degraded!, "ulimit -n is 260")
+      assert.isTrue(lines.some((l) => l.includes("ulimit -n is 260")))
     }))
 })
