@@ -43,7 +43,12 @@ import type { JsonObject, Scenario } from "./Workload.js"
 export interface ServerTarget {
   readonly name: string
   readonly start: (scenario: Scenario) => Effect.Effect<
-    { readonly endpoint: Endpoint; readonly cpu?: Effect.Effect<CpuSample, BenchError> | undefined },
+    {
+      readonly endpoint: Endpoint
+      readonly cpu?: Effect.Effect<CpuSample, BenchError> | undefined
+      /** The bearer token clients send (default `"bench"`). */
+      readonly apiKey?: string | undefined
+    },
     BenchError,
     Scope.Scope
   >
@@ -89,12 +94,12 @@ export const childTarget = (
 const withTarget = (
   target: ServerTarget,
   ctx: BenchContext,
-  make: (endpoint: Endpoint) => RolloutRunner["runRollout"]
+  make: (endpoint: Endpoint, apiKey: string) => RolloutRunner["runRollout"]
 ): Effect.Effect<RolloutRunner, BenchError, Scope.Scope> =>
   Effect.gen(function*() {
     const server = yield* target.start(ctx.scenario)
     const endpoint = yield* ctx.network.expose(server.endpoint)
-    return { server: target.name, serverCpu: server.cpu, runRollout: make(endpoint) }
+    return { server: target.name, serverCpu: server.cpu, runRollout: make(endpoint, server.apiKey ?? "bench") }
   })
 
 /**
@@ -131,13 +136,13 @@ export const httpFull = (target: ServerTarget = floorTarget()): TransportUnderTe
   name: "http-full",
   description: "HTTP POST /v1/responses, full context every turn, SSE",
   setup: (ctx) =>
-    withTarget(target, ctx, (endpoint) => (scenario) =>
+    withTarget(target, ctx, (endpoint, apiKey) => (scenario) =>
       Effect.scoped(Effect.gen(function*() {
         const agent = yield* httpAgent(endpoint)
         const turns = yield* Rollout.run(
           scenario,
           { continuation: "full", store: false, stream: true },
-          httpExchange(endpoint, agent)
+          httpExchange(endpoint, agent, apiKey)
         )
         return { turns, connectMs: 0 }
       })))
@@ -153,22 +158,22 @@ export const httpPrevious = (target: ServerTarget = floorTarget()): TransportUnd
   name: "http-prev",
   description: "HTTP POST /v1/responses, previous_response_id + store:true, SSE",
   setup: (ctx) =>
-    withTarget(target, ctx, (endpoint) => (scenario) =>
+    withTarget(target, ctx, (endpoint, apiKey) => (scenario) =>
       Effect.scoped(Effect.gen(function*() {
         const agent = yield* httpAgent(endpoint)
         const turns = yield* Rollout.run(
           scenario,
           { continuation: "previous", store: true, stream: true },
-          httpExchange(endpoint, agent)
+          httpExchange(endpoint, agent, apiKey)
         )
         return { turns, connectMs: 0 }
       })))
 })
 
-const openSdk = (endpoint: Endpoint): Effect.Effect<ResponsesWS, BenchError, Scope.Scope> =>
+const openSdk = (endpoint: Endpoint, apiKey: string): Effect.Effect<ResponsesWS, BenchError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.async<ResponsesWS, BenchError>((resume) => {
-      const client = new OpenAI({ apiKey: "bench", baseURL: httpUrl(endpoint, "/v1"), maxRetries: 0 })
+      const client = new OpenAI({ apiKey, baseURL: httpUrl(endpoint, "/v1"), maxRetries: 0 })
       let ws: ResponsesWS
       try {
         ws = new ResponsesWS(client, endpoint.ca === undefined ? {} : { ca: endpoint.ca })
@@ -249,10 +254,10 @@ export const openAiSdkWs = (target: ServerTarget = floorTarget()): TransportUnde
   name: "openai-sdk-ws",
   description: "official openai SDK ResponsesWS, previous_response_id + new items",
   setup: (ctx) =>
-    withTarget(target, ctx, (endpoint) => (scenario) =>
+    withTarget(target, ctx, (endpoint, apiKey) => (scenario) =>
       Effect.scoped(Effect.gen(function*() {
         const start = yield* Rollout.nowMs
-        const ws = yield* openSdk(endpoint)
+        const ws = yield* openSdk(endpoint, apiKey)
         const connectMs = (yield* Rollout.nowMs) - start
         const turns = yield* Rollout.run(
           scenario,

@@ -102,7 +102,7 @@ export const httpAgent = (endpoint: Endpoint): Effect.Effect<Http.Agent, never, 
   )
 
 /** POST one create body to `/v1/responses` (SSE when `stream`), fold the events until the terminal one. @internal */
-export const httpExchange = (endpoint: Endpoint, agent: Http.Agent): Exchange => (body) =>
+export const httpExchange = (endpoint: Endpoint, agent: Http.Agent, apiKey = "bench"): Exchange => (body) =>
   Effect.async((resume) => {
     const text = JSON.stringify(body)
     const bytesSent = Buffer.byteLength(text)
@@ -118,7 +118,7 @@ export const httpExchange = (endpoint: Endpoint, agent: Http.Agent): Exchange =>
     const request = (endpoint.secure ? Https : Http).request(httpUrl(endpoint, "/v1/responses"), {
       method: "POST",
       agent,
-      headers: { "content-type": "application/json", "content-length": bytesSent, authorization: "Bearer bench" }
+      headers: { "content-type": "application/json", "content-length": bytesSent, authorization: `Bearer ${apiKey}` }
     }, (response) => {
       const chunks: Array<Buffer> = []
       let buffered = ""
