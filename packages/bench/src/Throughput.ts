@@ -93,7 +93,9 @@ export const streaming = (
       options.progress(
         error !== undefined
           ? `stream ${p.transport.name.padEnd(14)} ERROR ${error}`
-          : `stream ${p.transport.name.padEnd(14)} ${result.eventsPerSecond} events/s  ${result.mbPerSecond} MB/s (${result.events} events)`
+          : `stream ${p.transport.name.padEnd(14)} ${result.eventsPerSecond} events/s  ${
+            result.mbPerSecond ?? "n/a"
+          } MB/s (${result.events} events)`
       )
       return result
     })
