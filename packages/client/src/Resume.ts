@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import * as ProtocolResume from "@loopwire/protocol/Resume"
 import type { ResumePolicy } from "./ClientConfig.js"
 import { ResponsesError } from "./ResponsesError.js"
 
@@ -14,7 +15,7 @@ import { ResponsesError } from "./ResponsesError.js"
  * @since 0.1.0
  * @category constants
  */
-export const TOKEN_HEADER = "loopwire-resume-token"
+export const TOKEN_HEADER = ProtocolResume.ResumeHeaders.token
 
 /**
  * `101` header: the grace period in milliseconds.
@@ -22,7 +23,7 @@ export const TOKEN_HEADER = "loopwire-resume-token"
  * @since 0.1.0
  * @category constants
  */
-export const GRACE_HEADER = "loopwire-resume-grace"
+export const GRACE_HEADER = ProtocolResume.ResumeHeaders.grace
 
 /**
  * `101` header of a resuming upgrade: `1` when the lost connection's state now belongs to this one, else `0`.
@@ -30,7 +31,7 @@ export const GRACE_HEADER = "loopwire-resume-grace"
  * @since 0.1.0
  * @category constants
  */
-export const RESUMED_HEADER = "loopwire-resumed"
+export const RESUMED_HEADER = ProtocolResume.ResumeHeaders.resumed
 
 /**
  * What a server offered on the upgrade: the token naming the connection and the grace period.
@@ -50,6 +51,7 @@ export interface Offer {
  * - `grace_expired`: no reconnect succeeded inside the grace period.
  * - `connect_failed`: the reconnect was refused for good (401, 403, 404, 426).
  * - `resume_not_available`, `resume_log_truncated`: the server's refusal for one request.
+ * - `resume_log_unavailable`: the server's shared log stayed unreachable through the client's retries.
  *
  * @since 0.1.0
  * @category models
@@ -60,6 +62,7 @@ export type RefusalReason =
   | "connect_failed"
   | "resume_not_available"
   | "resume_log_truncated"
+  | "resume_log_unavailable"
 
 const header = (headers: Readonly<Record<string, string>>, name: string): string | undefined => {
   const direct = headers[name]
@@ -78,8 +81,7 @@ const header = (headers: Readonly<Record<string, string>>, name: string): string
 export const offerOf = (headers: Readonly<Record<string, string>>): Offer | undefined => {
   const token = header(headers, TOKEN_HEADER)
   if (token === undefined || token === "") return undefined
-  const grace = Number(header(headers, GRACE_HEADER))
-  return { token, graceMillis: Number.isFinite(grace) && grace > 0 ? grace : 0 }
+  return { token, graceMillis: ProtocolResume.parseGrace(header(headers, GRACE_HEADER)) ?? 0 }
 }
 
 /**
@@ -89,7 +91,7 @@ export const offerOf = (headers: Readonly<Record<string, string>>): Offer | unde
  * @category decisions
  */
 export const wasResumed = (headers: Readonly<Record<string, string>>): boolean =>
-  header(headers, RESUMED_HEADER)?.trim() === "1"
+  ProtocolResume.isResumed(header(headers, RESUMED_HEADER))
 
 const CREATE_PREFIX = `{"type":"response.create"`
 
@@ -122,17 +124,25 @@ export const encodeResume = (requestId: string, startingAfter: number): string =
   JSON.stringify({ type: "loopwire.resume", loopwire_request_id: requestId, starting_after: startingAfter })
 
 /**
- * The resume code of an `error` frame (envelope or flat shape), if it is one of the extension's.
+ * The resume code of an `error` frame (envelope or flat shape), if it is one of the extension's. A
+ * `resume_request_unknown` frame carries no `stream_id` (the server never saw the request).
  *
  * @since 0.1.0
  * @category decisions
  */
 export const refusalOf = (
   frame: Readonly<Record<string, unknown>>
-): "resume_request_unknown" | "resume_not_available" | "resume_log_truncated" | undefined => {
+):
+  | "resume_request_unknown"
+  | "resume_not_available"
+  | "resume_log_truncated"
+  | "resume_log_unavailable"
+  | undefined =>
+{
   const nested = typeof frame.error === "object" && frame.error !== null ? frame.error as Record<string, unknown> : frame
   const code = nested.code
-  return code === "resume_request_unknown" || code === "resume_not_available" || code === "resume_log_truncated"
+  return code === "resume_request_unknown" || code === "resume_not_available" || code === "resume_log_truncated" ||
+      code === "resume_log_unavailable"
     ? code
     : undefined
 }
@@ -151,7 +161,7 @@ export const requestIdOf = (frame: Readonly<Record<string, unknown>>): string | 
   }
   const message = typeof nested.message === "string" ? nested.message : frame.message
   if (typeof message !== "string") return undefined
-  return /'(lwr_[A-Za-z0-9_-]+)'/.exec(message)?.[1]
+  return /'([^']{1,256})'/.exec(message)?.[1]
 }
 
 /**

@@ -27,7 +27,7 @@ import * as Random from "effect/Random"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { randomBytes } from "node:crypto"
-import type { ResumePolicy } from "../ClientConfig.js"
+import { defaultResume, type ResumePolicy } from "../ClientConfig.js"
 import { fromErrorFrame, ResponsesError } from "../ResponsesError.js"
 import * as Resume from "../Resume.js"
 
@@ -95,6 +95,8 @@ export interface Pending {
   lastSeq: number
   /** Asked for again on a resumed socket. */
   resumed: boolean
+  /** `loopwire.resume` retries after `resume_log_unavailable`. */
+  logRetries: number
   /** The consumer got its terminal (or error); further events of this response are dropped. */
   settled: boolean
 }
@@ -131,6 +133,7 @@ export interface Mux {
 }
 
 const utf8 = (s: string) => Buffer.byteLength(s, "utf8")
+const logRetryLimit = 3
 
 // Unique for the process's lifetime: a random prefix and a counter.
 const idPrefix = `lwr_${randomBytes(9).toString("base64url")}`
@@ -310,6 +313,19 @@ export const make = (options: {
               // Lost on the wire before the server read it: send it again, the same request (same id).
               target.notify?.({ _tag: "Resent" })
               return yield* write(connection, target.wire ?? target.frame)
+            }
+            if (refusal === "resume_log_unavailable" && target.logRetries < logRetryLimit) {
+              // The shared log is unreachable for now: the state is still kept, ask again a little later.
+              const delay = Resume.delayMillis(policy ?? defaultResume, target.logRetries++, yield* Random.next)
+              return yield* Effect.sleep(delay).pipe(
+                Effect.zipRight(Effect.suspend(() =>
+                  connection === current && !target.settled && lanes.get(target.lane)?.[0] === target
+                    ? write(connection, Resume.encodeResume(target.requestId, target.lastSeq))
+                    : Effect.void
+                )),
+                Effect.forkIn(muxScope),
+                Effect.asVoid
+              )
             }
             target.notify?.({ _tag: "ResumeRefused", reason: refusal })
             settle(target, Resume.refusalError(refusal, fromErrorFrame(obj, yield* Clock.currentTimeMillis)))
@@ -501,6 +517,7 @@ export const make = (options: {
           order: -1,
           lastSeq: -1,
           resumed: false,
+          logRetries: 0,
           settled: false
         }
         waiting.push(pending)
