@@ -472,6 +472,8 @@ export const make = (options: {
             p.notify?.({ _tag: "Resumed", startingAfter: p.lastSeq })
             yield* write(connection, Resume.encodeResume(p.requestId, p.lastSeq))
           }
+          // Dropped again while asking: the reader started another round, which owns the socket now.
+          if (current !== connection) return
           resuming = false
           options.onEvent?.({
             _tag: "Resumed",
@@ -531,7 +533,7 @@ export const make = (options: {
       openedAt,
       submit,
       isAlive: () => dead === undefined && !retired,
-      isResuming: () => resuming,
+      isResuming: () => resuming && dead === undefined,
       resumable: tagging,
       load: () => inFlight + waiting.length,
       retire: Effect.suspend(() => {
