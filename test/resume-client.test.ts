@@ -123,7 +123,7 @@ interface Faults {
   readonly plans: ReadonlyArray<FaultInjection.Faults>
   /** Cut the live TCP connection while the tool call `n` runs. */
   readonly cutDuringTool?: number | undefined
-  /** Reconnect delay in milliseconds (every attempt). */
+  /** Delay before the first reconnect attempt, in milliseconds. */
   readonly delayMillis: number
   readonly prewarm: boolean
   readonly rewriteGrace?: string | undefined
@@ -137,7 +137,9 @@ const rollout = (baseUrl: string, backend: ScriptedBackend.Shape, faults: Faults
     const config = ClientConfig.make({
       baseUrl,
       apiKey: key,
-      resume: { initialMillis: faults.delayMillis, maxMillis: faults.delayMillis }
+      // The first reconnect waits `delayMillis`; later ones (after `loopwire-resumed: 0`, e.g. the gateway had not yet
+      // seen the drop) back off from there.
+      resume: { initialMillis: faults.delayMillis, maxMillis: Math.max(faults.delayMillis, 40) }
     })
     const handlers = kit.toLayer({
       step: ({ n }) =>
@@ -251,7 +253,7 @@ describe("resume against the real gateway over loopback", () => {
     {
       cuts: fc.array(Cut, { minLength: 1, maxLength: 2 }),
       toolCut: fc.option(fc.noBias(fc.integer({ min: 0, max: TOOL_CALLS - 1 })), { nil: undefined }),
-      delayMillis: fc.noBias(fc.integer({ min: 0, max: 40 })),
+      delayMillis: fc.noBias(fc.integer({ min: 1, max: 40 })),
       prewarm: fc.boolean()
     },
     ({ cuts, delayMillis, prewarm, toolCut }) =>

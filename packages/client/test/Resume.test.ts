@@ -183,8 +183,7 @@ describe("resume against a resume-capable server", () => {
       const outcome = yield* rollout(server, (i) => i === 0 ? { cutAfterFrames: { direction: "inbound", frames: 9 } } : {})
       assertClean(outcome, 3)
       assert.strictEqual(server.generated(), 4)
-      assert.strictEqual(server.upgrades.length, 2)
-      assert.isTrue(server.upgrades[1]!.resumed)
+      assert.isTrue(server.upgrades.at(-1)!.resumed)
       // Frames 8 and 9 are the second response's created (0) and in_progress (1).
       assert.deepStrictEqual(server.resumes.map((r) => [r.startingAfter, r.answer]), [[1, "ok"]])
       assert.strictEqual(outcome.metrics.resumes, 1)
@@ -275,12 +274,67 @@ describe("resume against a resume-capable server", () => {
     Effect.gen(function*() {
       const server = ResumeLike.make({ toolCalls: 1, logFrames: 4, answerChars: 200 })
       // The final answer has ~57 frames; cut early in it so the log has moved past the client's cursor.
-      const outcome = yield* rollout(server, (i) => i === 0 ? { cutAfterFrames: { direction: "inbound", frames: 10 } } : {})
+      // The reconnect waits 50 ms: the response runs on to its end meanwhile, past the client's cursor.
+      const outcome = yield* rollout(server, (i) => i === 0 ? { cutAfterFrames: { direction: "inbound", frames: 10 } } : {}, {
+        resume: { initialMillis: 50, maxMillis: 50 }
+      })
       assert.strictEqual((outcome.events.at(-1) as any)._tag, "FinalAnswer")
       assert.deepStrictEqual(server.resumes.map((r) => r.answer), ["resume_log_truncated"])
       assert.isTrue(outcome.events.some((e) => e._tag === "TurnRestarted"))
       assert.isTrue(outcome.sessionEvents.some((e) => e._tag === "ResumeRefused" && e.reason === "resume_log_truncated"))
       assert.strictEqual(outcome.runs.get("call_0"), 1)
+    }))
+
+  it.scopedLive("resume_log_unavailable: the loopwire.resume is asked again after a backoff", () =>
+    Effect.gen(function*() {
+      const server = ResumeLike.make({ toolCalls: 2, logUnavailable: 2 })
+      const outcome = yield* rollout(server, (i) => i === 0 ? { cutAfterFrames: { direction: "inbound", frames: 9 } } : {})
+      assertClean(outcome, 2)
+      assert.deepStrictEqual(server.resumes.map((r) => r.answer), ["resume_log_unavailable", "resume_log_unavailable", "ok"])
+      assert.strictEqual(server.generated(), 3)
+    }))
+
+  it.scopedLive("resume_log_unavailable that persists: after 3 retries, the ladder", () =>
+    Effect.gen(function*() {
+      const server = ResumeLike.make({ toolCalls: 2, logUnavailable: 4 })
+      const outcome = yield* rollout(server, (i) => i === 0 ? { cutAfterFrames: { direction: "inbound", frames: 9 } } : {})
+      assert.strictEqual((outcome.events.at(-1) as any)._tag, "FinalAnswer")
+      assert.strictEqual(server.resumes.length, 4)
+      assert.isTrue(outcome.sessionEvents.some((e) => e._tag === "ResumeRefused" && e.reason === "resume_log_unavailable"))
+      assert.strictEqual(outcome.metrics.reconnects, 1)
+    }))
+
+  it.scopedLive("four sessions on one socket: every in-flight response resumed, in send order", () =>
+    Effect.gen(function*() {
+      const server = ResumeLike.make({ toolCalls: 3 })
+      const runs = new Map<string, number>()
+      const config = ClientConfig.make({ url: "ws://fake.test/v1/responses", resume: { initialMillis: 2, maxMillis: 10 } })
+      const handlers = kit.toLayer({ step: ({ n }) => Effect.sync(() => (runs.set(`${n}`, (runs.get(`${n}`) ?? 0) + 1), n)) })
+      // Each turn has 7-8 frames per session: 20 inbound frames lands in the first turns, all four in flight.
+      const pool = ConnectionPool.layer(config).pipe(
+        Layer.provide(FaultInjection.layer((i) => i === 0 ? { cutAfterFrames: { direction: "inbound", frames: 20 } } : {})),
+        Layer.provide(server.layer)
+      )
+      const answers = yield* Effect.forEach(
+        ["a", "b", "c", "d"],
+        (task) =>
+          AgentLoop.run(task, { toolkit: kit, settings, session: { backoff } }).pipe(
+            Stream.runCollect,
+            Effect.map((events) => Chunk.toArray(events))
+          ),
+        { concurrency: "unbounded" }
+      ).pipe(Effect.provide(Layer.merge(pool, handlers)))
+      for (const events of answers) {
+        assert.strictEqual((events.at(-1) as any)._tag, "FinalAnswer")
+        assert.isFalse(events.some((e) => e._tag === "TurnRestarted"))
+      }
+      assert.strictEqual(server.generated(), 16)
+      assert.isAtLeast(server.resumes.length, 2)
+      // In the order the requests were sent: the order their creates reached the server.
+      const sent = server.creates.map((c) => c.body.loopwire_request_id as string)
+      const asked = server.resumes.map((r) => r.id)
+      assert.deepStrictEqual(asked, [...asked].sort((x, y) => sent.indexOf(x) - sent.indexOf(y)))
+      assert.deepStrictEqual([...runs.values()], [4, 4, 4])
     }))
 
   it.scopedLive("random cuts in either direction on the first two sockets: always the fault-free transcript", () =>
