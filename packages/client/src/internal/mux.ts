@@ -273,6 +273,16 @@ export const make = (options: {
       inFlight = Math.max(0, inFlight - 1)
     }
 
+    // Takes a sent request off its lane (its head, one request per lane being sent at a time).
+    const remove = (p: Pending) => {
+      const q = lanes.get(p.lane)
+      const index = q?.indexOf(p) ?? -1
+      if (q === undefined || index === -1) return
+      q.splice(index, 1)
+      if (q.length === 0) lanes.delete(p.lane)
+      inFlight = Math.max(0, inFlight - 1)
+    }
+
     const settle = (p: Pending, error: ResponsesError | undefined) => {
       if (p.settled) return
       p.settled = true
@@ -329,7 +339,7 @@ export const make = (options: {
             }
             target.notify?.({ _tag: "ResumeRefused", reason: refusal })
             settle(target, Resume.refusalError(refusal, fromErrorFrame(obj, yield* Clock.currentTimeMillis)))
-            finishHead(target.lane)
+            remove(target)
             yield* pump()
             return yield* maybeCloseRetired()
           }
