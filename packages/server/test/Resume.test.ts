@@ -18,15 +18,21 @@ import { type Json, makeBackend, services, user } from "./fixtures.js"
 const create = (fields: Json = {}): Json => ({ type: "response.create", model: "m", ...fields })
 const terminal = new Set(["response.completed", "response.incomplete", "response.failed", "error"])
 
-/** The in-memory ResumeLog, reporting each `suspend` (the gateway has seen the drop) on a queue. */
-const spiedLog = (options: ResumeLog.Options = {}) => {
+/**
+ * The in-memory ResumeLog, reporting each `suspend` (the gateway has seen the drop) on a queue; `readFails` makes
+ * every `read` fail with that reason (a Redis outage, a dead producer).
+ */
+const spiedLog = (options: ResumeLog.Options = {}, readFails?: ResumeLog.ResumeLogError["reason"]) => {
   const suspended = Effect.runSync(Queue.unbounded<string>())
   const layer = Layer.effect(
     ResumeLog.ResumeLog,
     Effect.map(ResumeLog.makeMemory(options), (log) => ({
       ...log,
       suspend: (session: ResumeLog.SessionRef) =>
-        Effect.zipRight(log.suspend(session), Queue.offer(suspended, session.token))
+        Effect.zipRight(log.suspend(session), Queue.offer(suspended, session.token)),
+      read: readFails === undefined
+        ? log.read
+        : () => Stream.fail(new ResumeLog.ResumeLogError({ reason: readFails, message: `scripted ${readFails}` }))
     }))
   )
   return { layer, suspended: Queue.take(suspended) }
@@ -409,6 +415,72 @@ describe("reconnect-with-resume (docs/resume.md)", () => {
       assert.deepStrictEqual((yield* second.untilDone).map((e) => e.sequence_number), [0, 1, 2, 3, 4])
       assert.strictEqual(backend.turns.length, 1)
     }).pipe(Effect.provide(gateway(backend, log)))
+  })
+
+  for (
+    const [reason, status, code] of [
+      ["Unavailable", 503, "resume_log_unavailable"],
+      ["Abandoned", 409, "resume_not_available"],
+      ["NotFound", 409, "resume_not_available"]
+    ] as const
+  ) {
+    it.scoped(`a log read failing with ${reason}: a ${status} ${code} frame on the request's lane`, () => {
+      const backend = makeBackend()
+      const log = spiedLog({}, reason)
+      return Effect.gen(function*() {
+        const open = yield* gatewayProcess
+        const client = yield* open()
+        yield* client.send(create({ input: [user("hi")], stream_id: "s", loopwire_request_id: "lwr_1" }))
+        yield* client.untilDone
+        yield* client.send(resume("lwr_1", -1))
+        const [refusal] = yield* client.untilDone
+        assert.strictEqual(refusal!.status, status)
+        assert.strictEqual(refusal!.error.code, code)
+        assert.strictEqual(refusal!.stream_id, "s")
+        assert.include(refusal!.error.message, "lwr_1")
+      }).pipe(Effect.provide(gateway(backend, log)))
+    })
+  }
+
+  it.scoped("the lost connection's lane names count towards the resuming connection's lane limit", () => {
+    const backend = makeBackend()
+    const log = spiedLog()
+    return Effect.gen(function*() {
+      const open = yield* gatewayProcess
+      const first = yield* open()
+      yield* first.send(create({ input: [user("a")], stream_id: "a" }))
+      yield* first.untilDone
+      yield* first.connection.terminate
+      yield* log.suspended
+      const second = yield* open({ token: first.headers[ResumeHeaders.token]! })
+      yield* second.send(create({ input: [user("b")], stream_id: "b" }))
+      const [refusal] = yield* second.untilDone
+      assert.strictEqual(refusal!.error.code, "websocket_stream_limit_reached")
+      yield* second.send(create({ input: [user("a again")], stream_id: "a" }))
+      assert.strictEqual((yield* second.untilDone).at(-1)!.type, "response.completed")
+    }).pipe(Effect.provide(gateway(backend, log, { maxLanes: 1 })))
+  })
+
+  it.scoped("the age limit's 1001 close counts as a drop: the running response can be resumed", () => {
+    const backend = makeBackend({ gated: true })
+    const log = spiedLog()
+    return Effect.gen(function*() {
+      const open = yield* gatewayProcess
+      const first = yield* open()
+      yield* first.send(create({ input: [user("long")], loopwire_request_id: "lwr_1" }))
+      const seen = [yield* first.next, yield* first.next]
+      yield* TestClock.adjust("10 minutes")
+      const [limit] = yield* first.untilDone
+      assert.strictEqual(limit!.error.code, "websocket_connection_limit_reached")
+      assert.strictEqual((yield* first.connection.closed).code, 1001)
+      yield* log.suspended
+      const second = yield* open({ token: first.headers[ResumeHeaders.token]! })
+      assert.strictEqual(second.headers[ResumeHeaders.resumed], "1")
+      yield* second.send(resume("lwr_1", seen[1]!.sequence_number))
+      yield* backend.release()
+      assert.deepStrictEqual((yield* second.untilDone).map((e) => e.sequence_number), [2, 3, 4])
+      assert.strictEqual(backend.turns.length, 1)
+    }).pipe(Effect.provide(gateway(backend, log, { maxConnectionAge: "10 minutes" as never })))
   })
 
   it.scoped("resume disabled: no headers, loopwire_request_id ignored, loopwire.resume refused", () => {
