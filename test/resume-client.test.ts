@@ -48,13 +48,23 @@ const kit = Toolkit.make(Step)
 const settings: Session.Settings = { model: "m", store: false }
 const backoff = { initialMillis: 5, maxMillis: 20, maxRetries: 5 }
 
-const startGateway = (grace: Duration.DurationInput) =>
+const startGateway = (
+  grace: Duration.DurationInput,
+  options: { readonly scenario?: Scenario.Scenario; readonly maxConnectionAge?: Duration.DurationInput } = {}
+) =>
   Effect.gen(function*() {
-    const backend = yield* ScriptedBackend.make({ scenario })
+    const backend = yield* ScriptedBackend.make({ scenario: options.scenario ?? scenario })
     const context = yield* Layer.build(
       Gateway.layer.pipe(
         Layer.provide(Layer.mergeAll(
-          GatewayConfig.layer({ port: 0, host: "127.0.0.1", resumeGrace: Duration.decode(grace) }),
+          GatewayConfig.layer({
+            port: 0,
+            host: "127.0.0.1",
+            resumeGrace: Duration.decode(grace),
+            ...(options.maxConnectionAge !== undefined
+              ? { maxConnectionAge: Duration.decode(options.maxConnectionAge) }
+              : {})
+          }),
           StateCache.layer(),
           ResponseStore.layerMemory(),
           Auth.layer({ _tag: "StaticKeys", keys: [[key, "tenant-resume"]] }),
@@ -283,6 +293,23 @@ describe("resume against the real gateway over loopback", () => {
       }),
     { fastCheck: { numRuns: 30 } }
   )
+
+  it.scopedLive("the gateway's connection age limit strikes mid-response: resumed on a new socket, not re-issued", () =>
+    Effect.gen(function*() {
+      // Responses that take a while (2 ms per delta) and sockets that live 120 ms: the limit strikes several times.
+      const slow: Scenario.Scenario = { ...scenario, latency: { delta_delay_ms: 2, chars_per_delta: 8 } }
+      const normal = yield* startGateway("10 seconds")
+      const reference = yield* fault_free(normal.baseUrl, normal.backend)
+      const { backend, baseUrl } = yield* startGateway("10 seconds", { scenario: slow, maxConnectionAge: "120 millis" })
+      const run = yield* rollout(baseUrl, backend, { plans: [], delayMillis: 1, prewarm: false })
+      assertExactlyOnce(run, reference, "age limit")
+      const resumed = run.socketEvents.filter((e) => e._tag === "Resumed")
+      assert.isAtLeast(resumed.length, 1)
+      assert.isTrue(resumed.some((e) => e._tag === "Resumed" && e.requests > 0), "a response was running")
+      assert.strictEqual(run.metrics.rotations, 0)
+      assert.strictEqual(run.metrics.reconnects, 0)
+      assert.strictEqual(run.metrics.fullRequests, 1)
+    }))
 
   it.scopedLive.prop(
     "past the grace period (the client sees it expire): the standard ladder, and the rollout completes",

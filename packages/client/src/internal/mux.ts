@@ -181,6 +181,7 @@ export const make = (options: {
 
     const canResume = () => policy !== undefined && policy.enabled && options.reopen !== undefined
     const tagging = () => canResume() && offer !== undefined
+    const resumableDrop = () => canResume() && offer !== undefined && offer.graceMillis > 0
 
     const laneQueue = (lane: string) => {
       let q = lanes.get(lane)
@@ -344,6 +345,13 @@ export const make = (options: {
             return yield* maybeCloseRetired()
           }
         }
+        if (obj.type === "error" && Resume.isConnectionLimit(obj) && resumableDrop()) {
+          // The age limit: the gateway keeps this connection's state as for a drop (docs/resume.md §8), so the
+          // running responses carry on over a new socket instead of being re-issued. Closing with a code other than
+          // 1000 keeps the state.
+          yield* connection.close(1001, "connection limit reached: resuming")
+          return yield* lost(connection, fromErrorFrame(obj, yield* Clock.currentTimeMillis))
+        }
         if (obj.type === "error" && streamId === undefined && (lanes.get("")?.length ?? 0) === 0 && inFlight > 0) {
           // An error tied to no lane while only named lanes run: connection-level.
           return yield* die(fromErrorFrame(obj, yield* Clock.currentTimeMillis))
@@ -404,7 +412,7 @@ export const make = (options: {
       Effect.suspend(() => {
         if (dead !== undefined || connection !== current) return Effect.void
         const idle = inFlight === 0 && waiting.length === 0
-        const willResume = canResume() && offer !== undefined && offer.graceMillis > 0 && !(retired && idle)
+        const willResume = resumableDrop() && !(retired && idle)
         options.onEvent?.({
           _tag: "Dropped",
           generation: options.generation,
