@@ -149,7 +149,8 @@ const rollout = (baseUrl: string, backend: ScriptedBackend.Shape, faults: Faults
       apiKey: key,
       // The first reconnect waits `delayMillis`; later ones (after `loopwire-resumed: 0`, e.g. the gateway had not yet
       // seen the drop) back off from there.
-      resume: { initialMillis: faults.delayMillis, maxMillis: Math.max(faults.delayMillis, 40) }
+      // (Generous here, so a loaded machine cannot turn a slow drop detection into a refusal.)
+      resume: { initialMillis: faults.delayMillis, maxMillis: Math.max(faults.delayMillis, 200), refusedRetries: 6 }
     })
     const handlers = kit.toLayer({
       step: ({ n }) =>

@@ -96,7 +96,7 @@ const rollout = (
     const runs = new Map<string, number>()
     const config = ClientConfig.make({
       url: "ws://fake.test/v1/responses",
-      resume: options.resume === false ? false : { initialMillis: 2, maxMillis: 10, ...options.resume }
+      resume: options.resume === false ? false : { initialMillis: 2, maxMillis: 50, refusedRetries: 4, ...options.resume }
     })
     const handlers = kit.toLayer({
       step: ({ n }) => Effect.sync(() => (runs.set(`call_${n}`, (runs.get(`call_${n}`) ?? 0) + 1), n))
@@ -239,8 +239,8 @@ describe("resume against a resume-capable server", () => {
       const last = outcome.events.at(-1) as any
       assert.strictEqual(last._tag, "FinalAnswer")
       assert.isTrue(outcome.events.some((e) => e._tag === "TurnRestarted"))
-      // 1 + refusedRetries (2) resuming upgrades, all answered 0, then the ladder's fresh dial.
-      assert.deepStrictEqual(server.upgrades.slice(1, 4).map((u) => u.resumed), [false, false, false])
+      // 1 + refusedRetries (4) resuming upgrades, all answered 0, then the ladder's fresh dial.
+      assert.deepStrictEqual(server.upgrades.slice(1, 7).map((u) => u.resumed), [false, false, false, false, false, undefined])
       assert.isTrue(outcome.sessionEvents.some((e) => e._tag === "ResumeRefused" && e.reason === "not_resumed"))
       assert.isTrue(outcome.socketEvents.some((e) => e._tag === "ResumeRefused" && e.reason === "not_resumed"))
       assert.strictEqual(outcome.metrics.resumeRefusals, 1)
