@@ -135,7 +135,10 @@ const normalize = (events: ReadonlyArray<Json>) =>
     )
   )
 
-const gatewayLayer = (backend: { readonly layer: Layer.Layer<ModelBackend> }, log: Layer.Layer<ResumeLog.ResumeLog>) =>
+const gatewayLayer = (
+  backend: { readonly layer: Layer.Layer<ModelBackend> },
+  log?: Layer.Layer<ResumeLog.ResumeLog> | undefined
+) =>
   Gateway.layerLocal({
     config: { port: 0 },
     auth: { _tag: "StaticKeys", keys: [[key, "tenant-e2e"]] },
@@ -190,7 +193,7 @@ describe("resume over real sockets (one gateway)", () => {
       const events = yield* client.untilDone
       assert.deepStrictEqual(events.map((e) => e.sequence_number), events.map((_, i) => i))
       assert.isTrue(events.every((e) => !Object.keys(e).some((k) => k.startsWith("loopwire"))))
-    }).pipe(Effect.provide(gatewayLayer(model, Layer.empty as never)), Effect.scoped)
+    }).pipe(Effect.provide(gatewayLayer(model)), Effect.scoped)
   })
 })
 
