@@ -7,6 +7,10 @@
  * served by `ConnectionHandler.handle`, over the transport package's server-side upgrade (which sets the frame
  * size limit, `maxFrameBytes`).
  *
+ * Reconnect-with-resume (docs/resume.md, on unless `GatewayConfig.resume` is false): each accepted upgrade gets a
+ * fresh `loopwire-resume-token` and `loopwire-resume-grace`; a presented `loopwire-resume-token` is claimed from
+ * the `ResumeLog` (the context's, e.g. Redis, else an in-memory one) and answered with `loopwire-resumed: 1|0`.
+ *
  * @since 0.1.0
  */
 import type * as HttpServer from "@effect/platform/HttpServer"
@@ -15,9 +19,12 @@ import * as HttpServerModule from "@effect/platform/HttpServer"
 import type * as Upgrade from "@loopwire/transport/Upgrade"
 import { accept, reject } from "@loopwire/transport/Upgrade"
 import * as WebSocketServer from "@loopwire/transport/WebSocketServer"
+import { ResumeHeaders } from "@loopwire/protocol/Resume"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Http from "node:http"
 import * as AuthModule from "./Auth.js"
 import * as ConnectionHandler from "./ConnectionHandler.js"
@@ -25,12 +32,14 @@ import * as GatewayConfig from "./GatewayConfig.js"
 import * as HttpApi from "./HttpApi.js"
 import type { ModelBackend } from "./ModelBackend.js"
 import * as ResponseStoreModule from "./ResponseStore.js"
+import * as ResumeLogModule from "./ResumeLog.js"
 import type * as Scenario from "./Scenario.js"
 import * as ScriptedBackend from "./ScriptedBackend.js"
 import * as StateCacheModule from "./StateCache.js"
 
 /**
- * Everything the gateway needs: its configuration, `Auth`, `ModelBackend`, `StateCache`, `ResponseStore`.
+ * Everything the gateway needs: its configuration, `Auth`, `ModelBackend`, `StateCache`, `ResponseStore`. A
+ * `ResumeLog` is optional: when the context has none, the gateway keeps one in memory.
  *
  * @since 0.1.0
  * @category models
@@ -46,8 +55,9 @@ export type Requirements = ConnectionHandler.Requirements | HttpApi.Requirements
 export const path = "/v1/responses"
 
 /**
- * The WebSocket side as a transport `Handler`: `onUpgrade` authenticates (401) and applies `rejectWebSocket`
- * (426); `handle` serves the connection. Usable with `WebSocketServer` (real sockets) and `Memory.makeServer`
+ * The WebSocket side as a transport `Handler`: `onUpgrade` authenticates (401), applies `rejectWebSocket` (426)
+ * and offers / claims resume; `handle` serves the connection. Each call makes one gateway "process": its own
+ * in-process resume sessions (a claim of another handler's token behaves as a resume on another process). Usable with `WebSocketServer` (real sockets) and `Memory.makeServer`
  * (in-process), so tests run the very same upgrade path.
  *
  * @since 0.1.0
@@ -57,40 +67,93 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
   const context = yield* Effect.context<Requirements>()
   const auth = yield* AuthModule.Auth
   const config = yield* GatewayConfig.GatewayConfig
-  const tenants = new WeakMap<Upgrade.UpgradeRequest, AuthModule.Tenant>()
+  const resumeLog = config.resume ? yield* resumeLogFor(config) : undefined
+  const sessions = new ConnectionHandler.Sessions()
+  const graceHeader = String(Math.max(0, Math.round(Duration.toMillis(config.resumeGrace))))
+  const accepted = new WeakMap<Upgrade.UpgradeRequest, ConnectionHandler.HandleOptions>()
   const authenticate = (request: Upgrade.UpgradeRequest) =>
     Effect.either(auth.authenticate(request.headers["authorization"]))
+
+  // Names the connection (a fresh token bound to the tenant) and claims the lost connection it presents. A log
+  // that fails (Redis down) costs the client the extension, never the connection.
+  const offerResume = (
+    request: Upgrade.UpgradeRequest,
+    tenant: AuthModule.Tenant,
+    log: ResumeLogModule.Shape
+  ): Effect.Effect<{ readonly options: ConnectionHandler.HandleOptions; readonly headers: Record<string, string> }> =>
+    Effect.gen(function*() {
+      const token = yield* ResumeLogModule.makeToken
+      const session = { tenant, token }
+      const opened = yield* Effect.either(log.openSession(session))
+      if (Either.isLeft(opened)) {
+        yield* Effect.logWarning("resume log unavailable: connection served without resume", opened.left)
+        return { options: { tenant }, headers: {} }
+      }
+      const headers: Record<string, string> = {
+        [ResumeHeaders.token]: token,
+        [ResumeHeaders.grace]: graceHeader
+      }
+      const presented = request.headers[ResumeHeaders.token]
+      let claimed: ResumeLogModule.ClaimedSession | undefined
+      if (presented !== undefined) {
+        const result = yield* Effect.either(log.claim({ tenant, token: presented.trim(), into: token }))
+        if (Either.isLeft(result)) yield* Effect.logWarning("resume claim failed", result.left)
+        else claimed = Option.getOrUndefined(result.right)
+        headers[ResumeHeaders.resumed] = claimed === undefined ? "0" : "1"
+      }
+      const resume: ConnectionHandler.ResumeOptions = { log, sessions, session, grace: config.resumeGrace, claimed }
+      return { options: { tenant, resume }, headers }
+    })
+
   return {
     onUpgrade: (request) =>
-      Effect.map(authenticate(request), (result): Upgrade.Decision => {
+      Effect.flatMap(authenticate(request), (result): Effect.Effect<Upgrade.Decision> => {
         if (Either.isLeft(result)) {
-          return reject(401, HttpApi.unauthorizedBody(result.left), {
+          return Effect.succeed(reject(401, HttpApi.unauthorizedBody(result.left), {
             "content-type": "application/json",
             "www-authenticate": "Bearer"
-          })
+          }))
         }
         if (config.rejectWebSocket) {
-          return reject(
+          return Effect.succeed(reject(
             426,
             HttpApi.upgradeRequiredBody("WebSocket mode is disabled on this server; use POST /v1/responses (HTTP)."),
             { "content-type": "application/json" }
-          )
+          ))
         }
-        tenants.set(request, result.right)
-        return accept()
+        const tenant = result.right
+        if (resumeLog === undefined) {
+          accepted.set(request, { tenant })
+          return Effect.succeed(accept())
+        }
+        return Effect.map(offerResume(request, tenant, resumeLog), ({ headers, options }) => {
+          accepted.set(request, options)
+          return accept({ headers })
+        })
       }),
     handle: (connection, request) =>
       Effect.gen(function*() {
-        let tenant = tenants.get(request)
-        if (tenant === undefined) {
+        let options = accepted.get(request)
+        if (options === undefined) {
           const result = yield* authenticate(request)
           if (Either.isLeft(result)) return yield* connection.close(1008, "unauthorized")
-          tenant = result.right
+          options = { tenant: result.right }
         }
-        yield* ConnectionHandler.handle(connection, { tenant })
+        accepted.delete(request)
+        yield* ConnectionHandler.handle(connection, options)
       }).pipe(Effect.provide(context))
   }
 })
+
+// The `ResumeLog` of the context (e.g. Redis, shared by several processes), else one in memory for this handler.
+const resumeLogFor = (config: GatewayConfig.GatewayConfigShape): Effect.Effect<ResumeLogModule.Shape> =>
+  Effect.flatMap(
+    Effect.serviceOption(ResumeLogModule.ResumeLog),
+    Option.match({
+      onSome: Effect.succeed,
+      onNone: () => ResumeLogModule.makeMemory({ grace: config.resumeGrace, maxBytes: config.resumeLogBytes })
+    })
+  )
 
 /**
  * Both modes on an existing Node server (see `WebSocketServer.layerHttpServer`), for the life of the layer.
@@ -146,6 +209,8 @@ export interface LocalOptions {
   readonly cache?: StateCacheModule.Options | undefined
   /** Default: in memory, 10 000 records. */
   readonly store?: ResponseStoreModule.MemoryOptions | undefined
+  /** The resume log (e.g. `RedisResumeLog`); default: in memory, from the config's `resumeGrace` and `resumeLogBytes`. */
+  readonly resumeLog?: Layer.Layer<ResumeLogModule.ResumeLog> | undefined
 }
 
 /**
@@ -162,7 +227,8 @@ export const layerLocal = (options: LocalOptions = {}): Layer.Layer<HttpServer.H
       AuthModule.layer(options.auth),
       options.backend ?? ScriptedBackend.layer({ scenario: options.scenario }),
       StateCacheModule.layer(options.cache),
-      ResponseStoreModule.layerMemory(options.store)
+      ResponseStoreModule.layerMemory(options.store),
+      options.resumeLog ?? Layer.empty
     ))
   )
 
