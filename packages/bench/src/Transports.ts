@@ -1,0 +1,286 @@
+/**
+ * The transports compared by the suite, each a `TransportUnderTest`:
+ *
+ * 1. `http-full`: HTTP, the full context every turn (a stateless client), SSE;
+ * 2. `http-prev`: HTTP with `previous_response_id` (`store: true`, the server hydrates), SSE;
+ * 3. `loopwire-ws`: Loopwire's client over WebSocket mode — provided by the integrator (see docs/benchmarks.md);
+ * 4. `openai-sdk-ws`: the official `openai` SDK's `ResponsesWS` driving the same turns;
+ * 5. `floor`: a minimal hand-written `ws` client and the floor server, no framework at all.
+ *
+ * 1, 2 and 4 take a `ServerTarget` (the gateway once it exists; the floor server until then, and the report says
+ * which). 5 always uses the floor server.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import OpenAI from "openai"
+import { ResponsesWS } from "openai/resources/responses/ws"
+import { BenchError, fromUnknown } from "./BenchError.js"
+import * as ChildServer from "./ChildServer.js"
+import * as FloorServer from "./FloorServer.js"
+import { httpAgent, httpExchange, openWebSocket, wsExchange } from "./internal/clients.js"
+import * as Rollout from "./Rollout.js"
+import {
+  type BenchContext,
+  type CpuSample,
+  type Endpoint,
+  httpUrl,
+  type RolloutRunner,
+  type TransportUnderTest,
+  wsUrl
+} from "./TransportUnderTest.js"
+import type { JsonObject, Scenario } from "./Workload.js"
+
+/**
+ * A server the transports can be pointed at. `start(scenario)` runs it (or connects to it) for the scope, scripted
+ * for that scenario, and returns its plain (loopback, no TLS) endpoint; the run's network is put in front of it by
+ * the transport. `cpu`, when given, is the server process's cumulative CPU (server-only CPU per turn).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServerTarget {
+  readonly name: string
+  readonly start: (scenario: Scenario) => Effect.Effect<
+    {
+      readonly endpoint: Endpoint
+      readonly cpu?: Effect.Effect<CpuSample, BenchError> | undefined
+      /** The bearer token clients send (default `"bench"`). */
+      readonly apiKey?: string | undefined
+    },
+    BenchError,
+    Scope.Scope
+  >
+}
+
+/**
+ * The floor server as a target (`in-process` by default; `child` measures server CPU alone).
+ *
+ * @since 0.1.0
+ * @category targets
+ */
+export const floorTarget = (mode: FloorServer.Mode = "in-process"): ServerTarget => ({
+  name: mode === "child" ? "floor-server(child)" : "floor-server",
+  // The floor server reads each request's script from its metadata, so it ignores the scenario.
+  start: () => Effect.map(FloorServer.make({ mode }), (server) => ({
+    endpoint: server.endpoint,
+    cpu: mode === "child" ? Effect.map(server.stats(), (s) => s.cpu) : undefined
+  }))
+})
+
+/**
+ * Any server entry that calls `ChildServer.serve` (e.g. a gateway entry), forked afresh for every scenario with
+ * `argsFor(scenario)` as its arguments (e.g. `[JSON.stringify(Workload.gatewayScenario(scenario))]`); its CPU is
+ * reported as the server's alone.
+ *
+ * @since 0.1.0
+ * @category targets
+ */
+export const childTarget = (
+  name: string,
+  entry: string,
+  argsFor: (scenario: Scenario) => ReadonlyArray<string> = () => [],
+  options?: { readonly execArgv?: ReadonlyArray<string> | undefined }
+): ServerTarget => ({
+  name,
+  start: (scenario) =>
+    Effect.map(
+      ChildServer.fork(entry, { args: argsFor(scenario), execArgv: options?.execArgv }),
+      (server) => ({ endpoint: server.endpoint, cpu: Effect.map(server.stats(), (s) => s.cpu) })
+    )
+})
+
+const withTarget = (
+  target: ServerTarget,
+  ctx: BenchContext,
+  make: (endpoint: Endpoint, apiKey: string) => RolloutRunner["runRollout"]
+): Effect.Effect<RolloutRunner, BenchError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const server = yield* target.start(ctx.scenario)
+    const endpoint = yield* ctx.network.expose(server.endpoint)
+    return { server: target.name, serverCpu: server.cpu, runRollout: make(endpoint, server.apiKey ?? "bench") }
+  })
+
+/**
+ * The floor: a minimal hand-written `ws` client against the floor server, delta continuation, `store: false`.
+ *
+ * @since 0.1.0
+ * @category transports
+ */
+export const floor = (options?: { readonly mode?: FloorServer.Mode | undefined }): TransportUnderTest => ({
+  name: "floor",
+  description: "hand-written ws client + ws server, no framework (the floor)",
+  setup: (ctx) =>
+    withTarget(floorTarget(options?.mode), ctx, (endpoint) => (scenario) =>
+      Effect.scoped(Effect.gen(function*() {
+        const start = yield* Rollout.nowMs
+        const ws = yield* openWebSocket(wsUrl(endpoint, "/v1/responses"), endpoint)
+        const connectMs = (yield* Rollout.nowMs) - start
+        const turns = yield* Rollout.run(
+          scenario,
+          { continuation: "previous", store: false, eventType: "response.create" },
+          wsExchange(ws)
+        )
+        return { turns, connectMs }
+      })))
+})
+
+/**
+ * HTTP with the full context every turn (stateless client), streaming SSE, keep-alive connection per rollout.
+ *
+ * @since 0.1.0
+ * @category transports
+ */
+export const httpFull = (target: ServerTarget = floorTarget()): TransportUnderTest => ({
+  name: "http-full",
+  description: "HTTP POST /v1/responses, full context every turn, SSE",
+  setup: (ctx) =>
+    withTarget(target, ctx, (endpoint, apiKey) => (scenario) =>
+      Effect.scoped(Effect.gen(function*() {
+        const agent = yield* httpAgent(endpoint)
+        const turns = yield* Rollout.run(
+          scenario,
+          { continuation: "full", store: false, stream: true },
+          httpExchange(endpoint, agent, apiKey)
+        )
+        return { turns, connectMs: 0 }
+      })))
+})
+
+/**
+ * HTTP with `previous_response_id` and `store: true` (the server hydrates from its store), streaming SSE.
+ *
+ * @since 0.1.0
+ * @category transports
+ */
+export const httpPrevious = (target: ServerTarget = floorTarget()): TransportUnderTest => ({
+  name: "http-prev",
+  description: "HTTP POST /v1/responses, previous_response_id + store:true, SSE",
+  setup: (ctx) =>
+    withTarget(target, ctx, (endpoint, apiKey) => (scenario) =>
+      Effect.scoped(Effect.gen(function*() {
+        const agent = yield* httpAgent(endpoint)
+        const turns = yield* Rollout.run(
+          scenario,
+          { continuation: "previous", store: true, stream: true },
+          httpExchange(endpoint, agent, apiKey)
+        )
+        return { turns, connectMs: 0 }
+      })))
+})
+
+const openSdk = (endpoint: Endpoint, apiKey: string): Effect.Effect<ResponsesWS, BenchError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.async<ResponsesWS, BenchError>((resume) => {
+      const client = new OpenAI({ apiKey, baseURL: httpUrl(endpoint, "/v1"), maxRetries: 0 })
+      let ws: ResponsesWS
+      try {
+        ws = new ResponsesWS(client, endpoint.ca === undefined ? {} : { ca: endpoint.ca })
+      } catch (error) {
+        return resume(Effect.fail(fromUnknown("Connect", "ResponsesWS")(error)))
+      }
+      const raw = ws.socket.platformSocket
+      const onOpen = () => {
+        raw.off("error", onError)
+        resume(Effect.succeed(ws))
+      }
+      const onError = (error: Error) => {
+        raw.off("open", onOpen)
+        resume(Effect.fail(fromUnknown("Connect", "ResponsesWS")(error)))
+      }
+      raw.once("open", onOpen)
+      raw.once("error", onError)
+      // The SDK reports protocol errors as "error" events; the exchange handles them, this keeps them from throwing.
+      ws.on("error", () => {})
+      return Effect.sync(() => ws.close())
+    }),
+    (ws) => Effect.sync(() => ws.socket.platformSocket.terminate())
+  )
+
+const sdkExchange = (ws: ResponsesWS): Rollout.Exchange => (body) =>
+  Effect.async((resume) => {
+    const raw = ws.socket.platformSocket
+    const output: Array<JsonObject> = []
+    let bytesReceived = 0
+    let events = 0
+    const cleanup = () => {
+      ws.off("event", onEvent)
+      ws.off("error", onError)
+      raw.off("message", onRaw)
+      raw.off("close", onClose)
+    }
+    const onRaw = (data: Buffer) => {
+      bytesReceived += data.length
+    }
+    const onEvent = (event: unknown) => {
+      events++
+      const step = Rollout.foldEvent(event as JsonObject, output)
+      if (step instanceof BenchError) {
+        cleanup()
+        return resume(Effect.fail(step))
+      }
+      if (step.done) {
+        cleanup()
+        resume(Effect.succeed({ responseId: step.responseId, output, bytesSent, bytesReceived, events }))
+      }
+    }
+    const onError = (error: Error) => {
+      cleanup()
+      resume(Effect.fail(fromUnknown("Protocol", "ResponsesWS error event")(error)))
+    }
+    const onClose = (code: number) => {
+      cleanup()
+      resume(Effect.fail(new BenchError({ reason: "Closed", detail: `socket closed mid-response (${code})` })))
+    }
+    // First in line, so the frame that completes the response is counted before the SDK's listener resolves it.
+    raw.prependListener("message", onRaw)
+    raw.on("close", onClose)
+    ws.on("event", onEvent)
+    ws.on("error", onError)
+    // Counted the way the SDK serialises it (one JSON text frame per event).
+    const bytesSent = Buffer.byteLength(JSON.stringify(body))
+    ws.send(body as any)
+    return Effect.sync(cleanup)
+  })
+
+/**
+ * The official `openai` SDK's `ResponsesWS` driving the same turns (delta continuation, `store: false`).
+ *
+ * @since 0.1.0
+ * @category transports
+ */
+export const openAiSdkWs = (target: ServerTarget = floorTarget()): TransportUnderTest => ({
+  name: "openai-sdk-ws",
+  description: "official openai SDK ResponsesWS, previous_response_id + new items",
+  setup: (ctx) =>
+    withTarget(target, ctx, (endpoint, apiKey) => (scenario) =>
+      Effect.scoped(Effect.gen(function*() {
+        const start = yield* Rollout.nowMs
+        const ws = yield* openSdk(endpoint, apiKey)
+        const connectMs = (yield* Rollout.nowMs) - start
+        const turns = yield* Rollout.run(
+          scenario,
+          { continuation: "previous", store: false, eventType: "response.create" },
+          sdkExchange(ws)
+        )
+        return { turns, connectMs }
+      })))
+})
+
+/**
+ * The transports that exist without the Loopwire client and gateway, all against the given target (the floor
+ * transport always uses its own floor server, in this process or a child).
+ *
+ * @since 0.1.0
+ * @category transports
+ */
+export const available = (
+  target: ServerTarget = floorTarget(),
+  floorMode: FloorServer.Mode = "in-process"
+): ReadonlyArray<TransportUnderTest> => [
+  httpFull(target),
+  httpPrevious(target),
+  openAiSdkWs(target),
+  floor({ mode: floorMode })
+]
