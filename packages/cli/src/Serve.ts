@@ -32,6 +32,19 @@ import * as Redacted from "effect/Redacted"
 const optionalInt = (name: string, description: string) =>
   Options.integer(name).pipe(Options.withDescription(description), Options.optional)
 
+// A duration flag where a bare `0` means zero (turns a timer off).
+const durationOrZero = (name: string, description: string) =>
+  Options.text(name).pipe(
+    Options.withDescription(description),
+    Options.mapEffect((text) =>
+      Option.match(Duration.decodeUnknown(/^\s*0\s*$/.test(text) ? 0 : text), {
+        onNone: () => Effect.fail(invalid(`--${name}: '${text}' is not a duration such as '30 seconds' (or 0)`)),
+        onSome: Effect.succeed
+      })
+    ),
+    Options.optional
+  )
+
 /**
  * The flags of `loopwire serve`.
  *
@@ -111,6 +124,14 @@ export const options = {
     "resume-log-bytes",
     "Byte budget of one response's resume log. Env LOOPWIRE_RESUME_LOG_BYTES, default 8388608 (8 MiB)."
   ),
+  heartbeatInterval: durationOrZero(
+    "heartbeat-interval",
+    "Time between WebSocket pings on every connection, e.g. '30 seconds' (0 turns the heartbeat off). Env LOOPWIRE_HEARTBEAT_INTERVAL, default 30 seconds."
+  ),
+  heartbeatTimeout: durationOrZero(
+    "heartbeat-timeout",
+    "How long a ping may go unanswered before the peer is cut as a drop, e.g. '10 seconds' (0 turns the heartbeat off). Env LOOPWIRE_HEARTBEAT_TIMEOUT, default 10 seconds."
+  ),
   redis: Options.redacted("redis").pipe(
     Options.withDescription(
       "Share stored responses and resume logs through Redis (redis://host:6379), for several gateway processes. Env LOOPWIRE_REDIS_URL; unset = in memory."
@@ -151,7 +172,9 @@ export const configOverrides = (o: ServeOptions): Partial<GatewayConfig.GatewayC
   ...(o.rejectWebSocket ? { rejectWebSocket: true } : {}),
   ...(o.noResume ? { resume: false } : {}),
   ...some(o.resumeGrace, "resumeGrace"),
-  ...some(o.resumeLogBytes, "resumeLogBytes")
+  ...some(o.resumeLogBytes, "resumeLogBytes"),
+  ...some(o.heartbeatInterval, "heartbeatInterval"),
+  ...some(o.heartbeatTimeout, "heartbeatTimeout")
 })
 
 /**
@@ -253,6 +276,10 @@ export const run = (o: ServeOptions): Effect.Effect<void, unknown, FileSystem> =
         redis ? "Redis" : "memory"
       })`
       : "off"
+    const beat = GatewayConfig.heartbeatOf(config)
+    const heartbeat = beat === undefined
+      ? "off"
+      : `ping every ${Duration.format(beat.interval)}, cut after ${Duration.format(beat.timeout)} of silence`
     // One write, so whoever waits for the address line gets the whole banner.
     yield* Console.log([
       `loopwire gateway listening on ${url}`,
@@ -263,7 +290,8 @@ export const run = (o: ServeOptions): Effect.Effect<void, unknown, FileSystem> =
       `  health:         ${url}/healthz`,
       `  backend:        ${o.backend}`,
       `  state:          ${redis ? "Redis (stored responses, resume logs)" : "memory"}`,
-      `  resume:         ${resume}`
+      `  resume:         ${resume}`,
+      `  heartbeat:      ${heartbeat}`
     ].join("\n"))
     return yield* Effect.never
   }).pipe(

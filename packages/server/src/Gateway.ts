@@ -7,6 +7,9 @@
  * served by `ConnectionHandler.handle`, over the transport package's server-side upgrade (which sets the frame
  * size limit, `maxFrameBytes`).
  *
+ * Every accepted socket gets a heartbeat (`GatewayConfig.heartbeatInterval` / `heartbeatTimeout`): a peer that
+ * answers no ping is cut, which is a drop, so a half-open connection's session becomes resumable.
+ *
  * Reconnect-with-resume (docs/resume.md, on unless `GatewayConfig.resume` is false): each accepted upgrade gets a
  * fresh `loopwire-resume-token` and `loopwire-resume-grace`; a presented `loopwire-resume-token` is claimed from
  * the `ResumeLog` (the context's, e.g. Redis, else an in-memory one) and answered with `loopwire-resumed: 1|0`.
@@ -19,6 +22,7 @@ import * as HttpServerModule from "@effect/platform/HttpServer"
 import type * as Upgrade from "@loopwire/transport/Upgrade"
 import { accept, reject } from "@loopwire/transport/Upgrade"
 import * as WebSocketServer from "@loopwire/transport/WebSocketServer"
+import * as Heartbeat from "@loopwire/transport/Heartbeat"
 import { ResumeHeaders } from "@loopwire/protocol/Resume"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -70,6 +74,7 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
   const config = yield* GatewayConfig.GatewayConfig
   const resumeLog = config.resume ? yield* resumeLogFor(config) : undefined
   const sessions = new ConnectionHandler.Sessions()
+  const heartbeat = GatewayConfig.heartbeatOf(config)
   const graceHeader = String(Math.max(0, Math.round(Duration.toMillis(config.resumeGrace))))
   const accepted = new WeakMap<Upgrade.UpgradeRequest, ConnectionHandler.HandleOptions>()
   const authenticate = (request: Upgrade.UpgradeRequest) =>
@@ -141,8 +146,10 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
           options = { tenant: result.right }
         }
         accepted.delete(request)
+        // A peer silent past the heartbeat's timeout is cut (1006): a drop, so its session is kept for a resume.
+        if (heartbeat !== undefined) yield* Heartbeat.start(connection, heartbeat)
         yield* ConnectionHandler.handle(connection, options)
-      }).pipe(Effect.provide(context))
+      }).pipe(Effect.scoped, Effect.provide(context))
   }
 })
 

@@ -9,7 +9,9 @@ import * as Context from "effect/Context"
 import { type ConfigError, InvalidData } from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 
 /**
  * @since 0.1.0
@@ -42,6 +44,14 @@ export interface GatewayConfigShape {
   readonly resumeGrace: Duration.Duration
   /** Byte budget of one response's resume log (UTF-8 bytes of its frames). Default 8 MiB. */
   readonly resumeLogBytes: number
+  /**
+   * Time between WebSocket pings on every connection; zero turns the heartbeat off. Default 30 seconds. A peer
+   * that sends nothing (no frame, no pong) within `heartbeatTimeout` of a ping is cut as a drop, so a half-open
+   * connection is found and its session becomes resumable.
+   */
+  readonly heartbeatInterval: Duration.Duration
+  /** How long a ping may go unanswered before the peer is cut; zero turns the heartbeat off. Default 10 seconds. */
+  readonly heartbeatTimeout: Duration.Duration
 }
 
 /**
@@ -63,7 +73,9 @@ export const defaults: GatewayConfigShape = {
   defaultModel: "loopwire",
   resume: true,
   resumeGrace: Duration.seconds(60),
-  resumeLogBytes: 8 * 1024 * 1024
+  resumeLogBytes: 8 * 1024 * 1024,
+  heartbeatInterval: Duration.seconds(30),
+  heartbeatTimeout: Duration.seconds(10)
 }
 
 /**
@@ -93,11 +105,26 @@ const atLeast = (min: number) => (name: string, fallback: number) =>
     Config.withDefault(fallback)
   )
 
+// A duration, where a bare `0` (no unit) also means zero: the way to turn a timer off.
+const durationOrZero = (name: string, fallback: Duration.Duration) =>
+  Config.string(name).pipe(
+    Config.mapOrFail((text) =>
+      /^\s*0\s*$/.test(text)
+        ? Either.right(Duration.zero)
+        : Option.match(Duration.decodeUnknown(text), {
+          onNone: () => Either.left(InvalidData([name], `must be a duration such as '30 seconds' or 0, got '${text}'`)),
+          onSome: Either.right
+        })
+    ),
+    Config.withDefault(fallback)
+  )
+
 /**
  * Reads every field from the environment (`LOOPWIRE_HOST`, `LOOPWIRE_PORT`, `LOOPWIRE_MAX_CONNECTION_AGE`
  * (a duration such as `60 minutes`), `LOOPWIRE_MAX_IN_FLIGHT`, `LOOPWIRE_MAX_LANES`, `LOOPWIRE_MAX_QUEUED`,
  * `LOOPWIRE_MAX_PENDING_STEERS`, `LOOPWIRE_MAX_FRAME_BYTES`, `LOOPWIRE_REJECT_WEBSOCKET`,
- * `LOOPWIRE_DEFAULT_MODEL`, `LOOPWIRE_RESUME`, `LOOPWIRE_RESUME_GRACE` (a duration), `LOOPWIRE_RESUME_LOG_BYTES`), each
+ * `LOOPWIRE_DEFAULT_MODEL`, `LOOPWIRE_RESUME`, `LOOPWIRE_RESUME_GRACE` (a duration), `LOOPWIRE_RESUME_LOG_BYTES`,
+ * `LOOPWIRE_HEARTBEAT_INTERVAL` and `LOOPWIRE_HEARTBEAT_TIMEOUT` (durations; `0` turns the heartbeat off)), each
  * falling back to its default. Limits are validated (`maxInFlight`, `maxFrameBytes` and `resumeLogBytes` at least
  * 1, the others at least 0).
  *
@@ -120,8 +147,23 @@ export const config: Config.Config<GatewayConfigShape> = Config.all({
   defaultModel: Config.string("LOOPWIRE_DEFAULT_MODEL").pipe(Config.withDefault(defaults.defaultModel)),
   resume: Config.boolean("LOOPWIRE_RESUME").pipe(Config.withDefault(defaults.resume)),
   resumeGrace: Config.duration("LOOPWIRE_RESUME_GRACE").pipe(Config.withDefault(defaults.resumeGrace)),
-  resumeLogBytes: atLeast(1)("LOOPWIRE_RESUME_LOG_BYTES", defaults.resumeLogBytes)
+  resumeLogBytes: atLeast(1)("LOOPWIRE_RESUME_LOG_BYTES", defaults.resumeLogBytes),
+  heartbeatInterval: durationOrZero("LOOPWIRE_HEARTBEAT_INTERVAL", defaults.heartbeatInterval),
+  heartbeatTimeout: durationOrZero("LOOPWIRE_HEARTBEAT_TIMEOUT", defaults.heartbeatTimeout)
 })
+
+/**
+ * Whether the configuration runs a heartbeat (both durations above zero), and with which options.
+ *
+ * @since 0.1.0
+ * @category decisions
+ */
+export const heartbeatOf = (
+  config: Pick<GatewayConfigShape, "heartbeatInterval" | "heartbeatTimeout">
+): { readonly interval: Duration.Duration; readonly timeout: Duration.Duration } | undefined =>
+  Duration.toMillis(config.heartbeatInterval) > 0 && Duration.toMillis(config.heartbeatTimeout) > 0
+    ? { interval: config.heartbeatInterval, timeout: config.heartbeatTimeout }
+    : undefined
 
 /**
  * `config` read from the environment, then `overrides` (e.g. command-line flags) on top.
