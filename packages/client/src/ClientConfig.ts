@@ -34,7 +34,31 @@ export interface ClientConfig {
   readonly maxAge: Duration.Duration
   /** Reconnect-with-resume (the Loopwire extension, used only when the server offers it). */
   readonly resume: ResumePolicy
+  /** The pool's ping on every socket (`false` = none): a silent socket is cut and handled as a drop. */
+  readonly heartbeat: HeartbeatPolicy | false
 }
+
+/**
+ * The client-side heartbeat of every pooled socket: a WebSocket ping every `interval`; a socket that shows no sign
+ * of life (a frame or the pong) within `timeout` of a ping is cut (1006) and handled like any drop (a resume when
+ * the server offered one, else the recovery ladder). OpenAI and xAI document no server pings, so a client ping is
+ * how a dead (half-open) socket is found.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HeartbeatPolicy {
+  /** Time between pings (default 30 s). */
+  readonly interval: Duration.Duration
+  /** How long a ping may go unanswered (default 10 s). */
+  readonly timeout: Duration.Duration
+}
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultHeartbeat: HeartbeatPolicy = { interval: Duration.seconds(30), timeout: Duration.seconds(10) }
 
 /**
  * How a socket whose server offered a resume token (`loopwire-resume-token`) comes back after a drop: reconnect
@@ -82,6 +106,14 @@ export interface Options {
   readonly maxAge?: Duration.DurationInput | undefined
   /** Reconnect-with-resume: `false` disables it; a partial policy overrides the defaults. */
   readonly resume?: boolean | Partial<ResumePolicy> | undefined
+  /**
+   * The pooled sockets' heartbeat: `false` (or a zero interval or timeout) turns it off; a partial policy
+   * overrides the defaults (30 s / 10 s).
+   */
+  readonly heartbeat?:
+    | boolean
+    | { readonly interval?: Duration.DurationInput | undefined; readonly timeout?: Duration.DurationInput | undefined }
+    | undefined
 }
 
 /**
@@ -114,7 +146,8 @@ export const httpUrl = (wsUrl: string): string => {
 }
 
 /**
- * Resolves options into a configuration (defaults: lanes on, 16 in flight, 32 lanes, 55-minute sockets).
+ * Resolves options into a configuration (defaults: lanes on, 16 in flight, 32 lanes, 55-minute sockets, a ping
+ * every 30 s with a 10 s timeout).
  *
  * @since 0.1.0
  * @category constructors
@@ -143,8 +176,17 @@ export const make = (options: Options): ClientConfig => {
       ? defaultResume
       : options.resume === false
       ? { ...defaultResume, enabled: false }
-      : { ...defaultResume, ...options.resume }
+      : { ...defaultResume, ...options.resume },
+    heartbeat: heartbeatOf(options.heartbeat)
   }
+}
+
+const heartbeatOf = (option: Options["heartbeat"]): HeartbeatPolicy | false => {
+  if (option === undefined || option === true) return defaultHeartbeat
+  if (option === false) return false
+  const interval = Duration.decode(option.interval ?? defaultHeartbeat.interval)
+  const timeout = Duration.decode(option.timeout ?? defaultHeartbeat.timeout)
+  return Duration.toMillis(interval) > 0 && Duration.toMillis(timeout) > 0 ? { interval, timeout } : false
 }
 
 /**

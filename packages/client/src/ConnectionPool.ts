@@ -2,10 +2,12 @@
  * A pool of N sockets for services that run many conversations at once. Each Session leases one socket (and
  * one lane on it) for its whole life, because the server's continuation cache is connection-local; new sessions
  * go to the least loaded socket; per-socket limits (distinct lanes, in-flight responses) are respected; a dead
- * socket is replaced by a fresh dial on its next use.
+ * socket is replaced by a fresh dial on its next use. Every socket is pinged (`ClientConfig.heartbeat`, default every
+ * 30 s, 10 s to answer): a silent one is cut and handled like any drop.
  *
  * @since 0.1.0
  */
+import * as Heartbeat from "@loopwire/transport/Heartbeat"
 import * as Transport from "@loopwire/transport/Transport"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -140,6 +142,16 @@ export const place = (
   return best
 }
 
+// Every socket the pool opens (first dials and resume reconnects) gets the heartbeat for the life of its scope. A
+// dead peer is cut (1006), which the socket's multiplexer handles like any drop: resume, else the ladder.
+const withHeartbeat = (
+  transport: Transport.TransportShape,
+  policy: ClientConfig["heartbeat"]
+): Transport.TransportShape =>
+  policy === false ? transport : {
+    open: (url, options) => Effect.tap(transport.open(url, options), (connection) => Heartbeat.start(connection, policy))
+  }
+
 /**
  * @since 0.1.0
  * @category constructors
@@ -149,7 +161,7 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<Shape, never, Scope.Scope | Transport.Transport> =>
   Effect.gen(function*() {
-    const transport = yield* Transport.Transport
+    const transport = withHeartbeat(yield* Transport.Transport, config.heartbeat)
     const size = Math.max(1, options.size ?? 1)
     const sessionsPerSocket = Math.max(1, options.sessionsPerSocket ?? (config.lanes ? config.maxLanes : 1))
     const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<SocketEvent>(), PubSub.shutdown)
