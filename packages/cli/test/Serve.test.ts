@@ -83,6 +83,21 @@ describe("loopwire serve resume and Redis flags", () => {
       assert.isFalse("resume" in none || "resumeGrace" in none || "resumeLogBytes" in none)
     }))
 
+  it.effect("--heartbeat-interval and --heartbeat-timeout become overrides (0 turns the heartbeat off)", () =>
+    Effect.gen(function*() {
+      const overrides = Serve.configOverrides(
+        yield* parse(["--heartbeat-interval", "15 seconds", "--heartbeat-timeout", "3 seconds"])
+      )
+      assert.strictEqual(Duration.toMillis(overrides.heartbeatInterval!), 15_000)
+      assert.strictEqual(Duration.toMillis(overrides.heartbeatTimeout!), 3_000)
+      const off = Serve.configOverrides(yield* parse(["--heartbeat-interval", "0"]))
+      assert.strictEqual(Duration.toMillis(off.heartbeatInterval!), 0)
+      const none = Serve.configOverrides(yield* parse([]))
+      assert.isFalse("heartbeatInterval" in none || "heartbeatTimeout" in none)
+      const error = yield* Effect.flip(parse(["--heartbeat-timeout", "soon"]))
+      assert.include(JSON.stringify(error), "--heartbeat-timeout")
+    }))
+
   it.effect("a bad --resume-grace is refused with a readable message", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(parse(["--resume-grace", "soon"]))

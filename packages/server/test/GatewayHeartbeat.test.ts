@@ -3,8 +3,10 @@ import { ResumeHeaders } from "@loopwire/protocol/Resume"
 import type { Connection } from "@loopwire/transport/Connection"
 import * as FaultInjection from "@loopwire/transport/FaultInjection"
 import * as Memory from "@loopwire/transport/Memory"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -100,6 +102,28 @@ describe("gateway heartbeat", () => {
     assert.isUndefined(GatewayConfig.heartbeatOf({ heartbeatInterval: Duration.zero, heartbeatTimeout: beat.timeout }))
     assert.isUndefined(GatewayConfig.heartbeatOf({ heartbeatInterval: beat.interval, heartbeatTimeout: Duration.zero }))
   })
+
+  it.effect("env: LOOPWIRE_HEARTBEAT_INTERVAL / LOOPWIRE_HEARTBEAT_TIMEOUT (durations, 0 = off); bad values refused", () =>
+    Effect.gen(function*() {
+      const fromEnv = (env: Record<string, string>) =>
+        Effect.provide(
+          GatewayConfig.GatewayConfig,
+          GatewayConfig.layerConfig().pipe(
+            Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+          )
+        )
+      const byDefault = yield* fromEnv({})
+      assert.strictEqual(Duration.toMillis(byDefault.heartbeatInterval), 30_000)
+      assert.strictEqual(Duration.toMillis(byDefault.heartbeatTimeout), 10_000)
+      const set = yield* fromEnv({ LOOPWIRE_HEARTBEAT_INTERVAL: "15 seconds", LOOPWIRE_HEARTBEAT_TIMEOUT: "3 seconds" })
+      assert.strictEqual(Duration.toMillis(set.heartbeatInterval), 15_000)
+      assert.strictEqual(Duration.toMillis(set.heartbeatTimeout), 3_000)
+      const off = yield* fromEnv({ LOOPWIRE_HEARTBEAT_INTERVAL: "0" })
+      assert.isUndefined(GatewayConfig.heartbeatOf(off))
+      const bad = yield* Effect.exit(fromEnv({ LOOPWIRE_HEARTBEAT_TIMEOUT: "soon" }))
+      assert.isTrue(Exit.isFailure(bad))
+      assert.include(String(Exit.isFailure(bad) ? bad.cause : ""), "LOOPWIRE_HEARTBEAT_TIMEOUT")
+    }))
 
   it.scoped("a silent client is cut after interval + timeout; its session is suspended and claimable (resumed: 1)", () => {
     const backend = makeBackend({ gated: true })
