@@ -8,7 +8,9 @@
  * size limit, `maxFrameBytes`).
  *
  * Every accepted socket gets a heartbeat (`GatewayConfig.heartbeatInterval` / `heartbeatTimeout`): a peer that
- * answers no ping is cut, which is a drop, so a half-open connection's session becomes resumable.
+ * answers no ping is cut, which is a drop, so a half-open connection's session becomes resumable. A resume token
+ * presented while its connection is still open on this process gets that connection probed at once (one ping,
+ * `probeTimeout`): no answer, and it is cut and claimed (`loopwire-resumed: 1`); an answer, and it is left alone.
  *
  * Reconnect-with-resume (docs/resume.md, on unless `GatewayConfig.resume` is false): each accepted upgrade gets a
  * fresh `loopwire-resume-token` and `loopwire-resume-grace`; a presented `loopwire-resume-token` is claimed from
@@ -22,11 +24,15 @@ import * as HttpServerModule from "@effect/platform/HttpServer"
 import type * as Upgrade from "@loopwire/transport/Upgrade"
 import { accept, reject } from "@loopwire/transport/Upgrade"
 import * as WebSocketServer from "@loopwire/transport/WebSocketServer"
+import type { Connection } from "@loopwire/transport/Connection"
 import * as Heartbeat from "@loopwire/transport/Heartbeat"
 import { ResumeHeaders } from "@loopwire/protocol/Resume"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Deferred from "effect/Deferred"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import { none as FiberIdNone } from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Http from "node:http"
@@ -72,9 +78,17 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
   const context = yield* Effect.context<Requirements>()
   const auth = yield* AuthModule.Auth
   const config = yield* GatewayConfig.GatewayConfig
-  const resumeLog = config.resume ? yield* resumeLogFor(config) : undefined
-  const sessions = new ConnectionHandler.Sessions()
   const heartbeat = GatewayConfig.heartbeatOf(config)
+  // Open connections of this process by resume token, and the claims waiting for a cut one to be suspended.
+  const live = new Map<string, { readonly connection: Connection; readonly tenant: AuthModule.Tenant }>()
+  const awaitingSuspend = new Map<string, Deferred.Deferred<void>>()
+  const resumeLog = config.resume
+    ? withSuspendSignal(yield* resumeLogFor(config), (token) => {
+      const waiter = awaitingSuspend.get(token)
+      if (waiter !== undefined) Deferred.unsafeDone(waiter, Exit.void)
+    })
+    : undefined
+  const sessions = new ConnectionHandler.Sessions()
   const graceHeader = String(Math.max(0, Math.round(Duration.toMillis(config.resumeGrace))))
   const accepted = new WeakMap<Upgrade.UpgradeRequest, ConnectionHandler.HandleOptions>()
   const authenticate = (request: Upgrade.UpgradeRequest) =>
@@ -99,16 +113,46 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
         [ResumeHeaders.token]: token,
         [ResumeHeaders.grace]: graceHeader
       }
-      const presented = request.headers[ResumeHeaders.token]
+      const presented = request.headers[ResumeHeaders.token]?.trim()
       let claimed: ResumeLogModule.ClaimedSession | undefined
       if (presented !== undefined) {
-        const result = yield* Effect.either(log.claim({ tenant, token: presented.trim(), into: token }))
+        yield* probe(presented, tenant)
+        const result = yield* Effect.either(log.claim({ tenant, token: presented, into: token }))
         if (Either.isLeft(result)) yield* Effect.logWarning("resume claim failed", result.left)
         else claimed = Option.getOrUndefined(result.right)
         headers[ResumeHeaders.resumed] = claimed === undefined ? "0" : "1"
       }
       const resume: ConnectionHandler.ResumeOptions = { log, sessions, session, grace: config.resumeGrace, claimed }
       return { options: { tenant, resume }, headers }
+    })
+
+  // A token presented while its connection is still open here: the client has lost that socket, but the gateway
+  // may not have seen it drop yet (half-open). One ping settles it: no answer within the probe time and the old
+  // socket is cut (a drop: suspended, then claimable at once); an answer means it is alive, and it is left alone.
+  const probe = (token: string, tenant: AuthModule.Tenant): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      const entry = live.get(token)
+      // Another tenant's connection is never touched (its claim will fail anyway).
+      if (entry === undefined || entry.tenant !== tenant || heartbeat === undefined) return Effect.void
+      const old = entry.connection
+      const suspended = Deferred.unsafeMake<void>(FiberIdNone)
+      awaitingSuspend.set(token, suspended)
+      const wait = probeTimeout(heartbeat.timeout)
+      return old.ping.pipe(
+        Effect.timeout(wait),
+        Effect.either,
+        Effect.flatMap((answer) =>
+          // Alive, or already closed (then its own close is being handled): nothing to do.
+          Either.isRight(answer) || answer.left._tag !== "TimeoutException" ? Effect.void : Effect.zipRight(
+            Effect.zipRight(
+              Effect.logDebug(`connection ${old.id}: its resume token was presented and it answers no ping; cut`),
+              old.terminate
+            ),
+            Effect.ignore(Effect.timeout(Deferred.await(suspended), wait))
+          )
+        ),
+        Effect.ensuring(Effect.sync(() => awaitingSuspend.delete(token)))
+      )
     })
 
   return {
@@ -148,9 +192,38 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
         accepted.delete(request)
         // A peer silent past the heartbeat's timeout is cut (1006): a drop, so its session is kept for a resume.
         if (heartbeat !== undefined) yield* Heartbeat.start(connection, heartbeat)
+        const token = options.resume?.session.token
+        if (token !== undefined) {
+          const entry = { connection, tenant: options.tenant }
+          const forget = Effect.sync(() => {
+            if (live.get(token) === entry) live.delete(token)
+          })
+          live.set(token, entry)
+          yield* Effect.addFinalizer(() => forget)
+          yield* Effect.forkScoped(Effect.zipRight(connection.closed, forget))
+        }
         yield* ConnectionHandler.handle(connection, options)
       }).pipe(Effect.scoped, Effect.provide(context))
   }
+})
+
+/**
+ * How long a claim waits for the answer to its probe ping (and then for the cut connection to be suspended):
+ * the heartbeat timeout, at most 5 seconds (the 101 waits for it).
+ *
+ * @since 0.1.0
+ * @category decisions
+ */
+export const probeTimeout = (heartbeatTimeout: Duration.Duration): Duration.Duration =>
+  Duration.min(heartbeatTimeout, Duration.seconds(5))
+
+// The log, telling `onSuspended` each token it suspends (after the suspend).
+const withSuspendSignal = (
+  log: ResumeLogModule.Shape,
+  onSuspended: (token: string) => void
+): ResumeLogModule.Shape => ({
+  ...log,
+  suspend: (session) => Effect.ensuring(log.suspend(session), Effect.sync(() => onSuspended(session.token)))
 })
 
 // The `ResumeLog` of the context (e.g. Redis, shared by several processes), else one in memory for this handler.

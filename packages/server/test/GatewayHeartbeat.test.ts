@@ -7,6 +7,7 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -156,6 +157,47 @@ describe("gateway heartbeat", () => {
       assert.deepStrictEqual(rest.map((e) => e.sequence_number), [2, 3, 4])
       assert.strictEqual(rest.at(-1)!.type, "response.completed")
       assert.strictEqual(backend.turns.length, 1)
+    }).pipe(Effect.provide(gateway(backend, log)))
+  })
+
+  it.scoped("a token presented before the heartbeat noticed: the silent socket is probed, cut and resumed at once", () => {
+    const backend = makeBackend({ gated: true })
+    const log = spiedLog()
+    return Effect.gen(function*() {
+      const open = yield* gatewayProcess((n) => n === 0 ? { blackHoleAfterFrames: { direction: "inbound", frames: 1 } } : {})
+      const first = yield* open()
+      const token = first.headers[ResumeHeaders.token]!
+      yield* first.send(create({ input: [user("hello")], loopwire_request_id: "lwr_1" }))
+      const seen = [yield* first.next, yield* first.next]
+      yield* first.send({ type: "response.processed" })
+      // The client found its socket dead (say, by its own ping) well before the gateway's first ping (30 s).
+      yield* advance(3)
+      const reconnecting = yield* Effect.fork(open(token))
+      // The probe waits min(timeout, 5 s) for a pong that never comes, cuts, and claims.
+      yield* advance(6)
+      const second = yield* Fiber.join(reconnecting)
+      assert.strictEqual(second.headers[ResumeHeaders.resumed], "1")
+      assert.strictEqual(yield* Queue.take(log.suspended), token)
+      assert.strictEqual((yield* first.connection.closed).code, 1006)
+      yield* backend.release()
+      yield* second.send({ type: "loopwire.resume", loopwire_request_id: "lwr_1", starting_after: 1 })
+      const rest = yield* second.untilDone
+      assert.deepStrictEqual([...seen, ...rest].map((e) => e.sequence_number), [0, 1, 2, 3, 4])
+      assert.strictEqual(backend.turns.length, 1)
+    }).pipe(Effect.provide(gateway(backend, log)))
+  })
+
+  it.scoped("a token presented while its connection answers pings: resumed 0, the connection is left alone", () => {
+    const backend = makeBackend()
+    const log = spiedLog()
+    return Effect.gen(function*() {
+      const open = yield* gatewayProcess()
+      const live = yield* open()
+      const other = yield* open(live.headers[ResumeHeaders.token]!)
+      assert.strictEqual(other.headers[ResumeHeaders.resumed], "0")
+      yield* live.send(create({ input: [user("still mine")] }))
+      assert.strictEqual((yield* live.untilDone).at(-1)!.type, "response.completed")
+      assert.isTrue(Option.isNone(yield* Queue.poll(log.suspended)))
     }).pipe(Effect.provide(gateway(backend, log)))
   })
 
