@@ -3,16 +3,21 @@
  * it and the gateway stops forwarding in both directions, without closing anything: a half-open connection) is cut
  * by the gateway after interval + timeout, its session suspended, and a reconnect with the token resumes it
  * (`loopwire-resumed: 1`). A live client streaming a long response is answered ping after ping (its `ws` pongs by
- * itself) and never cut. Timers are the TestClock's, advanced in small steps while real IO runs.
+ * itself) and never cut. And when the client's own heartbeat finds the half-open socket first, its reconnect
+ * presents the token, the gateway probes the old socket, cuts it and resumes it. Timers are the TestClock's,
+ * advanced in small steps while real IO runs.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as ClientConfig from "@loopwire/client/ClientConfig"
+import * as ConnectionPool from "@loopwire/client/ConnectionPool"
+import * as Session from "@loopwire/client/Session"
 import { ResumeHeaders } from "@loopwire/protocol/Resume"
 import * as Gateway from "@loopwire/server/Gateway"
 import { ModelBackend, type ModelTurn } from "@loopwire/server/ModelBackend"
 import * as ResumeLog from "@loopwire/server/ResumeLog"
 import type { Connection } from "@loopwire/transport/Connection"
 import * as WebSocket from "@loopwire/transport/WebSocket"
-import { Duration, Effect, Layer, Option, Queue, Stream, TestClock } from "effect"
+import { Chunk, Duration, Effect, Fiber, Layer, Option, Queue, Stream, TestClock } from "effect"
 import type { Scope } from "effect"
 import * as Net from "node:net"
 
@@ -191,6 +196,58 @@ describe("gateway heartbeat over real sockets", () => {
     }).pipe(
       Effect.provide(Gateway.layerLocal({
         config: { port: 0, heartbeatInterval: Duration.seconds(5), heartbeatTimeout: Duration.seconds(5) },
+        backend: model.layer,
+        resumeLog: log.layer
+      }))
+    )
+  })
+
+  it.scoped("the client's heartbeat finds the half-open socket first; the gateway probes it at the claim: resumed", () => {
+    const model = slowModel()
+    const log = spiedLog()
+    return Effect.gen(function*() {
+      const gatewayPort = portOf(yield* Gateway.baseUrl)
+      const proxy = yield* freezableProxy(gatewayPort)
+      const config = ClientConfig.make({
+        url: `ws://127.0.0.1:${proxy.port}/v1/responses`,
+        apiKey: "sk",
+        heartbeat: { interval: "3 seconds", timeout: "2 seconds" },
+        resume: { initialMillis: 10, maxMillis: 100 }
+      })
+      const turn = yield* Effect.gen(function*() {
+        const sockets = yield* (yield* ConnectionPool.ConnectionPool).subscribe
+        const socketEvents = yield* Effect.fork(Stream.runCollect(Stream.take(sockets, 2)))
+        const session = yield* Session.make({ settings: { model: "m", store: false } })
+        const running = yield* Effect.fork(
+          Stream.runCollect(session.send([{ type: "message", role: "user", content: "hello" }]))
+        )
+        // Two deltas in, then the path goes silent (new connections through the proxy still work).
+        for (let i = 0; i < 100 && model.turns.length === 0; i++) yield* advance(100)
+        yield* advance(2_000)
+        yield* proxy.freeze
+        // The client's ping (3 s + 2 s) finds it long before the gateway's (60 s); the reconnect's probe cuts it.
+        for (let i = 0; i < 400 && Option.isNone(yield* Fiber.poll(running)); i++) yield* advance(100)
+        const done = yield* Fiber.poll(running)
+        assert.isTrue(Option.isSome(done), `the turn is still running; socket events: ${JSON.stringify(yield* Fiber.poll(socketEvents))}`)
+        const events = Chunk.toArray(yield* Fiber.join(running))
+        const tags = yield* Fiber.poll(socketEvents)
+        assert.isTrue(Option.isSome(tags), "two socket events")
+        return {
+          events,
+          tags: Chunk.toArray(yield* Fiber.join(socketEvents)).map((e) => e._tag),
+          metrics: yield* session.metrics
+        }
+      }).pipe(Effect.provide(ConnectionPool.layer(config).pipe(Layer.provide(WebSocket.layer()))))
+      assert.deepStrictEqual(turn.tags, ["Dropped", "Resumed"])
+      assert.isFalse(turn.events.some((e) => e._tag === "Discard"), "no restart")
+      const sequence = turn.events.map((e) => (e as any).event.sequence_number)
+      assert.deepStrictEqual(sequence, Array.from({ length: 33 }, (_, i) => i))
+      assert.strictEqual(turn.metrics.resumes, 1)
+      assert.strictEqual(model.turns.length, 1, "no second generation")
+      assert.strictEqual(yield* Queue.size(log.suspended), 1)
+    }).pipe(
+      Effect.provide(Gateway.layerLocal({
+        config: { port: 0, heartbeatInterval: Duration.seconds(60), heartbeatTimeout: Duration.seconds(5) },
         backend: model.layer,
         resumeLog: log.layer
       }))
