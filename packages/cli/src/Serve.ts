@@ -13,6 +13,9 @@ import type { FileSystem } from "@effect/platform/FileSystem"
 import * as Auth from "@loopwire/server/Auth"
 import * as Gateway from "@loopwire/server/Gateway"
 import * as GatewayConfig from "@loopwire/server/GatewayConfig"
+import * as Redis from "@loopwire/server/Redis"
+import * as RedisResponseStore from "@loopwire/server/RedisResponseStore"
+import * as RedisResumeLog from "@loopwire/server/RedisResumeLog"
 import * as ResponseStore from "@loopwire/server/ResponseStore"
 import * as ScriptedBackend from "@loopwire/server/ScriptedBackend"
 import * as StateCache from "@loopwire/server/StateCache"
@@ -88,6 +91,31 @@ export const options = {
   upstreamModel: Options.text("upstream-model").pipe(
     Options.withDescription("Model sent upstream instead of the request's. Env LOOPWIRE_UPSTREAM_MODEL."),
     Options.optional
+  ),
+  noResume: Options.boolean("no-resume").pipe(
+    Options.withDescription("Do not offer reconnect-with-resume (no resume headers; nothing kept after a drop).")
+  ),
+  resumeGrace: Options.text("resume-grace").pipe(
+    Options.withDescription(
+      "How long a dropped connection's state is kept for a resume, e.g. '60 seconds' (0 keeps nothing). Env LOOPWIRE_RESUME_GRACE, default 60 seconds."
+    ),
+    Options.mapEffect((text) =>
+      Option.match(Duration.decodeUnknown(/^\s*0\s*$/.test(text) ? 0 : text), {
+        onNone: () => Effect.fail(invalid(`--resume-grace: '${text}' is not a duration such as '60 seconds'`)),
+        onSome: Effect.succeed
+      })
+    ),
+    Options.optional
+  ),
+  resumeLogBytes: optionalInt(
+    "resume-log-bytes",
+    "Byte budget of one response's resume log. Env LOOPWIRE_RESUME_LOG_BYTES, default 8388608 (8 MiB)."
+  ),
+  redis: Options.redacted("redis").pipe(
+    Options.withDescription(
+      "Share stored responses and resume logs through Redis (redis://host:6379), for several gateway processes. Env LOOPWIRE_REDIS_URL; unset = in memory."
+    ),
+    Options.optional
   )
 }
 
@@ -120,8 +148,46 @@ export const configOverrides = (o: ServeOptions): Partial<GatewayConfig.GatewayC
   ...some(o.maxPendingSteers, "maxPendingSteers"),
   ...some(o.maxFrameBytes, "maxFrameBytes"),
   ...some(o.defaultModel, "defaultModel"),
-  ...(o.rejectWebSocket ? { rejectWebSocket: true } : {})
+  ...(o.rejectWebSocket ? { rejectWebSocket: true } : {}),
+  ...(o.noResume ? { resume: false } : {}),
+  ...some(o.resumeGrace, "resumeGrace"),
+  ...some(o.resumeLogBytes, "resumeLogBytes")
 })
+
+/**
+ * The Redis URL: `--redis`, else `LOOPWIRE_REDIS_URL`, else none (state in memory).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const redisUrl = (o: ServeOptions): Config.Config<Option.Option<Redacted.Redacted>> =>
+  Option.isSome(o.redis)
+    ? Config.succeed(o.redis)
+    : Config.option(Config.redacted("LOOPWIRE_REDIS_URL")).pipe(
+      Config.map(Option.filter((url) => Redacted.value(url).trim() !== ""))
+    )
+
+// Stored responses and resume logs: in memory (the gateway makes its resume log from GatewayConfig), or on Redis.
+const sharedStateLayer = (
+  o: ServeOptions,
+  config: GatewayConfig.GatewayConfigShape
+): Layer.Layer<ResponseStore.ResponseStore, unknown> =>
+  Layer.unwrapEffect(Effect.map(redisUrl(o), (url) => {
+    if (Option.isNone(url)) return ResponseStore.layerMemoryConfig()
+    const resumeOptions = Config.map(RedisResumeLog.config, (fromEnv): RedisResumeLog.Options => ({
+      ...fromEnv,
+      grace: config.resumeGrace,
+      maxBytes: config.resumeLogBytes
+    }))
+    const redis = Redis.layerConfig(Config.all({
+      url: Config.succeed(url.value),
+      prefix: Config.withDefault(Config.string("LOOPWIRE_REDIS_PREFIX"), Redis.defaultPrefix)
+    })).pipe(
+      Layer.mapError((error) => new Error(`--redis: cannot connect to Redis: ${error.message}`))
+    )
+    const resumeLog = config.resume ? RedisResumeLog.layerConfig(resumeOptions) : Layer.empty
+    return Layer.mergeAll(RedisResponseStore.layerConfig(), resumeLog).pipe(Layer.provide(redis))
+  }))
 
 const authLayer = (o: ServeOptions) =>
   Option.match(o.apiKeys, {
@@ -165,12 +231,11 @@ const backendLayer = (o: ServeOptions) => {
  */
 export const layer = (o: ServeOptions): Layer.Layer<Gateway.Requirements, unknown, FileSystem> =>
   Layer.mergeAll(
-    GatewayConfig.layerConfig(configOverrides(o)),
     authLayer(o),
     backendLayer(o),
     StateCache.layerConfig(),
-    ResponseStore.layerMemoryConfig()
-  )
+    Layer.unwrapEffect(Effect.map(GatewayConfig.GatewayConfig, (config) => sharedStateLayer(o, config)))
+  ).pipe(Layer.provideMerge(GatewayConfig.layerConfig(configOverrides(o))))
 
 /**
  * Starts the gateway and prints where it listens; runs until interrupted (Ctrl-C).
@@ -182,6 +247,12 @@ export const run = (o: ServeOptions): Effect.Effect<void, unknown, FileSystem> =
   Effect.gen(function*() {
     const url = yield* Gateway.baseUrl
     const config = yield* GatewayConfig.GatewayConfig
+    const redis = Option.isSome(yield* redisUrl(o))
+    const resume = config.resume
+      ? `on (grace ${Duration.format(config.resumeGrace)}, log ${config.resumeLogBytes} bytes per response, ${
+        redis ? "Redis" : "memory"
+      })`
+      : "off"
     // One write, so whoever waits for the address line gets the whole banner.
     yield* Console.log([
       `loopwire gateway listening on ${url}`,
@@ -190,7 +261,9 @@ export const run = (o: ServeOptions): Effect.Effect<void, unknown, FileSystem> =
         : `  WebSocket mode: ${url.replace(/^http/, "ws")}/v1/responses`,
       `  HTTP mode:      POST ${url}/v1/responses`,
       `  health:         ${url}/healthz`,
-      `  backend:        ${o.backend}`
+      `  backend:        ${o.backend}`,
+      `  state:          ${redis ? "Redis (stored responses, resume logs)" : "memory"}`,
+      `  resume:         ${resume}`
     ].join("\n"))
     return yield* Effect.never
   }).pipe(

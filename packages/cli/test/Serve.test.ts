@@ -1,6 +1,7 @@
 import * as Command from "@effect/cli/Command"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -64,5 +65,41 @@ describe("loopwire serve flags", () => {
       const upstream = yield* parse(["--backend", "upstream", "--upstream-url", "http://x/v1", "--upstream-key", "sk"])
       assert.strictEqual(upstream.backend, "upstream")
       assert.deepStrictEqual(upstream.upstreamUrl, Option.some("http://x/v1"))
+    }))
+})
+
+describe("loopwire serve resume and Redis flags", () => {
+  it.effect("--no-resume, --resume-grace, --resume-log-bytes become overrides; absent flags leave them alone", () =>
+    Effect.gen(function*() {
+      const overrides = Serve.configOverrides(
+        yield* parse(["--no-resume", "--resume-grace", "90 seconds", "--resume-log-bytes", "4096"])
+      )
+      assert.strictEqual(overrides.resume, false)
+      assert.strictEqual(Duration.toMillis(overrides.resumeGrace!), 90_000)
+      assert.strictEqual(overrides.resumeLogBytes, 4096)
+      const zero = Serve.configOverrides(yield* parse(["--resume-grace", "0"]))
+      assert.strictEqual(Duration.toMillis(zero.resumeGrace!), 0)
+      const none = Serve.configOverrides(yield* parse([]))
+      assert.isFalse("resume" in none || "resumeGrace" in none || "resumeLogBytes" in none)
+    }))
+
+  it.effect("a bad --resume-grace is refused with a readable message", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(parse(["--resume-grace", "soon"]))
+      assert.include(JSON.stringify(error), "--resume-grace")
+    }))
+
+  it.effect("--redis selects Redis (the flag wins over LOOPWIRE_REDIS_URL); nothing set = memory", () =>
+    Effect.gen(function*() {
+      const flagged = yield* parse(["--redis", "redis://127.0.0.1:6390"])
+      const url = yield* Serve.redisUrl(flagged)
+      assert.strictEqual(Option.map(url, Redacted.value).pipe(Option.getOrThrow), "redis://127.0.0.1:6390")
+      const plain = yield* parse([])
+      const fromEnv = yield* Serve.redisUrl(plain).pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["LOOPWIRE_REDIS_URL", "redis://env:1"]])))
+      )
+      assert.strictEqual(Option.map(fromEnv, Redacted.value).pipe(Option.getOrThrow), "redis://env:1")
+      const unset = yield* Serve.redisUrl(plain).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map())))
+      assert.isTrue(Option.isNone(unset))
     }))
 })

@@ -43,6 +43,37 @@ export const StreamId = Schema.String.pipe(
 })
 
 /**
+ * The documented wire message for an invalid `loopwire_request_id`.
+ *
+ * @since 0.1.0
+ * @category resume
+ */
+export const invalidRequestIdMessage =
+  "The 'loopwire_request_id' field must be a non-empty string with at most 256 characters."
+
+/**
+ * True when `s` is a valid `loopwire_request_id`: a string of 1–256 characters.
+ *
+ * @since 0.1.0
+ * @category resume
+ */
+export const isValidRequestId = (s: unknown): s is string => typeof s === "string" && s.length >= 1 && s.length <= 256
+
+/**
+ * The client's id of one request (the reconnect-with-resume extension, docs/resume.md §2): unique per request for
+ * the client's lifetime, kept when the same request is re-sent.
+ *
+ * @since 0.1.0
+ * @category resume
+ */
+export const LoopwireRequestId = Schema.String.pipe(
+  Schema.filter(isValidRequestId, { message: () => invalidRequestIdMessage })
+).annotations({
+  identifier: "LoopwireRequestId",
+  arbitrary: () => (fc) => fc.stringMatching(/^lwr_[a-f0-9]{1,12}$/)
+})
+
+/**
  * `input` of a create: a string (one user message) or a list of items.
  *
  * @since 0.1.0
@@ -57,8 +88,8 @@ export type Input = typeof Input.Type
 
 /**
  * `response.create`: `type` plus every field of the `POST /v1/responses` body (all optional), the WebSocket-only
- * `stream_id` and `generate`, and the extras real clients send (`stream`, `client_metadata`). Unknown fields are
- * kept.
+ * `stream_id` and `generate`, the extras real clients send (`stream`, `client_metadata`) and Loopwire's
+ * `loopwire_request_id` (docs/resume.md). Unknown fields are kept.
  *
  * @since 0.1.0
  * @category events
@@ -99,6 +130,8 @@ export const ResponseCreate = open({
   stream_id: opt(StreamId),
   generate: opt(Schema.Boolean),
   client_metadata: opt(JsonObject),
+  // Loopwire's resume extension (docs/resume.md §2): sent only to a server that offered a resume token.
+  loopwire_request_id: opt(LoopwireRequestId),
   // Newer create-body fields, typed loosely.
   image: opt(Json),
   access_programs: opt(Json)
@@ -129,12 +162,44 @@ export const ResponseSteer = open({
 export type ResponseSteer = typeof ResponseSteer.Type
 
 /**
+ * `starting_after` of a `loopwire.resume`: the last `sequence_number` the client received, or -1 for none.
+ *
+ * @since 0.1.0
+ * @category resume
+ */
+export const StartingAfter = Schema.Int.pipe(
+  Schema.greaterThanOrEqualTo(-1, { message: () => "'starting_after' must be an integer of at least -1." })
+).annotations({
+  identifier: "StartingAfter",
+  arbitrary: () => (fc) => fc.integer({ min: -1, max: 10_000 })
+})
+
+/**
+ * `loopwire.resume` (Loopwire's reconnect-with-resume extension, docs/resume.md §4): on a connection that resumed a
+ * lost one, asks for the events of request `loopwire_request_id` whose `sequence_number` is greater than
+ * `starting_after`.
+ *
+ * @since 0.1.0
+ * @category resume
+ */
+export const LoopwireResume = open({
+  type: Schema.Literal("loopwire.resume"),
+  loopwire_request_id: LoopwireRequestId,
+  starting_after: StartingAfter
+}).annotations({ identifier: "LoopwireResume" })
+/**
+ * @since 0.1.0
+ * @category resume
+ */
+export type LoopwireResume = typeof LoopwireResume.Type
+
+/**
  * Client event types this package knows.
  *
  * @since 0.1.0
  * @category events
  */
-export const knownClientEventTypes: ReadonlyArray<string> = ["response.create", "response.steer"]
+export const knownClientEventTypes: ReadonlyArray<string> = ["response.create", "response.steer", "loopwire.resume"]
 
 /**
  * Any other client event (`response.inject`, Codex's `response.processed`, ...), kept as received.
@@ -157,7 +222,7 @@ export type UnknownClientEvent = typeof UnknownClientEvent.Type
  * @since 0.1.0
  * @category events
  */
-export const ClientEvent = Schema.Union(ResponseCreate, ResponseSteer, UnknownClientEvent).annotations({
+export const ClientEvent = Schema.Union(ResponseCreate, ResponseSteer, LoopwireResume, UnknownClientEvent).annotations({
   identifier: "ClientEvent"
 })
 /**
@@ -176,3 +241,8 @@ export const isResponseCreate = (e: ClientEvent): e is ResponseCreate => e.type 
  * @category guards
  */
 export const isResponseSteer = (e: ClientEvent): e is ResponseSteer => e.type === "response.steer"
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isLoopwireResume = (e: ClientEvent): e is LoopwireResume => e.type === "loopwire.resume"

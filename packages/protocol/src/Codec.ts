@@ -13,7 +13,7 @@ import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as AST from "effect/SchemaAST"
 import type { ClientEvent } from "./ClientEvent.js"
-import { invalidStreamIdMessage, isValidStreamId, ResponseCreate, ResponseSteer } from "./ClientEvent.js"
+import { invalidStreamIdMessage, isValidStreamId, LoopwireResume, ResponseCreate, ResponseSteer } from "./ClientEvent.js"
 import { describeIssue } from "./internal/issue.js"
 import { invalidRequest } from "./ProtocolError.js"
 import type { ErrorEnvelope, ServerEvent } from "./ServerEvent.js"
@@ -54,7 +54,8 @@ const parseOptions: AST.ParseOptions = { errors: "first" }
 
 const clientDecoders: Record<string, (u: unknown) => Either.Either<ClientEvent, ParseResult.ParseError>> = {
   "response.create": Schema.decodeUnknownEither(ResponseCreate, parseOptions),
-  "response.steer": Schema.decodeUnknownEither(ResponseSteer, parseOptions)
+  "response.steer": Schema.decodeUnknownEither(ResponseSteer, parseOptions),
+  "loopwire.resume": Schema.decodeUnknownEither(LoopwireResume, parseOptions)
 }
 
 const serverDecoders: Record<string, (u: unknown) => Either.Either<ServerEvent, ParseResult.ParseError>> = {}

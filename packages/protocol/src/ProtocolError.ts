@@ -24,7 +24,11 @@ export const ErrorCode = Schema.Literal(
   "invalid_type",
   "invalid_value",
   "missing_required_parameter",
-  "unknown_event_type"
+  "unknown_event_type",
+  "resume_not_available",
+  "resume_request_unknown",
+  "resume_log_truncated",
+  "resume_log_unavailable"
 )
 /**
  * @since 0.1.0
@@ -166,3 +170,100 @@ export const steerFailed = (options: {
     { type: "response.steer.failed", steer, error } :
     { type: "response.steer.failed", steer, error, stream_id: options.streamId }
 }
+
+/**
+ * Why a `loopwire.resume` gets `resume_not_available` (docs/resume.md §5); each has its own message.
+ *
+ * - `NotResumed`: the connection resumed nothing (`loopwire-resumed: 0`) and did not accept the request itself.
+ * - `Expired`: the response's log is gone (the grace period ended, or it was discarded).
+ * - `Abandoned`: the gateway process that ran the response died (several processes sharing Redis).
+ *
+ * @since 0.1.0
+ * @category resume
+ */
+export type ResumeNotAvailableReason = "NotResumed" | "Expired" | "Abandoned"
+
+const notAvailableMessages: Record<ResumeNotAvailableReason, string> = {
+  NotResumed: "this connection did not resume a previous one.",
+  Expired: "its events are no longer kept (the grace period ended).",
+  Abandoned: "the gateway process that ran it is gone."
+}
+
+const resumeConflict = (
+  code: "resume_not_available" | "resume_request_unknown" | "resume_log_truncated",
+  message: string,
+  param: string,
+  streamId: string | undefined
+): ErrorEnvelope => errorFrame({ status: 409, type: "invalid_request_error", code, message, param, streamId })
+
+/**
+ * `resume_not_available` (409, param `loopwire_request_id`): the request cannot be resumed; the client follows the
+ * standard recovery ladder. E.g. "Request 'lwr_1' cannot be resumed: this connection did not resume a previous
+ * one."
+ *
+ * @since 0.1.0
+ * @category resume
+ */
+export const resumeNotAvailable = (
+  requestId: string,
+  reason: ResumeNotAvailableReason = "NotResumed",
+  streamId?: string | undefined
+): ErrorEnvelope =>
+  resumeConflict(
+    "resume_not_available",
+    `Request '${requestId}' cannot be resumed: ${notAvailableMessages[reason]}`,
+    "loopwire_request_id",
+    streamId
+  )
+
+/**
+ * `resume_request_unknown` (409, param `loopwire_request_id`): the connection was resumed but the server never
+ * received this request; the client re-sends the same `response.create`.
+ *
+ * @since 0.1.0
+ * @category resume
+ */
+export const resumeRequestUnknown = (requestId: string, streamId?: string | undefined): ErrorEnvelope =>
+  resumeConflict(
+    "resume_request_unknown",
+    `Request '${requestId}' was never received by the resumed connection. Send the same response.create again.`,
+    "loopwire_request_id",
+    streamId
+  )
+
+/**
+ * `resume_log_truncated` (409, param `starting_after`): the response's log no longer holds the events after
+ * `startingAfter`; the client follows the standard recovery ladder.
+ *
+ * @since 0.1.0
+ * @category resume
+ */
+export const resumeLogTruncated = (
+  requestId: string,
+  startingAfter: number,
+  streamId?: string | undefined
+): ErrorEnvelope =>
+  resumeConflict(
+    "resume_log_truncated",
+    `Request '${requestId}' cannot be resumed after event ${startingAfter}: its log no longer holds those events.`,
+    "starting_after",
+    streamId
+  )
+
+/**
+ * `resume_log_unavailable` (503 `server_error`, param `null`): the shared resume log (Redis) could not be reached,
+ * so the server cannot tell whether the request can be resumed. The client may retry the `loopwire.resume` (on this
+ * or a new connection) or follow the standard recovery ladder.
+ *
+ * @since 0.1.0
+ * @category resume
+ */
+export const resumeLogUnavailable = (requestId: string, streamId?: string | undefined): ErrorEnvelope =>
+  errorFrame({
+    status: 503,
+    type: "server_error",
+    code: "resume_log_unavailable",
+    message: `Request '${requestId}' cannot be resumed right now: the server's resume log is unavailable. Try again.`,
+    param: null,
+    streamId
+  })

@@ -45,6 +45,13 @@ export * as ServerEvent from "./ServerEvent.js"
 export * as ProtocolError from "./ProtocolError.js"
 
 /**
+ * The reconnect-with-resume extension: header names.
+ *
+ * @since 0.1.0
+ */
+export * as Resume from "./Resume.js"
+
+/**
  * Text frame ⇄ typed event.
  *
  * @since 0.1.0

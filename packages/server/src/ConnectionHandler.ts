@@ -13,25 +13,38 @@
  * response ended with tool calls, `response.steer.pending` and the steer input joins the lane's next continuation).
  * After `maxConnectionAge` the connection gets `websocket_connection_limit_reached` and is closed (1001).
  *
+ * Reconnect-with-resume (docs/resume.md), when the gateway passes `resume`: every accepted request is recorded in
+ * the `ResumeLog` and every event appended to it (the frame text exactly as written) before it is written; a
+ * connection that drops (anything but the client's 1000) keeps its session for the grace period, its responses
+ * running to their end into the log; a connection that claimed it adopts it; `loopwire.resume` replays a
+ * response's log then follows it live, in FIFO order with the lane's requests; a `response.create` whose
+ * `loopwire_request_id` was already accepted is answered as a resume from the start.
+ *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
-import * as Duration from "effect/Duration"
-import * as Either from "effect/Either"
-import * as Effect from "effect/Effect"
-import * as FiberSet from "effect/FiberSet"
-import * as Stream from "effect/Stream"
+import * as ProtocolError from "@loopwire/protocol/ProtocolError"
 import type { OutputItem } from "@loopwire/protocol/Items"
-import { type ServerEvent, withEnvelope } from "@loopwire/protocol/ServerEvent"
+import { type ErrorEnvelope, type ServerEvent, withEnvelope } from "@loopwire/protocol/ServerEvent"
 import type { Connection } from "@loopwire/transport/Connection"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import { none as FiberIdNone } from "effect/FiberId"
+import * as FiberSet from "effect/FiberSet"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import type { Tenant } from "./Auth.js"
-import { GatewayConfig } from "./GatewayConfig.js"
+import { GatewayConfig, type GatewayConfigShape } from "./GatewayConfig.js"
 import * as Chain from "./internal/chain.js"
 import * as Protocol from "./internal/protocol.js"
 import * as Turn from "./internal/turn.js"
 import * as Lanes from "./Lanes.js"
 import { ModelBackend } from "./ModelBackend.js"
 import { ResponseStore } from "./ResponseStore.js"
+import type { ClaimedSession, RequestRef, ResumeLogError, SessionRef, Shape as ResumeLogShape, Writer } from "./ResumeLog.js"
 import { StateCache } from "./StateCache.js"
 
 interface RunResult {
@@ -53,12 +66,49 @@ const isToolCall = (
 export type Requirements = GatewayConfig | ModelBackend | StateCache | ResponseStore
 
 /**
+ * The connections of one gateway process whose state may still be resumed, by resume token. One per gateway
+ * (`Gateway.upgradeHandler` makes it); a resume that lands on another process finds nothing here and starts from
+ * what the shared `ResumeLog` handed over.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Sessions {
+  /** @internal */
+  readonly byToken = new Map<string, SessionState>()
+  /** Sessions held (live, or dropped and within their grace period). */
+  get size(): number {
+    return this.byToken.size
+  }
+}
+
+/**
+ * Reconnect-with-resume for one connection (docs/resume.md). Without it the connection speaks exactly the
+ * standard protocol and keeps nothing after it ends.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResumeOptions {
+  readonly log: ResumeLogShape
+  readonly sessions: Sessions
+  /** This connection's resume session (its token, sent in the 101). */
+  readonly session: SessionRef
+  /** How long a dropped connection's state is kept. */
+  readonly grace: Duration.DurationInput
+  /** What the upgrade's `loopwire-resume-token` claimed, when it claimed something (`loopwire-resumed: 1`). */
+  readonly claimed?: ClaimedSession | undefined
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
 export interface HandleOptions {
   /** The tenant the connection authenticated as (scopes stored responses). */
   readonly tenant: Tenant
+  /** Reconnect-with-resume; absent = off. */
+  readonly resume?: ResumeOptions | undefined
 }
 
 /**
@@ -70,14 +120,589 @@ export interface HandleOptions {
 export const connectionLimitCloseCode = 1001
 
 /**
+ * Whether a connection that ended with `code` ended cleanly: only a client's `1000` does (docs/resume.md §3). The
+ * gateway never closes with 1000 itself while serving, so a 1000 is the client's.
+ *
+ * @since 0.1.0
+ * @category decisions
+ */
+export const isCleanClose = (code: number): boolean => code === 1000
+
+// One accepted response: which attachment (socket) accepted it and its resume log.
+interface Output {
+  readonly responseId: string
+  readonly epoch: number
+  writer: Writer | undefined
+  readonly lock: (<A>(effect: Effect.Effect<A>) => Effect.Effect<A>) | undefined
+}
+
+// One socket attached to a session.
+interface Attachment {
+  readonly epoch: number
+  readonly send: (text: string) => Effect.Effect<void>
+  // Per lane, the end of the last operation that writes that lane's events to this socket (resumes and creates
+  // are served in FIFO order per lane, so a lane's events never interleave).
+  readonly tails: Map<string, Deferred.Deferred<void>>
+  // Every tail not yet completed, completed when the socket goes (nothing waits for a dead socket's order).
+  readonly open: Set<Deferred.Deferred<void>>
+  readonly ops: FiberSet.FiberSet<void, never>
+}
+
+/**
+ * The state of a connection that outlives its socket: lanes, queued and running responses, the lane caches (keyed
+ * by the first socket's id) and the accepted requests.
+ *
+ * @internal
+ */
+export interface SessionState {
+  token: string | undefined
+  readonly tenant: Tenant
+  readonly env: Turn.TurnEnv
+  readonly config: GatewayConfigShape
+  readonly resume: ResumeOptions | undefined
+  readonly scheduler: Lanes.Scheduler<Effect.Effect<void>>
+  readonly book: Lanes.LaneBook
+  readonly running: Map<string, Turn.Running>
+  readonly heldSteers: Map<string, { readonly parent: Turn.Running; readonly steers: Array<Turn.AcceptedSteer> }>
+  readonly jobs: FiberSet.FiberSet<void, never>
+  readonly requests: Map<string, RequestRef>
+  readonly outputs: Map<string, Output>
+  resumed: boolean
+  attached: Attachment | undefined
+  epoch: number
+  attachSignal: Deferred.Deferred<void>
+  claimedBy: string | undefined
+  finished: boolean
+  readonly done: Deferred.Deferred<void>
+}
+
+const ignoreLogError = (what: string) => (error: ResumeLogError) => Effect.logWarning(`resume log: ${what}`, error)
+
+const finish = (state: SessionState): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (state.finished) return Effect.void
+    state.finished = true
+    const sessions = state.resume?.sessions
+    if (sessions !== undefined && state.token !== undefined && sessions.byToken.get(state.token) === state) {
+      sessions.byToken.delete(state.token)
+    }
+    return Deferred.succeed(state.done, undefined)
+  })
+
+// --- writing events -------------------------------------------------------------------------------------------
+
+// The socket write of a response: only while the socket that accepted it is attached (after a drop the client
+// gets the rest with `loopwire.resume`, from the log).
+const deliver = (state: SessionState, output: Output, text: string): Effect.Effect<void> => {
+  const attached = state.attached
+  return attached !== undefined && attached.epoch === output.epoch ? attached.send(text) : Effect.void
+}
+
+// Appended before it is written, so the log holds every event the client may have seen.
+const record = (output: Output, sequenceNumber: number, text: string): Effect.Effect<void> =>
+  output.writer === undefined
+    ? Effect.void
+    : Effect.catchAll(output.writer.append(sequenceNumber, text), ignoreLogError("append failed"))
+
+// Each event is encoded exactly once, here.
+const sinkFor = (state: SessionState, output: Output): Turn.Sink => (event) =>
+  Effect.suspend(() => {
+    const text = JSON.stringify(event)
+    return output.writer === undefined
+      ? deliver(state, output, text)
+      : Effect.zipRight(record(output, event["sequence_number"] as number, text), deliver(state, output, text))
+  })
+
+const beginOutput = (
+  state: SessionState,
+  lane: string,
+  requestId: string | undefined,
+  epoch: number
+): Effect.Effect<Output> =>
+  Effect.gen(function*() {
+    const responseId = Turn.responseId()
+    const lock = state.env.backend.supportsSteering ? (yield* Effect.makeSemaphore(1)).withPermits(1) : undefined
+    const output: Output = { responseId, epoch, writer: undefined, lock }
+    state.outputs.set(responseId, output)
+    const resume = state.resume
+    if (resume !== undefined && state.token !== undefined) {
+      output.writer = yield* resume.log.begin({
+        session: { tenant: state.tenant, token: state.token },
+        responseId,
+        lane,
+        requestId
+      }).pipe(
+        Effect.catchAll((error) => Effect.as(ignoreLogError("begin failed")(error), undefined))
+      )
+    }
+    return output
+  })
+
+const endOutput = (state: SessionState, output: Output): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    state.outputs.delete(output.responseId)
+    return output.writer === undefined ? Effect.void : Effect.catchAll(output.writer.end, ignoreLogError("end failed"))
+  })
+
+const steerEvent = (state: SessionState, target: Turn.Running, event: Turn.WireEvent): Effect.Effect<void> => {
+  const output = state.outputs.get(target.id)
+  const write = Effect.suspend(() => {
+    const numbered = withEnvelope(event as ServerEvent, target.seq++, target.streamId) as Turn.WireEvent
+    if (output === undefined) {
+      const attached = state.attached
+      return attached === undefined ? Effect.void : attached.send(JSON.stringify(numbered))
+    }
+    return sinkFor(state, output)(numbered)
+  })
+  return output?.lock === undefined ? write : output.lock(write)
+}
+
+// --- lane order on one socket -----------------------------------------------------------------------------------
+
+interface Turnstile {
+  readonly previous: Deferred.Deferred<void> | undefined
+  readonly mine: Deferred.Deferred<void>
+}
+
+const enterLane = (attachment: Attachment, lane: string): Turnstile => {
+  const previous = attachment.tails.get(lane)
+  const mine = Deferred.unsafeMake<void>(FiberIdNone)
+  attachment.tails.set(lane, mine)
+  attachment.open.add(mine)
+  return { previous, mine }
+}
+
+const leaveLane = (attachment: Attachment, lane: string, turnstile: Turnstile): Effect.Effect<void> =>
+  Effect.sync(() => {
+    attachment.open.delete(turnstile.mine)
+    if (attachment.tails.get(lane) === turnstile.mine) attachment.tails.delete(lane)
+    Deferred.unsafeDone(turnstile.mine, Exit.void)
+  })
+
+// --- running requests -----------------------------------------------------------------------------------------
+
+// When a job ends, its lane's next job (or another lane's, for the freed slot) starts. Not from a finalizer:
+// fibers forked there would inherit its uninterruptibility. An interrupted job needs no successor (the session is
+// going away).
+const start = (state: SessionState, started: ReadonlyArray<Lanes.Started<Effect.Effect<void>>>): Effect.Effect<void> =>
+  Effect.forEach(started, ({ job, lane }) =>
+    FiberSet.run(
+      state.jobs,
+      Effect.zipRight(job, Effect.suspend(() => start(state, state.scheduler.complete(lane))))
+    ), { discard: true })
+
+const runOne = (
+  state: SessionState,
+  request: Protocol.ResponseCreate,
+  lane: string,
+  streamId: string | undefined,
+  output: Output
+): Effect.Effect<RunResult> =>
+  Effect.gen(function*() {
+    let started = undefined as Turn.Running | undefined
+    const outcome = yield* Turn.run(state.env, request, {
+      lane,
+      streamId,
+      responseId: output.responseId,
+      lock: output.lock,
+      sink: sinkFor(state, output),
+      onStart: (r) => {
+        started = r
+        state.running.set(r.id, r)
+      },
+      onEnd: (r) => state.running.delete(r.id)
+    })
+    // (A failed continuation has already evicted its same-lane parent.) Nothing of the response was sent, so the
+    // error frame takes the first number in its log.
+    if (outcome._tag === "Rejected") {
+      const text = JSON.stringify(outcome.error)
+      yield* record(output, 0, text)
+      yield* deliver(state, output, text)
+    }
+    yield* endOutput(state, output)
+    return { outcome, started }
+  })
+
+const job = (
+  state: SessionState,
+  first: Protocol.ResponseCreate,
+  lane: string,
+  streamId: string | undefined,
+  firstOutput: Output,
+  turnstile: Turnstile | undefined
+): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    // A resume served before this request on its lane finishes writing first.
+    if (turnstile?.previous !== undefined) yield* Deferred.await(turnstile.previous)
+    let request: Protocol.ResponseCreate | undefined = first
+    let output = firstOutput
+    const held = state.heldSteers.get(lane)
+    if (held !== undefined) {
+      state.heldSteers.delete(lane)
+      if (first.previous_response_id === held.parent.id) {
+        // The steer input goes first, then the client's tool outputs.
+        const items = held.steers.flatMap((steer) => steer.items)
+        request = { ...first, input: [...items, ...Chain.inputItems(first.input)] }
+      } else {
+        // The lane moved on without continuing the steered response: its steers will never apply.
+        for (const steer of held.steers) {
+          yield* steerEvent(
+            state,
+            held.parent,
+            Protocol.steerFailedFor(
+              held.parent.id,
+              steer,
+              "The steered response was not continued on its lane, so the steer was not applied."
+            )
+          )
+        }
+      }
+    }
+    // One create, plus the automatic successors of its steers.
+    while (request !== undefined) {
+      const result: RunResult = yield* runOne(state, request, lane, streamId, output)
+      const { outcome, started } = result
+      request = undefined
+      if (started === undefined || started.steers.length === 0) break
+      const steers: Array<Turn.AcceptedSteer> = started.steers.splice(0)
+      if (outcome._tag !== "Finished" || outcome.status === "failed") {
+        for (const steer of steers) {
+          yield* steerEvent(
+            state,
+            started,
+            Protocol.steerFailedFor(started.id, steer, "The steered response failed before the steer was applied.")
+          )
+        }
+        break
+      }
+      const calls = outcome.response.output.filter(isToolCall)
+      if (calls.length > 0) {
+        for (const steer of steers) {
+          yield* steerEvent(state, started, {
+            type: "response.steer.pending",
+            steer: { id: steer.id, previous_response_id: started.id },
+            reason: "waiting_for_required_input",
+            required_input: calls.map((call) => ({
+              type: `${call.type}_output`,
+              call_id: call.call_id,
+              name: call.name
+            }))
+          })
+        }
+        state.heldSteers.set(lane, { parent: started, steers })
+        break
+      }
+      // The successor inherits the parent's settings; its new input is the steer input.
+      const parentRequest: Protocol.ResponseCreate = started.request
+      const {
+        generate: _generate,
+        input: _input,
+        loopwire_request_id: _requestId,
+        previous_response_id: _parent,
+        ...settings
+      } = parentRequest
+      request = {
+        ...settings,
+        type: "response.create",
+        previous_response_id: started.id,
+        input: steers.flatMap((steer) => steer.items)
+      }
+      output = yield* beginOutput(state, lane, undefined, output.epoch)
+    }
+  }).pipe(
+    Effect.catchAllCause((cause) =>
+      Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.logError("response failed", cause)
+    )
+  )
+
+// --- frames -----------------------------------------------------------------------------------------------------
+
+const resumeStreamId = (ref: RequestRef) => ref.lane === Lanes.defaultLane ? undefined : ref.lane
+
+const resumeFailure = (requestId: string, startingAfter: number, error: ResumeLogError, streamId: string | undefined) => {
+  switch (error.reason) {
+    case "Truncated":
+      return ProtocolError.resumeLogTruncated(requestId, startingAfter, streamId)
+    case "Unavailable":
+      return ProtocolError.resumeLogUnavailable(requestId, streamId)
+    case "Abandoned":
+      return ProtocolError.resumeNotAvailable(requestId, "Abandoned", streamId)
+    default:
+      return ProtocolError.resumeNotAvailable(requestId, "Expired", streamId)
+  }
+}
+
+// The events of request `requestId` after `startingAfter`, from its log then live, in FIFO order on its lane.
+const onResume = (
+  state: SessionState,
+  attachment: Attachment,
+  requestId: string,
+  startingAfter: number
+): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const resume = state.resume
+    const sendFrame = (frame: ErrorEnvelope) => attachment.send(JSON.stringify(frame))
+    if (resume === undefined || state.token === undefined) {
+      return yield* sendFrame(ProtocolError.resumeNotAvailable(requestId, "NotResumed"))
+    }
+    let ref = state.requests.get(requestId)
+    if (ref === undefined && state.resumed) {
+      // A request the lost connection accepted as the claim happened (recorded in the shared log only).
+      const found = yield* resume.log.findRequest({ tenant: state.tenant, token: state.token }, requestId).pipe(
+        Effect.either
+      )
+      if (Either.isLeft(found)) {
+        return yield* sendFrame(ProtocolError.resumeLogUnavailable(requestId))
+      }
+      ref = Option.getOrUndefined(found.right)
+      if (ref !== undefined) state.requests.set(requestId, ref)
+    }
+    if (ref === undefined) {
+      return yield* sendFrame(
+        state.resumed
+          ? ProtocolError.resumeRequestUnknown(requestId)
+          : ProtocolError.resumeNotAvailable(requestId, "NotResumed")
+      )
+    }
+    const streamId = resumeStreamId(ref)
+    const turnstile = enterLane(attachment, ref.lane)
+    const responseId = ref.responseId
+    const replay = Effect.gen(function*() {
+      if (turnstile.previous !== undefined) yield* Deferred.await(turnstile.previous)
+      yield* resume.log.read(state.tenant, responseId, startingAfter).pipe(
+        Stream.runForEach(attachment.send),
+        Effect.catchAll((error) => sendFrame(resumeFailure(requestId, startingAfter, error, streamId)))
+      )
+    }).pipe(Effect.ensuring(leaveLane(attachment, ref.lane, turnstile)))
+    yield* FiberSet.run(attachment.ops, replay)
+  })
+
+const onCreate = (state: SessionState, attachment: Attachment, request: Protocol.ResponseCreate): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const config = state.config
+    const streamId = request.stream_id ?? undefined
+    const requestId = state.resume === undefined ? undefined : request.loopwire_request_id
+    // A request this session already accepted is never started again: it is answered as a resume from the start.
+    if (requestId !== undefined && state.requests.has(requestId)) return yield* onResume(state, attachment, requestId, -1)
+    const send = (frame: ErrorEnvelope) => attachment.send(JSON.stringify(frame))
+    if (request.background === true) return yield* send(Protocol.backgroundUnsupported(streamId))
+    if (state.book.admit(streamId) === "stream_limit_reached") {
+      return yield* send(Protocol.streamLimitReached(streamId!, config.maxLanes))
+    }
+    if (state.scheduler.queued >= config.maxQueued) {
+      return yield* send(Protocol.tooManyQueued(config.maxQueued, streamId))
+    }
+    const lane = Lanes.laneOf(streamId)
+    // Recorded (and its log begun) when accepted, before any event, so a queued request is known to a resume.
+    const output = yield* beginOutput(state, lane, requestId, attachment.epoch)
+    if (requestId !== undefined) state.requests.set(requestId, { requestId, responseId: output.responseId, lane })
+    const turnstile = state.resume === undefined ? undefined : enterLane(attachment, lane)
+    const work = turnstile === undefined
+      ? job(state, request, lane, streamId, output, undefined)
+      : Effect.ensuring(job(state, request, lane, streamId, output, turnstile), leaveLane(attachment, lane, turnstile))
+    yield* start(state, state.scheduler.submit(lane, work))
+  })
+
+const onSteer = (state: SessionState, attachment: Attachment, steer: Protocol.ResponseSteer): Effect.Effect<void> => {
+  const target = state.running.get(steer.previous_response_id)
+  const env = state.env
+  if (!env.backend.supportsSteering || target === undefined) {
+    const code = !env.backend.supportsSteering ? "steering_not_supported" : "response_not_found"
+    if (target === undefined) {
+      // Steer events share the numbering of the response they target; there is none.
+      const failed = Protocol.steerFailed(steer, code, undefined)
+      return attachment.send(JSON.stringify({ ...failed, sequence_number: 0 }))
+    }
+    return steerEvent(state, target, Protocol.steerFailed(steer, code, undefined))
+  }
+  if (target.steers.length >= state.config.maxPendingSteers) {
+    return steerEvent(state, target, Protocol.steerFailed(steer, "too_many_pending_steers", undefined))
+  }
+  const accepted: Turn.AcceptedSteer = { id: Protocol.steerId(), items: Chain.inputItems(steer.input) }
+  target.steers.push(accepted)
+  return steerEvent(state, target, {
+    type: "response.steer.accepted",
+    steer: { id: accepted.id, previous_response_id: target.id }
+  })
+}
+
+const onFrame = (state: SessionState, attachment: Attachment) => (text: string): Effect.Effect<void> =>
+  Either.match(Protocol.decode(text), {
+    onLeft: (error) => attachment.send(JSON.stringify(error)),
+    onRight: (event) => {
+      switch (event.type) {
+        case "response.create":
+          return onCreate(state, attachment, event as Protocol.ResponseCreate)
+        case "response.steer":
+          return onSteer(state, attachment, event as Protocol.ResponseSteer)
+        case "loopwire.resume": {
+          const resume = event as Protocol.LoopwireResume
+          return onResume(state, attachment, resume.loopwire_request_id, resume.starting_after)
+        }
+        default:
+          return Effect.void
+      }
+    }
+  }).pipe(
+    Effect.catchAllCause((cause) =>
+      Effect.zipRight(
+        Effect.logError("frame handling failed", cause),
+        attachment.send(JSON.stringify(Protocol.serverError()))
+      )
+    )
+  )
+
+// --- one socket -------------------------------------------------------------------------------------------------
+
+// Serves `connection` on `state` until the connection ends, then applies the close rule: a clean close (or no
+// resume) ends the session; a drop keeps it for the grace period, until another connection adopts it.
+const serveSocket = (state: SessionState, connection: Connection): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const config = state.config
+    // A send to a closed connection has no one to tell: the frame loop ends and the session's rule applies.
+    const send = (text: string) => Effect.catchAll(connection.send(text), () => Effect.void)
+    const ops = yield* FiberSet.make<void, never>()
+    const attachment: Attachment = {
+      epoch: ++state.epoch,
+      send,
+      tails: new Map(),
+      open: new Set(),
+      ops
+    }
+    state.attached = attachment
+    state.claimedBy = undefined
+    yield* Deferred.succeed(state.attachSignal, undefined)
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        if (state.attached === attachment) state.attached = undefined
+        for (const tail of attachment.open) Deferred.unsafeDone(tail, Exit.void)
+        attachment.open.clear()
+      })
+    )
+
+    // Age limit: tell the client why, then close.
+    yield* Effect.sleep(Duration.decode(config.maxConnectionAge)).pipe(
+      Effect.zipRight(send(JSON.stringify(Protocol.connectionLimitReached(config.maxConnectionAge)))),
+      Effect.zipRight(connection.close(connectionLimitCloseCode, "websocket_connection_limit_reached")),
+      Effect.forkScoped
+    )
+
+    yield* connection.frames.pipe(
+      Stream.runForEach(onFrame(state, attachment)),
+      // Transport violations (binary, oversize, drops) were already answered with their close codes.
+      Effect.catchAll((error) => Effect.logDebug("connection ended", error))
+    )
+    return yield* connection.closed
+  }).pipe(
+    Effect.scoped,
+    Effect.flatMap((closed) => afterSocket(state, closed.code))
+  )
+
+const afterSocket = (state: SessionState, code: number): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const resume = state.resume
+    if (resume === undefined || state.token === undefined) return yield* finish(state)
+    const session: SessionRef = { tenant: state.tenant, token: state.token }
+    if (isCleanClose(code)) {
+      yield* Effect.catchAll(resume.log.release(session), ignoreLogError("release failed"))
+      return yield* finish(state)
+    }
+    // Dropped: the responses keep running into the log; the state waits for a resume.
+    const attached = Deferred.unsafeMake<void>(FiberIdNone)
+    state.attachSignal = attached
+    yield* Effect.catchAll(resume.log.suspend(session), ignoreLogError("suspend failed"))
+    const drainThenFinish = Effect.zipRight(FiberSet.awaitEmpty(state.jobs), finish(state))
+    const expired = yield* Effect.race(
+      Effect.as(Deferred.await(attached), false),
+      Effect.as(Effect.sleep(Duration.decode(resume.grace)), true)
+    )
+    if (!expired) return
+    if (state.claimedBy !== undefined) {
+      // Taken by a resume on this process that has not attached yet: it keeps the responses.
+      return yield* Effect.race(Deferred.await(attached), drainThenFinish)
+    }
+    const released = yield* Effect.either(resume.log.release(session))
+    if (Either.isRight(released) && released.right._tag === "Claimed") {
+      // Resumed on another process: it follows the responses in the shared log; they run to their end here.
+      return yield* Effect.race(Deferred.await(attached), drainThenFinish)
+    }
+    if (Either.isLeft(released)) yield* ignoreLogError("release failed")(released.left)
+    yield* finish(state)
+  })
+
+const makeState = (
+  base: {
+    readonly env: Turn.TurnEnv
+    readonly config: GatewayConfigShape
+    readonly jobs: FiberSet.FiberSet<void, never>
+    readonly resume: ResumeOptions | undefined
+  }
+): SessionState => {
+  const claimed = base.resume?.claimed
+  const state: SessionState = {
+    token: base.resume?.session.token,
+    tenant: base.env.tenant,
+    env: base.env,
+    config: base.config,
+    resume: base.resume,
+    scheduler: new Lanes.Scheduler<Effect.Effect<void>>(base.config.maxInFlight),
+    book: new Lanes.LaneBook(base.config.maxLanes),
+    running: new Map(),
+    heldSteers: new Map(),
+    jobs: base.jobs,
+    requests: new Map(),
+    outputs: new Map(),
+    resumed: claimed !== undefined,
+    attached: undefined,
+    epoch: 0,
+    attachSignal: Deferred.unsafeMake<void>(FiberIdNone),
+    claimedBy: undefined,
+    finished: false,
+    done: Deferred.unsafeMake<void>(FiberIdNone)
+  }
+  if (claimed !== undefined) {
+    // Resumed from another process: the lost connection's requests and lane names; its caches stayed there.
+    for (const lane of claimed.lanes) if (lane !== Lanes.defaultLane) state.book.admit(lane)
+    for (const request of claimed.requests) state.requests.set(request.requestId, request)
+  }
+  return state
+}
+
+/**
  * Serves one connection until it closes (or reaches its age limit). Never fails: a failure inside one request is
  * reported on the wire and stays within that request, and nothing here affects other connections.
+ *
+ * With `resume`, a connection that drops keeps its state for the grace period (its responses run to their end
+ * into the resume log), and a connection whose upgrade claimed a dropped one on this process adopts its state:
+ * lanes, lane caches, queued and running responses, accepted requests.
  *
  * @since 0.1.0
  * @category handlers
  */
 export const handle = (connection: Connection, options: HandleOptions): Effect.Effect<void, never, Requirements> =>
-  Effect.scoped(Effect.gen(function*() {
+  Effect.gen(function*() {
+    const resume = options.resume
+    const sessions = resume?.sessions
+    if (resume !== undefined && sessions !== undefined) {
+      const claimedToken = resume.claimed?.token
+      const lost = claimedToken === undefined ? undefined : sessions.byToken.get(claimedToken)
+      if (claimedToken !== undefined && lost !== undefined && !lost.finished && lost.tenant === options.tenant) {
+        // Adopt the lost connection's state; the fiber that owns it keeps it alive until it is finished.
+        sessions.byToken.delete(claimedToken)
+        lost.claimedBy = resume.session.token
+        lost.token = resume.session.token
+        lost.resumed = true
+        sessions.byToken.set(resume.session.token, lost)
+        return yield* serveSocket(lost, connection)
+      }
+    }
+    yield* owned(connection, options)
+  })
+
+// A new session, owned by this fiber: its responses run in this scope, which closes once the session is finished
+// (interrupting what still runs), then its lane caches are dropped.
+const owned = (connection: Connection, options: HandleOptions): Effect.Effect<void, never, Requirements> =>
+  Effect.gen(function*() {
     const config = yield* GatewayConfig
     const cache = yield* StateCache
     const env: Turn.TurnEnv = {
@@ -88,195 +713,14 @@ export const handle = (connection: Connection, options: HandleOptions): Effect.E
       cache,
       store: yield* ResponseStore
     }
-    const scheduler = new Lanes.Scheduler<Effect.Effect<void>>(config.maxInFlight)
-    const book = new Lanes.LaneBook(config.maxLanes)
-    const running = new Map<string, Turn.Running>()
     const jobs = yield* FiberSet.make<void, never>()
-
-    // A send to a closed connection has no one to tell: the frame loop ends and the scope cleans up.
-    const send = (text: string) => Effect.catchAll(connection.send(text), () => Effect.void)
-    // Each event is encoded exactly once, here.
-    const sendEvent: Turn.Sink = (event) => Effect.suspend(() => send(JSON.stringify(event)))
-
-    // When a job ends, its lane's next job (or another lane's, for the freed slot) starts. Not from a finalizer:
-    // fibers forked there would inherit its uninterruptibility. An interrupted job needs no successor (the
-    // connection is going away).
-    const start = (started: ReadonlyArray<Lanes.Started<Effect.Effect<void>>>): Effect.Effect<void> =>
-      Effect.forEach(started, ({ job, lane }) =>
-        FiberSet.run(
-          jobs,
-          Effect.zipRight(job, Effect.suspend(() => start(scheduler.complete(lane))))
-        ), { discard: true })
-
-    // Steers accepted for a response that then asked for tool output: applied to the lane's next create that
-    // continues that response (protocol §5.3, 3b).
-    const heldSteers = new Map<string, { readonly parent: Turn.Running; readonly steers: Array<Turn.AcceptedSteer> }>()
-
-    const steerEvent = (target: Turn.Running, event: Turn.WireEvent) =>
-      sendEvent(withEnvelope(event as ServerEvent, target.seq++, target.streamId) as Turn.WireEvent)
-
-    const runOne = (
-      request: Protocol.ResponseCreate,
-      lane: string,
-      streamId: string | undefined
-    ): Effect.Effect<RunResult> =>
-      Effect.gen(function*() {
-        let started = undefined as Turn.Running | undefined
-        const outcome = yield* Turn.run(env, request, {
-          lane,
-          streamId,
-          sink: sendEvent,
-          onStart: (r) => {
-            started = r
-            running.set(r.id, r)
-          },
-          onEnd: (r) => running.delete(r.id)
-        })
-        // (A failed continuation has already evicted its same-lane parent.)
-        if (outcome._tag === "Rejected") yield* sendEvent(outcome.error)
-        return { outcome, started }
-      })
-
-    const job = (first: Protocol.ResponseCreate, lane: string, streamId: string | undefined) =>
-      Effect.gen(function*() {
-        let request: Protocol.ResponseCreate | undefined = first
-        const held = heldSteers.get(lane)
-        if (held !== undefined) {
-          heldSteers.delete(lane)
-          if (first.previous_response_id === held.parent.id) {
-            // The steer input goes first, then the client's tool outputs.
-            const items = held.steers.flatMap((steer) => steer.items)
-            request = { ...first, input: [...items, ...Chain.inputItems(first.input)] }
-          } else {
-            // The lane moved on without continuing the steered response: its steers will never apply.
-            for (const steer of held.steers) {
-              yield* steerEvent(
-                held.parent,
-                Protocol.steerFailedFor(
-                  held.parent.id,
-                  steer,
-                  "The steered response was not continued on its lane, so the steer was not applied."
-                )
-              )
-            }
-          }
-        }
-        // One create, plus the automatic successors of its steers.
-        while (request !== undefined) {
-          const result: RunResult = yield* runOne(request, lane, streamId)
-          const { outcome, started } = result
-          request = undefined
-          if (started === undefined || started.steers.length === 0) break
-          const steers: Array<Turn.AcceptedSteer> = started.steers.splice(0)
-          if (outcome._tag !== "Finished" || outcome.status === "failed") {
-            for (const steer of steers) {
-              yield* steerEvent(
-                started,
-                Protocol.steerFailedFor(started.id, steer, "The steered response failed before the steer was applied.")
-              )
-            }
-            break
-          }
-          const calls = outcome.response.output.filter(isToolCall)
-          if (calls.length > 0) {
-            for (const steer of steers) {
-              yield* steerEvent(started, {
-                type: "response.steer.pending",
-                steer: { id: steer.id, previous_response_id: started.id },
-                reason: "waiting_for_required_input",
-                required_input: calls.map((call) => ({
-                  type: `${call.type}_output`,
-                  call_id: call.call_id,
-                  name: call.name
-                }))
-              })
-            }
-            heldSteers.set(lane, { parent: started, steers })
-            break
-          }
-          // The successor inherits the parent's settings; its new input is the steer input.
-          const parentRequest: Protocol.ResponseCreate = started.request
-          const { generate: _generate, input: _input, previous_response_id: _parent, ...settings } = parentRequest
-          request = {
-            ...settings,
-            type: "response.create",
-            previous_response_id: started.id,
-            input: steers.flatMap((steer) => steer.items)
-          }
-        }
-      }).pipe(
-        Effect.catchAllCause((cause) =>
-          Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.logError("response failed", cause)
-        )
-      )
-
-    const onCreate = (request: Protocol.ResponseCreate): Effect.Effect<void> => {
-      const streamId = request.stream_id ?? undefined
-      if (request.background === true) return sendEvent(Protocol.backgroundUnsupported(streamId))
-      if (book.admit(streamId) === "stream_limit_reached") {
-        return sendEvent(Protocol.streamLimitReached(streamId!, config.maxLanes))
-      }
-      if (scheduler.queued >= config.maxQueued) {
-        return sendEvent(Protocol.tooManyQueued(config.maxQueued, streamId))
-      }
-      const lane = Lanes.laneOf(streamId)
-      return Effect.suspend(() => start(scheduler.submit(lane, job(request, lane, streamId))))
-    }
-
-    const onSteer = (steer: Protocol.ResponseSteer): Effect.Effect<void> => {
-      const target = running.get(steer.previous_response_id)
-      if (!env.backend.supportsSteering || target === undefined) {
-        const code = !env.backend.supportsSteering ? "steering_not_supported" : "response_not_found"
-        const failed = Protocol.steerFailed(steer, code, target?.streamId)
-        // Steer events share the numbering of the response they target.
-        return sendEvent({ ...failed, sequence_number: target === undefined ? 0 : target.seq++ })
-      }
-      if (target.steers.length >= config.maxPendingSteers) {
-        return steerEvent(target, Protocol.steerFailed(steer, "too_many_pending_steers", undefined))
-      }
-      const accepted: Turn.AcceptedSteer = { id: Protocol.steerId(), items: Chain.inputItems(steer.input) }
-      target.steers.push(accepted)
-      return steerEvent(target, {
-        type: "response.steer.accepted",
-        steer: { id: accepted.id, previous_response_id: target.id }
-      })
-    }
-
-    const onFrame = (text: string): Effect.Effect<void> =>
-      Either.match(Protocol.decode(text), {
-        onLeft: (error) => sendEvent(error),
-        onRight: (event) => {
-          switch (event.type) {
-            case "response.create":
-              return onCreate(event as Protocol.ResponseCreate)
-            case "response.steer":
-              return onSteer(event as Protocol.ResponseSteer)
-            default:
-              return Effect.void
-          }
-        }
-      }).pipe(
-        Effect.catchAllCause((cause) =>
-          Effect.zipRight(
-            Effect.logError("frame handling failed", cause),
-            sendEvent(Protocol.serverError())
-          )
-        )
-      )
-
-    // Age limit: tell the client why, then close (in-flight responses end with the connection).
-    yield* Effect.sleep(Duration.decode(config.maxConnectionAge)).pipe(
-      Effect.zipRight(sendEvent(Protocol.connectionLimitReached(config.maxConnectionAge))),
-      Effect.zipRight(connection.close(connectionLimitCloseCode, "websocket_connection_limit_reached")),
-      Effect.forkScoped
-    )
-
-    yield* connection.frames.pipe(
-      Stream.runForEach(onFrame),
-      // Transport violations (binary, oversize, drops) were already answered with their close codes.
-      Effect.catchAll((error) => Effect.logDebug("connection ended", error))
-    )
-  })).pipe(
-    // After the scope closed (every response fiber is gone), drop the connection's warm state.
+    const state = makeState({ env, config, jobs, resume: options.resume })
+    if (state.token !== undefined) options.resume?.sessions.byToken.set(state.token, state)
+    yield* Effect.addFinalizer(() => finish(state))
+    yield* serveSocket(state, connection)
+    yield* Deferred.await(state.done)
+  }).pipe(
+    Effect.scoped,
+    // After the scope closed (every response fiber is gone), drop the session's warm state.
     Effect.ensuring(Effect.flatMap(StateCache, (cache) => cache.closeConnection(connection.id)))
   )

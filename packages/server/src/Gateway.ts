@@ -15,9 +15,12 @@ import * as HttpServerModule from "@effect/platform/HttpServer"
 import type * as Upgrade from "@loopwire/transport/Upgrade"
 import { accept, reject } from "@loopwire/transport/Upgrade"
 import * as WebSocketServer from "@loopwire/transport/WebSocketServer"
+import { ResumeHeaders } from "@loopwire/protocol/Resume"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Http from "node:http"
 import * as AuthModule from "./Auth.js"
 import * as ConnectionHandler from "./ConnectionHandler.js"
@@ -25,6 +28,7 @@ import * as GatewayConfig from "./GatewayConfig.js"
 import * as HttpApi from "./HttpApi.js"
 import type { ModelBackend } from "./ModelBackend.js"
 import * as ResponseStoreModule from "./ResponseStore.js"
+import * as ResumeLogModule from "./ResumeLog.js"
 import type * as Scenario from "./Scenario.js"
 import * as ScriptedBackend from "./ScriptedBackend.js"
 import * as StateCacheModule from "./StateCache.js"
@@ -57,40 +61,93 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
   const context = yield* Effect.context<Requirements>()
   const auth = yield* AuthModule.Auth
   const config = yield* GatewayConfig.GatewayConfig
-  const tenants = new WeakMap<Upgrade.UpgradeRequest, AuthModule.Tenant>()
+  const resumeLog = config.resume ? yield* resumeLogFor(config) : undefined
+  const sessions = new ConnectionHandler.Sessions()
+  const graceHeader = String(Math.max(0, Math.round(Duration.toMillis(config.resumeGrace))))
+  const accepted = new WeakMap<Upgrade.UpgradeRequest, ConnectionHandler.HandleOptions>()
   const authenticate = (request: Upgrade.UpgradeRequest) =>
     Effect.either(auth.authenticate(request.headers["authorization"]))
+
+  // Names the connection (a fresh token bound to the tenant) and claims the lost connection it presents. A log
+  // that fails (Redis down) costs the client the extension, never the connection.
+  const offerResume = (
+    request: Upgrade.UpgradeRequest,
+    tenant: AuthModule.Tenant,
+    log: ResumeLogModule.Shape
+  ): Effect.Effect<{ readonly options: ConnectionHandler.HandleOptions; readonly headers: Record<string, string> }> =>
+    Effect.gen(function*() {
+      const token = yield* ResumeLogModule.makeToken
+      const session = { tenant, token }
+      const opened = yield* Effect.either(log.openSession(session))
+      if (Either.isLeft(opened)) {
+        yield* Effect.logWarning("resume log unavailable: connection served without resume", opened.left)
+        return { options: { tenant }, headers: {} }
+      }
+      const headers: Record<string, string> = {
+        [ResumeHeaders.token]: token,
+        [ResumeHeaders.grace]: graceHeader
+      }
+      const presented = request.headers[ResumeHeaders.token]
+      let claimed: ResumeLogModule.ClaimedSession | undefined
+      if (presented !== undefined) {
+        const result = yield* Effect.either(log.claim({ tenant, token: presented.trim(), into: token }))
+        if (Either.isLeft(result)) yield* Effect.logWarning("resume claim failed", result.left)
+        else claimed = Option.getOrUndefined(result.right)
+        headers[ResumeHeaders.resumed] = claimed === undefined ? "0" : "1"
+      }
+      const resume: ConnectionHandler.ResumeOptions = { log, sessions, session, grace: config.resumeGrace, claimed }
+      return { options: { tenant, resume }, headers }
+    })
+
   return {
     onUpgrade: (request) =>
-      Effect.map(authenticate(request), (result): Upgrade.Decision => {
+      Effect.flatMap(authenticate(request), (result): Effect.Effect<Upgrade.Decision> => {
         if (Either.isLeft(result)) {
-          return reject(401, HttpApi.unauthorizedBody(result.left), {
+          return Effect.succeed(reject(401, HttpApi.unauthorizedBody(result.left), {
             "content-type": "application/json",
             "www-authenticate": "Bearer"
-          })
+          }))
         }
         if (config.rejectWebSocket) {
-          return reject(
+          return Effect.succeed(reject(
             426,
             HttpApi.upgradeRequiredBody("WebSocket mode is disabled on this server; use POST /v1/responses (HTTP)."),
             { "content-type": "application/json" }
-          )
+          ))
         }
-        tenants.set(request, result.right)
-        return accept()
+        const tenant = result.right
+        if (resumeLog === undefined) {
+          accepted.set(request, { tenant })
+          return Effect.succeed(accept())
+        }
+        return Effect.map(offerResume(request, tenant, resumeLog), ({ headers, options }) => {
+          accepted.set(request, options)
+          return accept({ headers })
+        })
       }),
     handle: (connection, request) =>
       Effect.gen(function*() {
-        let tenant = tenants.get(request)
-        if (tenant === undefined) {
+        let options = accepted.get(request)
+        if (options === undefined) {
           const result = yield* authenticate(request)
           if (Either.isLeft(result)) return yield* connection.close(1008, "unauthorized")
-          tenant = result.right
+          options = { tenant: result.right }
         }
-        yield* ConnectionHandler.handle(connection, { tenant })
+        accepted.delete(request)
+        yield* ConnectionHandler.handle(connection, options)
       }).pipe(Effect.provide(context))
   }
 })
+
+// The `ResumeLog` of the context (e.g. Redis, shared by several processes), else one in memory for this handler.
+const resumeLogFor = (config: GatewayConfig.GatewayConfigShape): Effect.Effect<ResumeLogModule.Shape> =>
+  Effect.flatMap(
+    Effect.serviceOption(ResumeLogModule.ResumeLog),
+    Option.match({
+      onSome: Effect.succeed,
+      onNone: () => ResumeLogModule.makeMemory({ grace: config.resumeGrace, maxBytes: config.resumeLogBytes })
+    })
+  )
 
 /**
  * Both modes on an existing Node server (see `WebSocketServer.layerHttpServer`), for the life of the layer.

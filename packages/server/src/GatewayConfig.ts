@@ -36,6 +36,12 @@ export interface GatewayConfigShape {
   readonly rejectWebSocket: boolean
   /** `model` reported when a request names none. Default `loopwire`. */
   readonly defaultModel: string
+  /** Offer reconnect-with-resume (docs/resume.md): name connections and keep dropped ones. Default true. */
+  readonly resume: boolean
+  /** How long a dropped connection's state is kept for a resume; zero keeps nothing. Default 60 seconds. */
+  readonly resumeGrace: Duration.Duration
+  /** Byte budget of one response's resume log (UTF-8 bytes of its frames). Default 8 MiB. */
+  readonly resumeLogBytes: number
 }
 
 /**
@@ -54,7 +60,10 @@ export const defaults: GatewayConfigShape = {
   maxPendingSteers: 8,
   maxFrameBytes: 16 * 1024 * 1024,
   rejectWebSocket: false,
-  defaultModel: "loopwire"
+  defaultModel: "loopwire",
+  resume: true,
+  resumeGrace: Duration.seconds(60),
+  resumeLogBytes: 8 * 1024 * 1024
 }
 
 /**
@@ -88,8 +97,9 @@ const atLeast = (min: number) => (name: string, fallback: number) =>
  * Reads every field from the environment (`LOOPWIRE_HOST`, `LOOPWIRE_PORT`, `LOOPWIRE_MAX_CONNECTION_AGE`
  * (a duration such as `60 minutes`), `LOOPWIRE_MAX_IN_FLIGHT`, `LOOPWIRE_MAX_LANES`, `LOOPWIRE_MAX_QUEUED`,
  * `LOOPWIRE_MAX_PENDING_STEERS`, `LOOPWIRE_MAX_FRAME_BYTES`, `LOOPWIRE_REJECT_WEBSOCKET`,
- * `LOOPWIRE_DEFAULT_MODEL`), each falling back to its default. Limits are validated (`maxInFlight` and
- * `maxFrameBytes` at least 1, the others at least 0).
+ * `LOOPWIRE_DEFAULT_MODEL`, `LOOPWIRE_RESUME`, `LOOPWIRE_RESUME_GRACE` (a duration), `LOOPWIRE_RESUME_LOG_BYTES`), each
+ * falling back to its default. Limits are validated (`maxInFlight`, `maxFrameBytes` and `resumeLogBytes` at least
+ * 1, the others at least 0).
  *
  * @since 0.1.0
  * @category config
@@ -107,7 +117,10 @@ export const config: Config.Config<GatewayConfigShape> = Config.all({
   maxPendingSteers: atLeast(0)("LOOPWIRE_MAX_PENDING_STEERS", defaults.maxPendingSteers),
   maxFrameBytes: atLeast(1)("LOOPWIRE_MAX_FRAME_BYTES", defaults.maxFrameBytes),
   rejectWebSocket: Config.boolean("LOOPWIRE_REJECT_WEBSOCKET").pipe(Config.withDefault(defaults.rejectWebSocket)),
-  defaultModel: Config.string("LOOPWIRE_DEFAULT_MODEL").pipe(Config.withDefault(defaults.defaultModel))
+  defaultModel: Config.string("LOOPWIRE_DEFAULT_MODEL").pipe(Config.withDefault(defaults.defaultModel)),
+  resume: Config.boolean("LOOPWIRE_RESUME").pipe(Config.withDefault(defaults.resume)),
+  resumeGrace: Config.duration("LOOPWIRE_RESUME_GRACE").pipe(Config.withDefault(defaults.resumeGrace)),
+  resumeLogBytes: atLeast(1)("LOOPWIRE_RESUME_LOG_BYTES", defaults.resumeLogBytes)
 })
 
 /**
@@ -142,7 +155,8 @@ export const validate = (
     ["maxLanes", 0, Number.MAX_SAFE_INTEGER],
     ["maxQueued", 0, Number.MAX_SAFE_INTEGER],
     ["maxPendingSteers", 0, Number.MAX_SAFE_INTEGER],
-    ["maxFrameBytes", 1, Number.MAX_SAFE_INTEGER]
+    ["maxFrameBytes", 1, Number.MAX_SAFE_INTEGER],
+    ["resumeLogBytes", 1, Number.MAX_SAFE_INTEGER]
   ]
   for (const [field, min, max] of checks) {
     const value = config[field] as number

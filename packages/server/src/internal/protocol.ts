@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import type { ResponseCreate, ResponseSteer } from "@loopwire/protocol/ClientEvent"
+import type { LoopwireResume, ResponseCreate, ResponseSteer } from "@loopwire/protocol/ClientEvent"
 import * as Codec from "@loopwire/protocol/Codec"
 import * as ProtocolError from "@loopwire/protocol/ProtocolError"
 import type { ErrorEnvelope } from "@loopwire/protocol/ServerEvent"
@@ -12,12 +12,13 @@ import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import { randomBytes } from "node:crypto"
 
-export type { ResponseCreate, ResponseSteer }
+export type { LoopwireResume, ResponseCreate, ResponseSteer }
 
 /** A decoded client event the gateway acts on; anything else it may ignore. */
 export type Decoded =
   | ResponseCreate
   | ResponseSteer
+  | LoopwireResume
   | { readonly type: "ignored" }
 
 /**
@@ -31,7 +32,9 @@ export const decode = (text: string): Either.Either<Decoded, ErrorEnvelope> => {
   const result = Codec.decodeClientEvent(text)
   if (Either.isRight(result)) {
     const event = result.right
-    if (event.type === "response.create" || event.type === "response.steer") return Either.right(event as Decoded)
+    if (event.type === "response.create" || event.type === "response.steer" || event.type === "loopwire.resume") {
+      return Either.right(event as Decoded)
+    }
     return Either.right({ type: "ignored" })
   }
   const error = result.left

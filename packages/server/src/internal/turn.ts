@@ -201,6 +201,13 @@ export const run = (
     readonly lane: string
     readonly streamId: string | undefined
     readonly sink: Sink
+    /** The response's id when the caller assigned it already (resume: the log is begun at acceptance). */
+    readonly responseId?: string | undefined
+    /**
+     * Serialises numbering and writing of this response's events with other writers of the same numbering (steer
+     * events), so a resume log receives them in order. Default: none.
+     */
+    readonly lock?: (<A>(effect: Effect.Effect<A>) => Effect.Effect<A>) | undefined
     /** Called when the response exists (before `response.created`) and when it ends. */
     readonly onStart?: ((running: Running) => void) | undefined
     readonly onEnd?: ((running: Running) => void) | undefined
@@ -245,7 +252,7 @@ export const run = (
       ? Chain.countModelResponses(newInput)
       : parent.turn + (parent.request.generate === false ? 0 : 1)
 
-    const running: Running = { id: responseId(), lane, streamId, request, seq: 0, steers: [] }
+    const running: Running = { id: options.responseId ?? responseId(), lane, streamId, request, seq: 0, steers: [] }
     const createdAt = Math.floor((yield* Clock.currentTimeMillis) / 1000)
     const skeleton = Chain.skeleton(request, {
       id: running.id,
@@ -253,7 +260,10 @@ export const run = (
       defaultModel: env.config.defaultModel
     }) as unknown as Response
 
-    const emit = (event: WireEvent) => Effect.suspend(() => sink(numbered(event, running.seq++, streamId)))
+    const lock = options.lock
+    const emit = lock === undefined
+      ? (event: WireEvent) => Effect.suspend(() => sink(numbered(event, running.seq++, streamId)))
+      : (event: WireEvent) => lock(Effect.suspend(() => sink(numbered(event, running.seq++, streamId))))
 
     const keep = (response: Response) =>
       Effect.gen(function*() {
