@@ -32,7 +32,35 @@ export interface ClientConfig {
   readonly maxLanes: number
   /** Rotate a socket between turns once it is this old (the server's limit minus a margin). */
   readonly maxAge: Duration.Duration
+  /** Reconnect-with-resume (the Loopwire extension, used only when the server offers it). */
+  readonly resume: ResumePolicy
 }
+
+/**
+ * How a socket whose server offered a resume token (`loopwire-resume-token`) comes back after a drop: reconnect
+ * attempts back off from `initialMillis` doubling to `maxMillis` (jitter in (0.75, 1]), all inside the grace
+ * period the server announced; an answer `loopwire-resumed: 0` is retried `refusedRetries` times (the server
+ * may not have seen the drop yet) before the socket gives up and its requests take the standard ladder.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResumePolicy {
+  /** Default true. `false` never resumes (and never tags requests), even when offered. */
+  readonly enabled: boolean
+  /** Delay before the first reconnect attempt (default 100 ms). */
+  readonly initialMillis: number
+  /** Largest delay between attempts (default 2000 ms). */
+  readonly maxMillis: number
+  /** Further attempts after a `loopwire-resumed: 0` answer (default 2). */
+  readonly refusedRetries: number
+}
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultResume: ResumePolicy = { enabled: true, initialMillis: 100, maxMillis: 2000, refusedRetries: 2 }
 
 /**
  * Options to build a configuration. Give `url` (ws/wss) or `baseUrl` (http/https, e.g.
@@ -52,6 +80,8 @@ export interface Options {
   readonly maxInFlight?: number | undefined
   readonly maxLanes?: number | undefined
   readonly maxAge?: Duration.DurationInput | undefined
+  /** Reconnect-with-resume: `false` disables it; a partial policy overrides the defaults. */
+  readonly resume?: boolean | Partial<ResumePolicy> | undefined
 }
 
 /**
@@ -108,7 +138,12 @@ export const make = (options: Options): ClientConfig => {
     lanes,
     maxInFlight: Math.max(1, options.maxInFlight ?? 16),
     maxLanes: Math.max(0, options.maxLanes ?? 32),
-    maxAge: Duration.decode(options.maxAge ?? Duration.minutes(55))
+    maxAge: Duration.decode(options.maxAge ?? Duration.minutes(55)),
+    resume: options.resume === undefined || options.resume === true
+      ? defaultResume
+      : options.resume === false
+      ? { ...defaultResume, enabled: false }
+      : { ...defaultResume, ...options.resume }
   }
 }
 

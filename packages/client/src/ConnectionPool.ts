@@ -10,10 +10,14 @@ import * as Transport from "@loopwire/transport/Transport"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { ClientConfig } from "./ClientConfig.js"
+import type * as Mux from "./internal/mux.js"
 import * as Slot from "./internal/slot.js"
 import { ResponsesError } from "./ResponsesError.js"
+import type * as Resume from "./Resume.js"
 
 /**
  * A session's place in the pool: a socket and a lane (`undefined` = the default lane, when the endpoint has no
@@ -39,9 +43,45 @@ export interface Stats {
     readonly sessions: number
     readonly inFlight: number
     readonly connected: boolean
+    /** Reconnecting after a drop, with a resume token. */
+    readonly resuming: boolean
     readonly dials: number
+    /** Successful resumes of the current socket. */
+    readonly resumes: number
   }>
 }
+
+/**
+ * What happens to the pool's sockets: a drop (and whether the socket tries to resume), a resume (how many
+ * requests were asked for again), a refused or expired resume (its requests take the standard ladder).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SocketEvent =
+  | {
+    readonly _tag: "Dropped"
+    readonly socket: number
+    readonly generation: number
+    readonly closeCode: number | undefined
+    readonly inFlight: number
+    readonly resuming: boolean
+  }
+  | {
+    readonly _tag: "Resumed"
+    readonly socket: number
+    readonly generation: number
+    readonly requests: number
+    readonly attempts: number
+    readonly downMillis: number
+  }
+  | {
+    readonly _tag: "ResumeRefused"
+    readonly socket: number
+    readonly generation: number
+    readonly reason: Resume.RefusalReason
+    readonly requests: number
+  }
 
 /**
  * @since 0.1.0
@@ -57,6 +97,10 @@ export interface Shape {
   /** The first socket, used by `ResponsesClient.create`. */
   readonly primary: Slot.Slot
   readonly stats: Effect.Effect<Stats>
+  /** Socket events from now on (drops, resumes, refusals). */
+  readonly events: Stream.Stream<SocketEvent>
+  /** Subscribes before acting, so no event is missed. */
+  readonly subscribe: Effect.Effect<Stream.Stream<SocketEvent>, never, Scope.Scope>
 }
 
 /**
@@ -108,9 +152,16 @@ export const make = (
     const transport = yield* Transport.Transport
     const size = Math.max(1, options.size ?? 1)
     const sessionsPerSocket = Math.max(1, options.sessionsPerSocket ?? (config.lanes ? config.maxLanes : 1))
+    const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<SocketEvent>(), PubSub.shutdown)
     const slots = yield* Effect.forEach(
       Array.from({ length: size }, (_, i) => i),
-      (index) => Slot.make({ index, config, transport })
+      (index) =>
+        Slot.make({
+          index,
+          config,
+          transport,
+          onEvent: (event: Mux.SocketEvent) => void pubsub.unsafeOffer({ ...event, socket: index })
+        })
     )
 
     const acquire = Effect.acquireRelease(
@@ -142,11 +193,22 @@ export const make = (
         sessions: s.sessions,
         inFlight: s.current()?.load() ?? 0,
         connected: s.current()?.isAlive() ?? false,
-        dials: s.dials()
+        resuming: s.current()?.isResuming() ?? false,
+        dials: s.dials(),
+        resumes: s.current()?.resumes() ?? 0
       }))
     }))
 
-    return { config, size, sessionsPerSocket, acquire, primary: slots[0]!, stats }
+    return {
+      config,
+      size,
+      sessionsPerSocket,
+      acquire,
+      primary: slots[0]!,
+      stats,
+      events: Stream.fromPubSub(pubsub),
+      subscribe: Effect.map(PubSub.subscribe(pubsub), (q) => Stream.fromQueue(q))
+    }
   })
 
 /**

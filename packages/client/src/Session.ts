@@ -27,10 +27,12 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ConnectionPool from "./ConnectionPool.js"
 import * as HttpResponses from "./HttpResponses.js"
+import type * as Mux from "./internal/mux.js"
 import * as Recovery from "./Recovery.js"
 import type { CreateRequest } from "./ResponsesClient.js"
 import { terminalResponse, validateLane } from "./ResponsesClient.js"
 import { ResponsesError } from "./ResponsesError.js"
+import type * as Resume from "./Resume.js"
 
 /**
  * Per-request settings: every create field except `input`, `previous_response_id`, `stream_id`, `type`.
@@ -108,6 +110,17 @@ export type SessionEvent =
     readonly usage: Response.Usage | undefined
   }
   | { readonly _tag: "TurnFailed"; readonly error: ResponsesError }
+  /** The socket dropped mid-response and came back: the response is being resumed after `startingAfter`. */
+  | { readonly _tag: "Resumed"; readonly socket: number; readonly generation: number; readonly startingAfter: number }
+  /** The server never received the request (lost on the wire): it was re-sent as it was, on the resumed socket. */
+  | { readonly _tag: "RequestResent"; readonly socket: number; readonly generation: number }
+  /** The response could not be resumed; the turn takes the standard ladder (a `Recovering` follows). */
+  | {
+    readonly _tag: "ResumeRefused"
+    readonly socket: number
+    readonly generation: number
+    readonly reason: Resume.RefusalReason
+  }
 
 /**
  * Counters since the session began.
@@ -128,6 +141,16 @@ export interface Metrics {
   readonly bytesSent: number
   /** What the same requests would have cost as full resends. */
   readonly bytesFullResend: number
+  /** Responses picked up again after a drop (reconnect-with-resume). */
+  readonly resumes: number
+  /** Requests re-sent on a resumed socket because the server never received them. */
+  readonly resent: number
+  /** Responses that could not be resumed (the ladder took over). */
+  readonly resumeRefusals: number
+  /** Events received for resumed responses after their resume (the log's replay, then the live rest). */
+  readonly resumedEvents: number
+  /** Events received twice and dropped (a replay overlapping what was delivered). */
+  readonly duplicatesDropped: number
 }
 
 /**
@@ -261,7 +284,12 @@ export const make = (
       retries: 0,
       httpFallback: false,
       bytesSent: 0,
-      bytesFullResend: 0
+      bytesFullResend: 0,
+      resumes: 0,
+      resent: 0,
+      resumeRefusals: 0,
+      resumedEvents: 0,
+      duplicatesDropped: 0
     }
     const count = (patch: Partial<Metrics>) => {
       metrics = { ...metrics, ...patch }
@@ -346,9 +374,37 @@ export const make = (
           socket: lease.socket,
           generation: mux.generation
         })
+        const generation = mux.generation
+        const notify = (notice: Mux.Notice) => {
+          switch (notice._tag) {
+            case "Resumed":
+              count({ resumes: metrics.resumes + 1 })
+              pubsub.unsafeOffer({
+                _tag: "Resumed",
+                socket: lease.socket,
+                generation,
+                startingAfter: notice.startingAfter
+              })
+              return
+            case "Resent":
+              count({ resent: metrics.resent + 1 })
+              pubsub.unsafeOffer({ _tag: "RequestResent", socket: lease.socket, generation })
+              return
+            case "ResumeRefused":
+              count({ resumeRefusals: metrics.resumeRefusals + 1 })
+              pubsub.unsafeOffer({ _tag: "ResumeRefused", socket: lease.socket, generation, reason: notice.reason })
+              return
+            case "ResumedEvent":
+              count({ resumedEvents: metrics.resumedEvents + 1 })
+              return
+            case "Duplicate":
+              count({ duplicatesDropped: metrics.duplicatesDropped + 1 })
+              return
+          }
+        }
         return {
           generation: mux.generation,
-          stream: Stream.unwrap(mux.submit(frame, lease.lane)).pipe(Stream.timeoutFail(idleError, idleTimeout)),
+          stream: Stream.unwrap(mux.submit(frame, lease.lane, notify)).pipe(Stream.timeoutFail(idleError, idleTimeout)),
           wasDelta: decision._tag === "Delta"
         }
       })

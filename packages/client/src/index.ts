@@ -45,6 +45,11 @@ export * as Session from "./Session.js"
 /**
  * @since 0.1.0
  */
+export * as Resume from "./Resume.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Tool from "./Tool.js"
 
 /**

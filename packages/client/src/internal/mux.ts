@@ -3,6 +3,14 @@
  * inbound events to the request running on their lane; the in-flight cap is enforced on the client (beyond it,
  * and behind a busy lane, requests wait here, unsent).
  *
+ * Resume (docs/resume.md) lives here too, because it is a per-socket matter: when the server offered a
+ * `loopwire-resume-token`, a drop does not fail the requests in flight. The multiplexer reconnects (backing off,
+ * inside the announced grace period) presenting the token; on `loopwire-resumed: 1` it asks for the rest of
+ * every in-flight response (`loopwire.resume`, in the order the requests were sent) and keeps feeding the same
+ * consumer streams; otherwise the requests fail with `ConnectionLost` and their sessions take the standard
+ * ladder. Events are delivered at most once, in order: per response, an event whose `sequence_number` is not
+ * above the last one delivered is dropped.
+ *
  * @internal
  */
 import * as Codec from "@loopwire/protocol/Codec"
@@ -12,17 +20,83 @@ import type * as Connection from "@loopwire/transport/Connection"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Mailbox from "effect/Mailbox"
+import * as Random from "effect/Random"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { randomBytes } from "node:crypto"
+import { defaultResume, type ResumePolicy } from "../ClientConfig.js"
 import { fromErrorFrame, ResponsesError } from "../ResponsesError.js"
+import * as Resume from "../Resume.js"
+
+/**
+ * What happened to one request across a drop (for the session's events and metrics).
+ *
+ * @internal
+ */
+export type Notice =
+  /** A `loopwire.resume` went out for this request on a resumed socket. */
+  | { readonly _tag: "Resumed"; readonly startingAfter: number }
+  /** The server had never received the request (`resume_request_unknown`): it was sent again, as it was. */
+  | { readonly _tag: "Resent" }
+  /** The request could not be resumed; it fails with `ConnectionLost` (the standard ladder follows). */
+  | { readonly _tag: "ResumeRefused"; readonly reason: Resume.RefusalReason }
+  /** An event already delivered came again and was dropped. */
+  | { readonly _tag: "Duplicate" }
+  /** An event delivered after a resume (the log's replay, then the live rest). */
+  | { readonly _tag: "ResumedEvent" }
+
+/**
+ * What happened to a socket (for the pool's event stream).
+ *
+ * @internal
+ */
+export type SocketEvent =
+  | {
+    readonly _tag: "Dropped"
+    readonly generation: number
+    readonly closeCode: number | undefined
+    readonly inFlight: number
+    /** Whether the socket will try to resume (the server offered a token and a grace period). */
+    readonly resuming: boolean
+  }
+  | {
+    readonly _tag: "Resumed"
+    readonly generation: number
+    /** Requests asked for with `loopwire.resume`. */
+    readonly requests: number
+    readonly attempts: number
+    readonly downMillis: number
+  }
+  | {
+    readonly _tag: "ResumeRefused"
+    readonly generation: number
+    readonly reason: Resume.RefusalReason
+    readonly requests: number
+  }
 
 /** @internal */
 export interface Pending {
   readonly lane: string
+  /** The frame as built by the caller (untagged). */
   readonly frame: string
+  /** Unique per request for the client's lifetime; sent only to servers that offered resume. */
+  readonly requestId: string
+  /** The frame as first written (tagged when the socket offered resume); re-sent as is. */
+  wire: string | undefined
   readonly mailbox: Mailbox.Mailbox<ServerEvent.ServerEvent, ResponsesError>
+  readonly notify: ((notice: Notice) => void) | undefined
   sent: boolean
+  /** Send order on this socket: resumes go out in it. */
+  order: number
+  /** The last `sequence_number` delivered to the consumer (-1: none). */
+  lastSeq: number
+  /** Asked for again on a resumed socket. */
+  resumed: boolean
+  /** `loopwire.resume` retries after `resume_log_unavailable`. */
+  logRetries: number
   /** The consumer got its terminal (or error); further events of this response are dropped. */
   settled: boolean
 }
@@ -30,14 +104,20 @@ export interface Pending {
 /** @internal */
 export interface Mux {
   readonly generation: number
-  readonly connection: Connection.Connection
+  /** The live connection (undefined while reconnecting or once dead). */
+  readonly connection: () => Connection.Connection | undefined
   readonly openedAt: number
   /** Sends a `response.create` frame on a lane ("" = default lane) and streams its events to the terminal. */
   readonly submit: (
     frame: string,
-    lane: string | undefined
+    lane: string | undefined,
+    notify?: ((notice: Notice) => void) | undefined
   ) => Effect.Effect<Stream.Stream<ServerEvent.ServerEvent, ResponsesError>, ResponsesError>
   readonly isAlive: () => boolean
+  /** Reconnecting with a resume token after a drop. */
+  readonly isResuming: () => boolean
+  /** Whether the current connection offered resume (requests are tagged with `loopwire_request_id`). */
+  readonly resumable: () => boolean
   /** Requests sent or waiting. */
   readonly load: () => number
   /** No new requests; closes once the last in-flight response ends. */
@@ -48,12 +128,21 @@ export interface Mux {
   readonly bytesSent: () => number
   /** When the last inbound frame arrived (or the socket opened). */
   readonly lastInboundMillis: () => number
+  /** Successful resumes of this socket. */
+  readonly resumes: () => number
 }
 
 const utf8 = (s: string) => Buffer.byteLength(s, "utf8")
+const logRetryLimit = 3
+
+// Unique for the process's lifetime: a random prefix and a counter.
+const idPrefix = `lwr_${randomBytes(9).toString("base64url")}`
+let idCounter = 0
+const nextRequestId = () => `${idPrefix}${(idCounter++).toString(36)}`
 
 /**
- * Starts the reader fiber (forked into the caller's scope) and returns the multiplexer.
+ * Starts the reader fiber (forked into the caller's scope) and returns the multiplexer. `reopen` dials the same
+ * endpoint again with extra handshake headers (in the given scope); without it, a drop ends the socket.
  *
  * @internal
  */
@@ -62,10 +151,16 @@ export const make = (options: {
   readonly generation: number
   readonly maxInFlight: number
   readonly maxLanes: number
+  readonly resume?: ResumePolicy | undefined
+  readonly reopen?:
+    | ((headers: Readonly<Record<string, string>>) => Effect.Effect<Connection.Connection, ResponsesError, Scope.Scope>)
+    | undefined
   readonly onDead?: ((mux: Mux) => void) | undefined
+  readonly onEvent?: ((event: SocketEvent) => void) | undefined
 }) =>
   Effect.gen(function*() {
-    const { connection } = options
+    const muxScope = yield* Effect.scope
+    const policy = options.resume
     const openedAt = yield* Clock.currentTimeMillis
     const lanes = new Map<string, Array<Pending>>()
     const waiting: Array<Pending> = []
@@ -75,6 +170,17 @@ export const make = (options: {
     let retired = false
     let bytesSent = 0
     let lastInbound = openedAt
+    let sendOrder = 0
+    let resumes = 0
+    // The live connection (undefined while resuming), its own scope (the first one lives in the mux's scope),
+    // and what its 101 offered.
+    let current: Connection.Connection | undefined = options.connection
+    let currentScope: Scope.CloseableScope | undefined
+    let offer = Resume.offerOf(options.connection.handshake.responseHeaders)
+    let resuming = false
+
+    const canResume = () => policy !== undefined && policy.enabled && options.reopen !== undefined
+    const tagging = () => canResume() && offer !== undefined
 
     const laneQueue = (lane: string) => {
       let q = lanes.get(lane)
@@ -103,40 +209,61 @@ export const make = (options: {
       inFlight = 0
     }
 
+    const inFlightInOrder = (): Array<Pending> => {
+      const all: Array<Pending> = []
+      for (const q of lanes.values()) if (q[0] !== undefined) all.push(q[0])
+      return all.sort((a, b) => a.order - b.order)
+    }
+
     const die = (error: ResponsesError): Effect.Effect<void> =>
       Effect.suspend(() => {
         if (dead !== undefined) return Effect.void
         dead = error
         failAll(error)
         options.onDead?.(self)
-        return connection.close(1000, "")
+        const connection = current
+        const scope = currentScope
+        current = undefined
+        currentScope = undefined
+        return Effect.zipRight(
+          connection === undefined ? Effect.void : connection.close(1000, ""),
+          scope === undefined ? Effect.void : Scope.close(scope, Exit.void)
+        )
       })
 
     const maybeCloseRetired = (): Effect.Effect<void> =>
-      retired && inFlight === 0 && waiting.length === 0 && dead === undefined
+      retired && inFlight === 0 && waiting.length === 0 && dead === undefined && !resuming
         ? die(new ResponsesError({ reason: "ConnectionLost", message: "The connection was rotated." }))
         : Effect.void
+
+    const lostError = (message: string, code: number | undefined) =>
+      new ResponsesError({ reason: "ConnectionLost", message, ...(code !== undefined ? { closeCode: code } : {}) })
 
     // Sends waiting requests while the in-flight budget allows, in submission order, one at a time per lane:
     // the server would queue a second one anyway, and an error frame could then not be told from the running
     // response's (some servers reject a queued request at once).
     const pump = (): Effect.Effect<void> =>
       Effect.suspend(() => {
-        if (dead !== undefined || inFlight >= options.maxInFlight) return Effect.void
+        const connection = current
+        if (dead !== undefined || connection === undefined || inFlight >= options.maxInFlight) return Effect.void
         const index = waiting.findIndex((p) => (lanes.get(p.lane)?.length ?? 0) === 0)
         if (index === -1) return Effect.void
         const next = waiting.splice(index, 1)[0]!
         next.sent = true
+        next.order = sendOrder++
+        next.wire = tagging() ? Resume.tagCreate(next.frame, next.requestId) : next.frame
         inFlight++
         laneQueue(next.lane).push(next)
-        bytesSent += utf8(next.frame)
-        return connection.send(next.frame).pipe(
-          Effect.catchAll((e) =>
-            die(new ResponsesError({ reason: "ConnectionLost", message: e.message, ...(e.code !== undefined ? { closeCode: e.code } : {}) }))
-          ),
-          Effect.zipRight(pump())
-        )
+        return Effect.zipRight(write(connection, next.wire), pump())
       })
+
+    // A failed write is a lost connection: the reader sees it too; `lost` runs once per connection.
+    const write = (connection: Connection.Connection, frame: string): Effect.Effect<void> => {
+      bytesSent += utf8(frame)
+      return connection.send(frame).pipe(
+        Effect.catchAll((e) => lost(connection, lostError(e.message, e.code)))
+      )
+    }
 
     const finishHead = (lane: string) => {
       const q = lanes.get(lane)
@@ -146,8 +273,24 @@ export const make = (options: {
       inFlight = Math.max(0, inFlight - 1)
     }
 
-    const route = (text: string): Effect.Effect<void> =>
+    const settle = (p: Pending, error: ResponsesError | undefined) => {
+      if (p.settled) return
+      p.settled = true
+      p.mailbox.unsafeDone(error === undefined ? Exit.void : Exit.fail(error))
+    }
+
+    // The request a resume refusal is about: named by its id when the frame says so, else the head of its lane.
+    const resumeTarget = (obj: Record<string, unknown>, lane: string): Pending | undefined => {
+      const id = Resume.requestIdOf(obj)
+      if (id !== undefined) {
+        for (const q of lanes.values()) for (const p of q) if (p.requestId === id) return p
+      }
+      return lanes.get(lane)?.[0]
+    }
+
+    const route = (connection: Connection.Connection, text: string): Effect.Effect<void> =>
       Effect.gen(function*() {
+        if (connection !== current) return // a late frame of a replaced connection
         lastInbound = yield* Clock.currentTimeMillis
         let raw: unknown
         try {
@@ -160,31 +303,66 @@ export const make = (options: {
         }
         const obj = raw as Record<string, unknown> & { readonly type: string }
         const streamId = typeof obj.stream_id === "string" ? obj.stream_id : undefined
+        const lane = streamId ?? ""
+        if (obj.type === "error") {
+          const refusal = Resume.refusalOf(obj)
+          if (refusal !== undefined) {
+            const target = resumeTarget(obj, lane)
+            if (target === undefined) return
+            if (refusal === "resume_request_unknown") {
+              // Lost on the wire before the server read it: send it again, the same request (same id).
+              target.notify?.({ _tag: "Resent" })
+              return yield* write(connection, target.wire ?? target.frame)
+            }
+            if (refusal === "resume_log_unavailable" && target.logRetries < logRetryLimit) {
+              // The shared log is unreachable for now: the state is still kept, ask again a little later.
+              const delay = Resume.delayMillis(policy ?? defaultResume, target.logRetries++, yield* Random.next)
+              return yield* Effect.sleep(delay).pipe(
+                Effect.zipRight(Effect.suspend(() =>
+                  connection === current && !target.settled && lanes.get(target.lane)?.[0] === target
+                    ? write(connection, Resume.encodeResume(target.requestId, target.lastSeq))
+                    : Effect.void
+                )),
+                Effect.forkIn(muxScope),
+                Effect.asVoid
+              )
+            }
+            target.notify?.({ _tag: "ResumeRefused", reason: refusal })
+            settle(target, Resume.refusalError(refusal, fromErrorFrame(obj, yield* Clock.currentTimeMillis)))
+            finishHead(target.lane)
+            yield* pump()
+            return yield* maybeCloseRetired()
+          }
+        }
         if (obj.type === "error" && streamId === undefined && (lanes.get("")?.length ?? 0) === 0 && inFlight > 0) {
           // An error tied to no lane while only named lanes run: connection-level.
           return yield* die(fromErrorFrame(obj, yield* Clock.currentTimeMillis))
         }
-        const lane = streamId ?? ""
         const head = lanes.get(lane)?.[0]
-        const terminal = isTerminal(obj)
         if (head === undefined) return // stray event (e.g. steer.pending after completion): nothing waits for it
+        if (obj.type !== "error" && typeof obj.sequence_number === "number") {
+          // At most once, in order: a replay overlapping what was delivered is dropped.
+          if (obj.sequence_number <= head.lastSeq) {
+            head.notify?.({ _tag: "Duplicate" })
+            return
+          }
+          head.lastSeq = obj.sequence_number
+        }
+        const terminal = isTerminal(obj)
         if (!head.settled) {
           if (obj.type === "error") {
-            head.settled = true
-            head.mailbox.unsafeDone(Exit.fail(fromErrorFrame(obj, yield* Clock.currentTimeMillis)))
+            settle(head, fromErrorFrame(obj, yield* Clock.currentTimeMillis))
           } else {
             const decoded = Codec.decodeServerEventUnknown(obj)
             if (Either.isLeft(decoded)) {
-              head.settled = true
-              head.mailbox.unsafeDone(Exit.fail(
+              settle(
+                head,
                 new ResponsesError({ reason: "Protocol", message: `Undecodable ${obj.type} event: ${decoded.left.message}` })
-              ))
+              )
             } else {
               head.mailbox.unsafeOffer(decoded.right)
-              if (terminal) {
-                head.settled = true
-                head.mailbox.unsafeDone(Exit.void)
-              }
+              if (head.resumed) head.notify?.({ _tag: "ResumedEvent" })
+              if (terminal) settle(head, undefined)
             }
           }
         }
@@ -195,28 +373,122 @@ export const make = (options: {
         }
       })
 
-    const reader = connection.frames.pipe(
-      Stream.runForEach(route),
-      Effect.matchEffect({
-        onFailure: (e) =>
-          die(new ResponsesError({
-            reason: "ConnectionLost",
-            message: `The connection failed: ${e.message}`,
-            ...(e.code !== undefined ? { closeCode: e.code } : {})
-          })),
-        onSuccess: () =>
-          Effect.flatMap(connection.closed, (info) =>
-            die(new ResponsesError({
-              reason: "ConnectionLost",
-              message: `The connection closed (${info.code}${info.reason ? ` ${info.reason}` : ""}).`,
-              closeCode: info.code
-            })))
+    const startReader = (connection: Connection.Connection): Effect.Effect<void> =>
+      connection.frames.pipe(
+        Stream.runForEach((text) => route(connection, text)),
+        Effect.matchEffect({
+          onFailure: (e) => lost(connection, lostError(`The connection failed: ${e.message}`, e.code)),
+          onSuccess: () =>
+            Effect.flatMap(connection.closed, (info) =>
+              lost(
+                connection,
+                lostError(`The connection closed (${info.code}${info.reason ? ` ${info.reason}` : ""}).`, info.code)
+              ))
+        }),
+        Effect.forkIn(muxScope),
+        Effect.asVoid
+      )
+
+    // The connection ended without the client closing it. With a resume offer, reconnect and resume; else fail.
+    const lost = (connection: Connection.Connection, error: ResponsesError): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (dead !== undefined || connection !== current) return Effect.void
+        const idle = inFlight === 0 && waiting.length === 0
+        const willResume = canResume() && offer !== undefined && offer.graceMillis > 0 && !(retired && idle)
+        options.onEvent?.({
+          _tag: "Dropped",
+          generation: options.generation,
+          closeCode: error.closeCode,
+          inFlight,
+          resuming: willResume
+        })
+        if (!willResume) return die(error)
+        current = undefined
+        resuming = true
+        const scope = currentScope
+        currentScope = undefined
+        return Effect.zipRight(
+          scope === undefined ? Effect.void : Scope.close(scope, Exit.void),
+          Effect.forkIn(reconnect(offer!, error), muxScope)
+        )
       })
-    )
-    yield* Effect.forkScoped(reader)
+
+    const giveUp = (reason: Resume.RefusalReason, error: ResponsesError) =>
+      Effect.suspend(() => {
+        if (dead !== undefined) return Effect.void
+        const requests = inFlightInOrder()
+        for (const p of requests) p.notify?.({ _tag: "ResumeRefused", reason })
+        options.onEvent?.({ _tag: "ResumeRefused", generation: options.generation, reason, requests: requests.length })
+        resuming = false
+        return die(Resume.refusalError(reason, error))
+      })
+
+    // Reconnects with backoff inside the grace period, presenting the lost connection's token.
+    const reconnect = (lostOffer: Resume.Offer, error: ResponsesError): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        const droppedAt = yield* Clock.currentTimeMillis
+        const deadline = droppedAt + lostOffer.graceMillis
+        let attempts = 0
+        let refused = 0
+        for (;;) {
+          if (dead !== undefined) return
+          const delay = Resume.delayMillis(policy!, attempts, yield* Random.next)
+          if ((yield* Clock.currentTimeMillis) + delay >= deadline) return yield* giveUp("grace_expired", error)
+          if (delay > 0) yield* Effect.sleep(delay)
+          attempts++
+          if (dead !== undefined) return
+          const scope = yield* Scope.fork(muxScope, ExecutionStrategy.sequential)
+          const opened = yield* options.reopen!({ [Resume.TOKEN_HEADER]: lostOffer.token }).pipe(
+            Scope.extend(scope),
+            Effect.either
+          )
+          if (Either.isLeft(opened)) {
+            yield* Scope.close(scope, Exit.void)
+            const status = opened.left.status
+            if (status === 401 || status === 403 || status === 404 || status === 426) {
+              return yield* giveUp("connect_failed", opened.left)
+            }
+            continue
+          }
+          const connection = opened.right
+          if (dead !== undefined) return yield* Scope.close(scope, Exit.void)
+          const headers = connection.handshake.responseHeaders
+          if (!Resume.wasResumed(headers)) {
+            // A fresh connection with nothing in it: close it (cleanly) and try again, or give up.
+            yield* Scope.close(scope, Exit.void)
+            if (++refused > policy!.refusedRetries) return yield* giveUp("not_resumed", error)
+            continue
+          }
+          // The lost connection's state is ours again: ask for the rest of every response, in send order.
+          current = connection
+          currentScope = scope
+          offer = Resume.offerOf(headers)
+          lastInbound = yield* Clock.currentTimeMillis
+          resumes++
+          yield* startReader(connection)
+          const requests = inFlightInOrder()
+          for (const p of requests) {
+            p.resumed = true
+            p.notify?.({ _tag: "Resumed", startingAfter: p.lastSeq })
+            yield* write(connection, Resume.encodeResume(p.requestId, p.lastSeq))
+          }
+          resuming = false
+          options.onEvent?.({
+            _tag: "Resumed",
+            generation: options.generation,
+            requests: requests.length,
+            attempts,
+            downMillis: (yield* Clock.currentTimeMillis) - droppedAt
+          })
+          yield* pump()
+          return yield* maybeCloseRetired()
+        }
+      })
+
+    yield* startReader(options.connection)
     yield* Effect.addFinalizer(() => die(new ResponsesError({ reason: "ConnectionLost", message: "The client closed the connection." })))
 
-    const submit: Mux["submit"] = (frame, lane) =>
+    const submit: Mux["submit"] = (frame, lane, notify) =>
       Effect.gen(function*() {
         if (dead !== undefined) return yield* Effect.fail(dead)
         if (retired) {
@@ -234,7 +506,20 @@ export const make = (options: {
           namedLanes.add(key)
         }
         const mailbox = yield* Mailbox.make<ServerEvent.ServerEvent, ResponsesError>()
-        const pending: Pending = { lane: key, frame, mailbox, sent: false, settled: false }
+        const pending: Pending = {
+          lane: key,
+          frame,
+          requestId: nextRequestId(),
+          wire: undefined,
+          mailbox,
+          notify,
+          sent: false,
+          order: -1,
+          lastSeq: -1,
+          resumed: false,
+          logRetries: 0,
+          settled: false
+        }
         waiting.push(pending)
         yield* pump()
         return Mailbox.toStream(mailbox)
@@ -242,10 +527,12 @@ export const make = (options: {
 
     const self: Mux = {
       generation: options.generation,
-      connection,
+      connection: () => current,
       openedAt,
       submit,
       isAlive: () => dead === undefined && !retired,
+      isResuming: () => resuming,
+      resumable: tagging,
       load: () => inFlight + waiting.length,
       retire: Effect.suspend(() => {
         retired = true
@@ -253,7 +540,8 @@ export const make = (options: {
       }),
       kill: die,
       bytesSent: () => bytesSent,
-      lastInboundMillis: () => lastInbound
+      lastInboundMillis: () => lastInbound,
+      resumes: () => resumes
     }
     return self
   })

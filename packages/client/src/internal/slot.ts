@@ -52,6 +52,7 @@ export const make = (options: {
   readonly index: number
   readonly config: ClientConfig
   readonly transport: Transport.TransportShape
+  readonly onEvent?: ((event: Mux.SocketEvent) => void) | undefined
 }): Effect.Effect<Slot, never, Scope.Scope> =>
   Effect.gen(function*() {
     const parent = yield* Effect.scope
@@ -74,15 +75,20 @@ export const make = (options: {
       const scope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
       const gen = ++generation
       dials++
-      const mux = yield* Effect.gen(function*() {
-        const connection = yield* options.transport.open(config.url, { headers: config.headers }).pipe(
+      const open = (extra: Readonly<Record<string, string>>) =>
+        options.transport.open(config.url, { headers: { ...config.headers, ...extra } }).pipe(
           Effect.catchAll((e) => Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.fail(connectError(e, now))))
         )
+      const mux = yield* Effect.gen(function*() {
+        const connection = yield* open({})
         return yield* Mux.make({
           connection,
           generation: gen,
           maxInFlight: config.maxInFlight,
-          maxLanes: config.maxLanes
+          maxLanes: config.maxLanes,
+          resume: config.resume,
+          reopen: open,
+          onEvent: options.onEvent
         })
       }).pipe(
         Scope.extend(scope),
