@@ -153,7 +153,8 @@ describe("client ↔ gateway over loopback", () => {
 
   it.scopedLive("a socket cut mid-response: reconnect and re-issue the turn in full", () =>
     Effect.gen(function*() {
-      const { config } = yield* startGateway(4)
+      // The standard ladder, as against OpenAI: a gateway without resume (test/resume-client.test.ts has resume).
+      const { config } = yield* startGateway(4, { resume: false })
       const runs = yield* Ref.make(0)
       const events = yield* AgentLoop.run("cut", { toolkit: kit, settings: { model: "m", store: false }, session: { backoff } }).pipe(
         Stream.runCollect,

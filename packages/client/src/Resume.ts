@@ -148,6 +148,19 @@ export const refusalOf = (
 }
 
 /**
+ * Whether an `error` frame is the connection age limit (`websocket_connection_limit_reached`). On a socket that
+ * offered resume it is handled as a drop: the gateway keeps the connection's state, so the running responses are
+ * resumed on a new socket rather than re-issued.
+ *
+ * @since 0.1.0
+ * @category decisions
+ */
+export const isConnectionLimit = (frame: Readonly<Record<string, unknown>>): boolean => {
+  const nested = typeof frame.error === "object" && frame.error !== null ? frame.error as Record<string, unknown> : frame
+  return nested.code === "websocket_connection_limit_reached"
+}
+
+/**
  * The request an extension error frame is about: a `loopwire_request_id` field when present, else the id its
  * message names.
  *

@@ -1,6 +1,7 @@
 /**
  * Reconnect-with-resume on the client (docs/resume.md): the pure decisions, and the socket multiplexer against a
- * tiny resume-capable in-memory server with FaultInjection cuts.
+ * tiny resume-capable in-memory server with FaultInjection cuts. Time (reconnect backoff, grace periods, the
+ * session's ladder) is the TestClock's, advanced by `drive` while the in-memory server runs.
  */
 import * as FaultInjection from "@loopwire/transport/FaultInjection"
 import { assert, describe, it } from "@effect/vitest"
@@ -12,6 +13,7 @@ import * as Resume from "../src/Resume.js"
 import * as Session from "../src/Session.js"
 import * as Tool from "../src/Tool.js"
 import * as Toolkit from "../src/Toolkit.js"
+import { drive } from "./helpers/drive.js"
 import * as ResumeLike from "./helpers/resumeLike.js"
 
 describe("Resume (pure)", () => {
@@ -96,13 +98,13 @@ const rollout = (
     const runs = new Map<string, number>()
     const config = ClientConfig.make({
       url: "ws://fake.test/v1/responses",
-      resume: options.resume === false ? false : { initialMillis: 2, maxMillis: 10, ...options.resume }
+      resume: options.resume === false ? false : { initialMillis: 2, maxMillis: 50, refusedRetries: 4, ...options.resume }
     })
     const handlers = kit.toLayer({
       step: ({ n }) => Effect.sync(() => (runs.set(`call_${n}`, (runs.get(`call_${n}`) ?? 0) + 1), n))
     })
     const pool = ConnectionPool.layer(config).pipe(Layer.provide(FaultInjection.layer(plan)), Layer.provide(server.layer))
-    return yield* Effect.gen(function*() {
+    return yield* drive(Effect.gen(function*() {
       const poolService = yield* ConnectionPool.ConnectionPool
       const sockets = yield* poolService.subscribe
       const session = yield* Session.make({ settings, backoff })
@@ -135,7 +137,7 @@ const rollout = (
         sessionEvents: yield* collectNow(sessionEventsStream),
         socketEvents: yield* collectNow(sockets)
       } satisfies Outcome
-    }).pipe(Effect.provide(Layer.merge(pool, handlers)))
+    }).pipe(Effect.provide(Layer.merge(pool, handlers))), "5 millis", 20_000)
   })
 
 const assertClean = (outcome: Outcome, toolCalls: number) => {
@@ -149,7 +151,7 @@ const assertClean = (outcome: Outcome, toolCalls: number) => {
 }
 
 describe("resume against a resume-capable server", () => {
-  it.scopedLive("without a fault: requests are tagged with unique ids, nothing else changes", () =>
+  it.scoped("without a fault: requests are tagged with unique ids, nothing else changes", () =>
     Effect.gen(function*() {
       const server = ResumeLike.make({ toolCalls: 3 })
       const outcome = yield* rollout(server, {})
@@ -161,7 +163,7 @@ describe("resume against a resume-capable server", () => {
       assert.strictEqual(outcome.metrics.deltaRequests, 3)
     }))
 
-  it.scopedLive("a server without the extension never sees loopwire_request_id", () =>
+  it.scoped("a server without the extension never sees loopwire_request_id", () =>
     Effect.gen(function*() {
       const server = ResumeLike.make({ toolCalls: 2, offer: false })
       const outcome = yield* rollout(server, {})
@@ -169,7 +171,7 @@ describe("resume against a resume-capable server", () => {
       for (const c of server.creates) assert.isFalse("loopwire_request_id" in c.body)
     }))
 
-  it.scopedLive("resume disabled on the client: no tags even when offered", () =>
+  it.scoped("resume disabled on the client: no tags even when offered", () =>
     Effect.gen(function*() {
       const server = ResumeLike.make({ toolCalls: 2 })
       const outcome = yield* rollout(server, {}, { resume: false })
@@ -177,14 +179,13 @@ describe("resume against a resume-capable server", () => {
       for (const c of server.creates) assert.isFalse("loopwire_request_id" in c.body)
     }))
 
-  it.scopedLive("a cut mid-response (inbound): resumed after the last delivered event, no regeneration", () =>
+  it.scoped("a cut mid-response (inbound): resumed after the last delivered event, no regeneration", () =>
     Effect.gen(function*() {
       const server = ResumeLike.make({ toolCalls: 3 })
       const outcome = yield* rollout(server, (i) => i === 0 ? { cutAfterFrames: { direction: "inbound", frames: 9 } } : {})
       assertClean(outcome, 3)
       assert.strictEqual(server.generated(), 4)
-      assert.strictEqual(server.upgrades.length, 2)
-      assert.isTrue(server.upgrades[1]!.resumed)
+      assert.isTrue(server.upgrades.at(-1)!.resumed)
       // Frames 8 and 9 are the second response's created (0) and in_progress (1).
       assert.deepStrictEqual(server.resumes.map((r) => [r.startingAfter, r.answer]), [[1, "ok"]])
       assert.strictEqual(outcome.metrics.resumes, 1)
@@ -195,7 +196,7 @@ describe("resume against a resume-capable server", () => {
       assert.deepStrictEqual(outcome.socketEvents.map((e) => e._tag), ["Dropped", "Resumed"])
     }))
 
-  it.scopedLive("a create lost on the wire (outbound cut): resume_request_unknown, the same request re-sent", () =>
+  it.scoped("a create lost on the wire (outbound cut): resume_request_unknown, the same request re-sent", () =>
     Effect.gen(function*() {
       const server = ResumeLike.make({ toolCalls: 3 })
       const outcome = yield* rollout(server, (i) => i === 0 ? { cutAfterFrames: { direction: "outbound", frames: 1 } } : {})
@@ -210,7 +211,7 @@ describe("resume against a resume-capable server", () => {
       assert.strictEqual(outcome.metrics.fullRequests, 1)
     }))
 
-  it.scopedLive("a drop between turns: the socket resumes at once, the next turn is still a delta", () =>
+  it.scoped("a drop between turns: the socket resumes at once, the next turn is still a delta", () =>
     Effect.gen(function*() {
       const server = ResumeLike.make({ toolCalls: 2 })
       // The first response has 8 frames: cut right after its terminal event.
@@ -221,7 +222,7 @@ describe("resume against a resume-capable server", () => {
       assert.strictEqual(server.generated(), 3)
     }))
 
-  it.scopedLive("during a prewarm: resumed like any response", () =>
+  it.scoped("during a prewarm: resumed like any response", () =>
     Effect.gen(function*() {
       const server = ResumeLike.make({ toolCalls: 2 })
       const outcome = yield* rollout(server, (i) => i === 0 ? { cutAfterFrames: { direction: "inbound", frames: 1 } } : {}, { prewarm: true })
@@ -233,15 +234,15 @@ describe("resume against a resume-capable server", () => {
       assert.strictEqual(outcome.metrics.reconnects, 0)
     }))
 
-  it.scopedLive("loopwire-resumed: 0 (the server forgot): refused, the standard ladder completes", () =>
+  it.scoped("loopwire-resumed: 0 (the server forgot): refused, the standard ladder completes", () =>
     Effect.gen(function*() {
       const server = ResumeLike.make({ toolCalls: 3, forgetTokens: true })
       const outcome = yield* rollout(server, (i) => i === 0 ? { cutAfterFrames: { direction: "inbound", frames: 9 } } : {})
       const last = outcome.events.at(-1) as any
       assert.strictEqual(last._tag, "FinalAnswer")
       assert.isTrue(outcome.events.some((e) => e._tag === "TurnRestarted"))
-      // 1 + refusedRetries (2) resuming upgrades, all answered 0, then the ladder's fresh dial.
-      assert.deepStrictEqual(server.upgrades.slice(1, 4).map((u) => u.resumed), [false, false, false])
+      // 1 + refusedRetries (4) resuming upgrades, all answered 0, then the ladder's fresh dial.
+      assert.deepStrictEqual(server.upgrades.slice(1, 7).map((u) => u.resumed), [false, false, false, false, false, undefined])
       assert.isTrue(outcome.sessionEvents.some((e) => e._tag === "ResumeRefused" && e.reason === "not_resumed"))
       assert.isTrue(outcome.socketEvents.some((e) => e._tag === "ResumeRefused" && e.reason === "not_resumed"))
       assert.strictEqual(outcome.metrics.resumeRefusals, 1)
@@ -249,7 +250,7 @@ describe("resume against a resume-capable server", () => {
       assert.strictEqual(outcome.metrics.fullRequests, 2)
     }))
 
-  it.scopedLive("a grace period of zero: no resume attempt, the standard ladder", () =>
+  it.scoped("a grace period of zero: no resume attempt, the standard ladder", () =>
     Effect.gen(function*() {
       const server = ResumeLike.make({ toolCalls: 2, graceMillis: 0 })
       const outcome = yield* rollout(server, (i) => i === 0 ? { cutAfterFrames: { direction: "inbound", frames: 9 } } : {})
@@ -259,7 +260,7 @@ describe("resume against a resume-capable server", () => {
       assert.strictEqual(outcome.metrics.reconnects, 1)
     }))
 
-  it.scopedLive("reconnect slower than the grace period: the client gives up and takes the ladder", () =>
+  it.scoped("reconnect slower than the grace period: the client gives up and takes the ladder", () =>
     Effect.gen(function*() {
       const server = ResumeLike.make({ toolCalls: 2, graceMillis: 30 })
       const outcome = yield* rollout(server, (i) => i === 0 ? { cutAfterFrames: { direction: "inbound", frames: 9 } } : {}, {
@@ -271,11 +272,14 @@ describe("resume against a resume-capable server", () => {
       assert.strictEqual(outcome.metrics.reconnects, 1)
     }))
 
-  it.scopedLive("resume_log_truncated: the ladder re-issues the turn", () =>
+  it.scoped("resume_log_truncated: the ladder re-issues the turn", () =>
     Effect.gen(function*() {
       const server = ResumeLike.make({ toolCalls: 1, logFrames: 4, answerChars: 200 })
       // The final answer has ~57 frames; cut early in it so the log has moved past the client's cursor.
-      const outcome = yield* rollout(server, (i) => i === 0 ? { cutAfterFrames: { direction: "inbound", frames: 10 } } : {})
+      // The reconnect waits 50 ms: the response runs on to its end meanwhile, past the client's cursor.
+      const outcome = yield* rollout(server, (i) => i === 0 ? { cutAfterFrames: { direction: "inbound", frames: 10 } } : {}, {
+        resume: { initialMillis: 50, maxMillis: 50 }
+      })
       assert.strictEqual((outcome.events.at(-1) as any)._tag, "FinalAnswer")
       assert.deepStrictEqual(server.resumes.map((r) => r.answer), ["resume_log_truncated"])
       assert.isTrue(outcome.events.some((e) => e._tag === "TurnRestarted"))
@@ -283,7 +287,59 @@ describe("resume against a resume-capable server", () => {
       assert.strictEqual(outcome.runs.get("call_0"), 1)
     }))
 
-  it.scopedLive("random cuts in either direction on the first two sockets: always the fault-free transcript", () =>
+  it.scoped("resume_log_unavailable: the loopwire.resume is asked again after a backoff", () =>
+    Effect.gen(function*() {
+      const server = ResumeLike.make({ toolCalls: 2, logUnavailable: 2 })
+      const outcome = yield* rollout(server, (i) => i === 0 ? { cutAfterFrames: { direction: "inbound", frames: 9 } } : {})
+      assertClean(outcome, 2)
+      assert.deepStrictEqual(server.resumes.map((r) => r.answer), ["resume_log_unavailable", "resume_log_unavailable", "ok"])
+      assert.strictEqual(server.generated(), 3)
+    }))
+
+  it.scoped("resume_log_unavailable that persists: after 3 retries, the ladder", () =>
+    Effect.gen(function*() {
+      const server = ResumeLike.make({ toolCalls: 2, logUnavailable: 4 })
+      const outcome = yield* rollout(server, (i) => i === 0 ? { cutAfterFrames: { direction: "inbound", frames: 9 } } : {})
+      assert.strictEqual((outcome.events.at(-1) as any)._tag, "FinalAnswer")
+      assert.strictEqual(server.resumes.length, 4)
+      assert.isTrue(outcome.sessionEvents.some((e) => e._tag === "ResumeRefused" && e.reason === "resume_log_unavailable"))
+      assert.strictEqual(outcome.metrics.reconnects, 1)
+    }))
+
+  it.scoped("four sessions on one socket: every in-flight response resumed, in send order", () =>
+    Effect.gen(function*() {
+      const server = ResumeLike.make({ toolCalls: 3 })
+      const runs = new Map<string, number>()
+      const config = ClientConfig.make({ url: "ws://fake.test/v1/responses", resume: { initialMillis: 2, maxMillis: 10 } })
+      const handlers = kit.toLayer({ step: ({ n }) => Effect.sync(() => (runs.set(`${n}`, (runs.get(`${n}`) ?? 0) + 1), n)) })
+      // Each turn has 7-8 frames per session: 20 inbound frames lands in the first turns, all four in flight.
+      const pool = ConnectionPool.layer(config).pipe(
+        Layer.provide(FaultInjection.layer((i) => i === 0 ? { cutAfterFrames: { direction: "inbound", frames: 20 } } : {})),
+        Layer.provide(server.layer)
+      )
+      const answers = yield* drive(Effect.forEach(
+        ["a", "b", "c", "d"],
+        (task) =>
+          AgentLoop.run(task, { toolkit: kit, settings, session: { backoff } }).pipe(
+            Stream.runCollect,
+            Effect.map((events) => Chunk.toArray(events))
+          ),
+        { concurrency: "unbounded" }
+      ).pipe(Effect.provide(Layer.merge(pool, handlers))), "5 millis", 20_000)
+      for (const events of answers) {
+        assert.strictEqual((events.at(-1) as any)._tag, "FinalAnswer")
+        assert.isFalse(events.some((e) => e._tag === "TurnRestarted"))
+      }
+      assert.strictEqual(server.generated(), 16)
+      assert.isAtLeast(server.resumes.length, 2)
+      // In the order the requests were sent: the order their creates reached the server.
+      const sent = server.creates.map((c) => c.body.loopwire_request_id as string)
+      const asked = server.resumes.map((r) => r.id)
+      assert.deepStrictEqual(asked, [...asked].sort((x, y) => sent.indexOf(x) - sent.indexOf(y)))
+      assert.deepStrictEqual([...runs.values()], [4, 4, 4])
+    }))
+
+  it.scoped("random cuts in either direction on the first two sockets: always the fault-free transcript", () =>
     Effect.gen(function*() {
       let resumed = 0
       for (let seed = 0; seed < 25; seed++) {

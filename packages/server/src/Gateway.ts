@@ -7,6 +7,10 @@
  * served by `ConnectionHandler.handle`, over the transport package's server-side upgrade (which sets the frame
  * size limit, `maxFrameBytes`).
  *
+ * Reconnect-with-resume (docs/resume.md, on unless `GatewayConfig.resume` is false): each accepted upgrade gets a
+ * fresh `loopwire-resume-token` and `loopwire-resume-grace`; a presented `loopwire-resume-token` is claimed from
+ * the `ResumeLog` (the context's, e.g. Redis, else an in-memory one) and answered with `loopwire-resumed: 1|0`.
+ *
  * @since 0.1.0
  */
 import type * as HttpServer from "@effect/platform/HttpServer"
@@ -34,7 +38,8 @@ import * as ScriptedBackend from "./ScriptedBackend.js"
 import * as StateCacheModule from "./StateCache.js"
 
 /**
- * Everything the gateway needs: its configuration, `Auth`, `ModelBackend`, `StateCache`, `ResponseStore`.
+ * Everything the gateway needs: its configuration, `Auth`, `ModelBackend`, `StateCache`, `ResponseStore`. A
+ * `ResumeLog` is optional: when the context has none, the gateway keeps one in memory.
  *
  * @since 0.1.0
  * @category models
@@ -50,8 +55,9 @@ export type Requirements = ConnectionHandler.Requirements | HttpApi.Requirements
 export const path = "/v1/responses"
 
 /**
- * The WebSocket side as a transport `Handler`: `onUpgrade` authenticates (401) and applies `rejectWebSocket`
- * (426); `handle` serves the connection. Usable with `WebSocketServer` (real sockets) and `Memory.makeServer`
+ * The WebSocket side as a transport `Handler`: `onUpgrade` authenticates (401), applies `rejectWebSocket` (426)
+ * and offers / claims resume; `handle` serves the connection. Each call makes one gateway "process": its own
+ * in-process resume sessions (a claim of another handler's token behaves as a resume on another process). Usable with `WebSocketServer` (real sockets) and `Memory.makeServer`
  * (in-process), so tests run the very same upgrade path.
  *
  * @since 0.1.0
@@ -203,6 +209,8 @@ export interface LocalOptions {
   readonly cache?: StateCacheModule.Options | undefined
   /** Default: in memory, 10 000 records. */
   readonly store?: ResponseStoreModule.MemoryOptions | undefined
+  /** The resume log (e.g. `RedisResumeLog`); default: in memory, from the config's `resumeGrace` and `resumeLogBytes`. */
+  readonly resumeLog?: Layer.Layer<ResumeLogModule.ResumeLog> | undefined
 }
 
 /**
@@ -219,7 +227,8 @@ export const layerLocal = (options: LocalOptions = {}): Layer.Layer<HttpServer.H
       AuthModule.layer(options.auth),
       options.backend ?? ScriptedBackend.layer({ scenario: options.scenario }),
       StateCacheModule.layer(options.cache),
-      ResponseStoreModule.layerMemory(options.store)
+      ResponseStoreModule.layerMemory(options.store),
+      options.resumeLog ?? Layer.empty
     ))
   )
 

@@ -54,8 +54,8 @@ export interface Options {
  */
 export const defaultIdleTimeout: Duration.Duration = Duration.minutes(5)
 
-// Fields the upstream must not see: WebSocket-only ones, the chain (the gateway replays the full context instead),
-// and modes the gateway does not forward.
+// Fields the upstream must not see: WebSocket-only ones, Loopwire's resume extension, the chain (the gateway
+// replays the full context instead), and modes the gateway does not forward.
 const dropped = new Set([
   "type",
   "input",
@@ -64,6 +64,7 @@ const dropped = new Set([
   "stream_id",
   "generate",
   "client_metadata",
+  "loopwire_request_id",
   "background",
   "stream",
   "store"

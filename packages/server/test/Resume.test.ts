@@ -4,6 +4,8 @@ import type { Connection } from "@loopwire/transport/Connection"
 import * as FaultInjection from "@loopwire/transport/FaultInjection"
 import * as Memory from "@loopwire/transport/Memory"
 import * as Effect from "effect/Effect"
+import * as FastCheck from "effect/FastCheck"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
@@ -13,20 +15,27 @@ import * as Auth from "../src/Auth.js"
 import * as Gateway from "../src/Gateway.js"
 import type { GatewayConfigShape } from "../src/GatewayConfig.js"
 import * as ResumeLog from "../src/ResumeLog.js"
+import * as StateCache from "../src/StateCache.js"
 import { type Json, makeBackend, services, user } from "./fixtures.js"
 
 const create = (fields: Json = {}): Json => ({ type: "response.create", model: "m", ...fields })
 const terminal = new Set(["response.completed", "response.incomplete", "response.failed", "error"])
 
-/** The in-memory ResumeLog, reporting each `suspend` (the gateway has seen the drop) on a queue. */
-const spiedLog = (options: ResumeLog.Options = {}) => {
+/**
+ * The in-memory ResumeLog, reporting each `suspend` (the gateway has seen the drop) on a queue; `readFails` makes
+ * every `read` fail with that reason (a Redis outage, a dead producer).
+ */
+const spiedLog = (options: ResumeLog.Options = {}, readFails?: ResumeLog.ResumeLogError["reason"]) => {
   const suspended = Effect.runSync(Queue.unbounded<string>())
   const layer = Layer.effect(
     ResumeLog.ResumeLog,
     Effect.map(ResumeLog.makeMemory(options), (log) => ({
       ...log,
       suspend: (session: ResumeLog.SessionRef) =>
-        Effect.zipRight(log.suspend(session), Queue.offer(suspended, session.token))
+        Effect.zipRight(log.suspend(session), Queue.offer(suspended, session.token)),
+      read: readFails === undefined
+        ? log.read
+        : () => Stream.fail(new ResumeLog.ResumeLogError({ reason: readFails, message: `scripted ${readFails}` }))
     }))
   )
   return { layer, suspended: Queue.take(suspended) }
@@ -52,6 +61,8 @@ interface Client {
   readonly next: Effect.Effect<Json>
   /** Events up to and including the next terminal event or error. */
   readonly untilDone: Effect.Effect<ReadonlyArray<Json>>
+  /** After the connection ended: every event it delivered that was not taken yet. */
+  readonly rest: Effect.Effect<ReadonlyArray<Json>>
 }
 
 interface OpenOptions {
@@ -77,7 +88,7 @@ const connectTo = (
     const raw = yield* Effect.orDie(transport.open("ws://gateway.test/v1/responses", { headers }))
     const connection = options.faults === undefined ? raw : FaultInjection.wrapConnection(raw, options.faults)
     const inbox = yield* Queue.unbounded<Json>()
-    yield* connection.frames.pipe(
+    const reader = yield* connection.frames.pipe(
       Stream.runForEach((text) => Queue.offer(inbox, JSON.parse(text))),
       Effect.ignore,
       Effect.forkScoped
@@ -95,7 +106,8 @@ const connectTo = (
       headers: connection.handshake.responseHeaders,
       send: (event) => Effect.orDie(connection.send(JSON.stringify(event))),
       next: Queue.take(inbox),
-      untilDone
+      untilDone,
+      rest: Effect.zipRight(Fiber.join(reader), Effect.map(Queue.takeAll(inbox), (all) => Array.from(all)))
     }
   })
 
@@ -209,13 +221,21 @@ describe("reconnect-with-resume (docs/resume.md)", () => {
       const open = yield* gatewayProcess
       const first = yield* open()
       const token = first.headers[ResumeHeaders.token]!
+      yield* first.send(create({ input: [user("warm")], store: false }))
+      yield* backend.release()
+      yield* first.untilDone
       yield* first.send(create({ input: [user("hello")], loopwire_request_id: "lwr_1" }))
       yield* first.next
       yield* first.connection.terminate
       yield* log.suspended
+      const cache = yield* StateCache.StateCache
+      yield* TestClock.adjust("59 seconds")
       assert.strictEqual(backend.running, 1)
-      yield* TestClock.adjust("61 seconds")
+      assert.strictEqual((yield* cache.stats).entries, 1)
+      yield* TestClock.adjust("2 seconds")
+      // Released: the still-running response interrupted, the lane caches evicted.
       assert.strictEqual(backend.running, 0)
+      assert.strictEqual((yield* cache.stats).entries, 0)
       const second = yield* open({ token })
       assert.strictEqual(second.headers[ResumeHeaders.resumed], "0")
       yield* second.send(resume("lwr_1", 0))
@@ -411,6 +431,72 @@ describe("reconnect-with-resume (docs/resume.md)", () => {
     }).pipe(Effect.provide(gateway(backend, log)))
   })
 
+  for (
+    const [reason, status, code] of [
+      ["Unavailable", 503, "resume_log_unavailable"],
+      ["Abandoned", 409, "resume_not_available"],
+      ["NotFound", 409, "resume_not_available"]
+    ] as const
+  ) {
+    it.scoped(`a log read failing with ${reason}: a ${status} ${code} frame on the request's lane`, () => {
+      const backend = makeBackend()
+      const log = spiedLog({}, reason)
+      return Effect.gen(function*() {
+        const open = yield* gatewayProcess
+        const client = yield* open()
+        yield* client.send(create({ input: [user("hi")], stream_id: "s", loopwire_request_id: "lwr_1" }))
+        yield* client.untilDone
+        yield* client.send(resume("lwr_1", -1))
+        const [refusal] = yield* client.untilDone
+        assert.strictEqual(refusal!.status, status)
+        assert.strictEqual(refusal!.error.code, code)
+        assert.strictEqual(refusal!.stream_id, "s")
+        assert.include(refusal!.error.message, "lwr_1")
+      }).pipe(Effect.provide(gateway(backend, log)))
+    })
+  }
+
+  it.scoped("the lost connection's lane names count towards the resuming connection's lane limit", () => {
+    const backend = makeBackend()
+    const log = spiedLog()
+    return Effect.gen(function*() {
+      const open = yield* gatewayProcess
+      const first = yield* open()
+      yield* first.send(create({ input: [user("a")], stream_id: "a" }))
+      yield* first.untilDone
+      yield* first.connection.terminate
+      yield* log.suspended
+      const second = yield* open({ token: first.headers[ResumeHeaders.token]! })
+      yield* second.send(create({ input: [user("b")], stream_id: "b" }))
+      const [refusal] = yield* second.untilDone
+      assert.strictEqual(refusal!.error.code, "websocket_stream_limit_reached")
+      yield* second.send(create({ input: [user("a again")], stream_id: "a" }))
+      assert.strictEqual((yield* second.untilDone).at(-1)!.type, "response.completed")
+    }).pipe(Effect.provide(gateway(backend, log, { maxLanes: 1 })))
+  })
+
+  it.scoped("the age limit's 1001 close counts as a drop: the running response can be resumed", () => {
+    const backend = makeBackend({ gated: true })
+    const log = spiedLog()
+    return Effect.gen(function*() {
+      const open = yield* gatewayProcess
+      const first = yield* open()
+      yield* first.send(create({ input: [user("long")], loopwire_request_id: "lwr_1" }))
+      const seen = [yield* first.next, yield* first.next]
+      yield* TestClock.adjust("10 minutes")
+      const [limit] = yield* first.untilDone
+      assert.strictEqual(limit!.error.code, "websocket_connection_limit_reached")
+      assert.strictEqual((yield* first.connection.closed).code, 1001)
+      yield* log.suspended
+      const second = yield* open({ token: first.headers[ResumeHeaders.token]! })
+      assert.strictEqual(second.headers[ResumeHeaders.resumed], "1")
+      yield* second.send(resume("lwr_1", seen[1]!.sequence_number))
+      yield* backend.release()
+      assert.deepStrictEqual((yield* second.untilDone).map((e) => e.sequence_number), [2, 3, 4])
+      assert.strictEqual(backend.turns.length, 1)
+    }).pipe(Effect.provide(gateway(backend, log, { maxConnectionAge: "10 minutes" as never })))
+  })
+
   it.scoped("resume disabled: no headers, loopwire_request_id ignored, loopwire.resume refused", () => {
     const backend = makeBackend()
     return Effect.gen(function*() {
@@ -446,4 +532,74 @@ describe("reconnect-with-resume (docs/resume.md)", () => {
       assert.strictEqual(backend.running, 0)
     }).pipe(Effect.provide(gateway(backend, log, { resumeGrace: 0 as never })))
   })
+
+  it.effect.prop(
+    "arbitrary cut point, lanes and reconnect delay: per request, the fault-free transcript; no second generation",
+    {
+      lanes: FastCheck.array(FastCheck.constantFrom("a", "b", ""), { minLength: 1, maxLength: 4 }),
+      cut: FastCheck.integer({ min: 0, max: 21 }),
+      delay: FastCheck.integer({ min: 0, max: 59_000 })
+    },
+    ({ cut, delay, lanes }) => {
+      const backend = makeBackend()
+      const log = spiedLog()
+      const requests = lanes.map((lane, i) =>
+        create({
+          input: [user(i % 2 === 0 ? `req ${i}` : "call:tool")],
+          loopwire_request_id: `lwr_${i}`,
+          ...(lane === "" ? {} : { stream_id: lane })
+        })
+      )
+      // Events per request: on one lane, the k-th response belongs to the k-th request sent on it.
+      const assign = (events: ReadonlyArray<Json>, order: ReadonlyArray<number>, into: Array<Array<Json>>) => {
+        const queues = new Map<string, Array<number>>()
+        for (const i of order) {
+          const lane = lanes[i]!
+          queues.set(lane, [...(queues.get(lane) ?? []), i])
+        }
+        for (const event of events) {
+          const queue = queues.get(event.stream_id ?? "")!
+          into[queue[0]!]!.push(event)
+          if (terminal.has(event.type)) queue.shift()
+        }
+      }
+      return Effect.gen(function*() {
+        const open = yield* gatewayProcess
+        const reference = lanes.map((): Array<Json> => [])
+        const plain = yield* open()
+        for (const request of requests) yield* plain.send({ ...request, loopwire_request_id: `ref_${request.loopwire_request_id}` })
+        const expected: Array<Json> = []
+        while (reference.flat().filter((e) => terminal.has(e.type)).length < lanes.length) {
+          const event = yield* plain.next
+          expected.push(event)
+          reference.forEach((r) => r.length = 0)
+          assign(expected, lanes.map((_, i) => i), reference)
+        }
+
+        // Cut before one of the run's frames (5 per response), so the connection is always lost.
+        const frames = cut % expected.length
+        const first = yield* open({ faults: { cutAfterFrames: { direction: "inbound", frames } } })
+        for (const request of requests) yield* first.send(request)
+        const got = lanes.map((): Array<Json> => [])
+        assign(yield* first.rest, lanes.map((_, i) => i), got)
+        yield* log.suspended
+        yield* TestClock.adjust(delay)
+        const second = yield* open({ token: first.headers[ResumeHeaders.token]! })
+        assert.strictEqual(second.headers[ResumeHeaders.resumed], "1")
+        const unfinished = lanes.map((_, i) => i).filter((i) => !got[i]!.some((e) => terminal.has(e.type)))
+        for (const i of unfinished) {
+          yield* second.send(resume(`lwr_${i}`, got[i]!.at(-1)?.sequence_number ?? -1))
+        }
+        const resumed: Array<Json> = []
+        for (let n = 0; n < unfinished.length; n++) resumed.push(...(yield* second.untilDone))
+        assign(resumed, unfinished, got)
+        for (let i = 0; i < lanes.length; i++) {
+          assert.deepStrictEqual(got[i]!.map((e) => e.sequence_number), got[i]!.map((_, k) => k))
+          assert.deepStrictEqual(withoutIds(got[i]!), withoutIds(reference[i]!))
+        }
+        assert.strictEqual(backend.turns.length, 2 * lanes.length)
+      }).pipe(Effect.provide(gateway(backend, log)), Effect.scoped)
+    },
+    { fastCheck: { numRuns: 30 } }
+  )
 })

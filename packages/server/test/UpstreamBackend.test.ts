@@ -364,3 +364,24 @@ describe("SSE parser", () => {
     )
   })
 })
+
+describe("UpstreamBackend.requestBody", () => {
+  it("never forwards WebSocket-only fields or the resume extension's loopwire_request_id", () => {
+    const turn = {
+      response: { id: "resp_1", model: "m" },
+      request: {
+        type: "response.create",
+        model: "m",
+        stream_id: "lane",
+        generate: true,
+        loopwire_request_id: "lwr_1",
+        temperature: 0.5
+      },
+      input: [],
+      newInput: [],
+      turn: 0
+    } as unknown as ModelTurn
+    const body = UpstreamBackend.requestBody(turn)
+    assert.deepStrictEqual(body, { model: "m", temperature: 0.5, input: [], stream: true, store: false })
+  })
+})

@@ -181,6 +181,7 @@ export const make = (options: {
 
     const canResume = () => policy !== undefined && policy.enabled && options.reopen !== undefined
     const tagging = () => canResume() && offer !== undefined
+    const resumableDrop = () => canResume() && offer !== undefined && offer.graceMillis > 0
 
     const laneQueue = (lane: string) => {
       let q = lanes.get(lane)
@@ -273,6 +274,16 @@ export const make = (options: {
       inFlight = Math.max(0, inFlight - 1)
     }
 
+    // Takes a sent request off its lane (its head, one request per lane being sent at a time).
+    const remove = (p: Pending) => {
+      const q = lanes.get(p.lane)
+      const index = q?.indexOf(p) ?? -1
+      if (q === undefined || index === -1) return
+      q.splice(index, 1)
+      if (q.length === 0) lanes.delete(p.lane)
+      inFlight = Math.max(0, inFlight - 1)
+    }
+
     const settle = (p: Pending, error: ResponsesError | undefined) => {
       if (p.settled) return
       p.settled = true
@@ -329,10 +340,17 @@ export const make = (options: {
             }
             target.notify?.({ _tag: "ResumeRefused", reason: refusal })
             settle(target, Resume.refusalError(refusal, fromErrorFrame(obj, yield* Clock.currentTimeMillis)))
-            finishHead(target.lane)
+            remove(target)
             yield* pump()
             return yield* maybeCloseRetired()
           }
+        }
+        if (obj.type === "error" && Resume.isConnectionLimit(obj) && resumableDrop()) {
+          // The age limit: the gateway keeps this connection's state as for a drop (docs/resume.md §8), so the
+          // running responses carry on over a new socket instead of being re-issued. Closing with a code other than
+          // 1000 keeps the state.
+          yield* connection.close(1001, "connection limit reached: resuming")
+          return yield* lost(connection, fromErrorFrame(obj, yield* Clock.currentTimeMillis))
         }
         if (obj.type === "error" && streamId === undefined && (lanes.get("")?.length ?? 0) === 0 && inFlight > 0) {
           // An error tied to no lane while only named lanes run: connection-level.
@@ -394,7 +412,7 @@ export const make = (options: {
       Effect.suspend(() => {
         if (dead !== undefined || connection !== current) return Effect.void
         const idle = inFlight === 0 && waiting.length === 0
-        const willResume = canResume() && offer !== undefined && offer.graceMillis > 0 && !(retired && idle)
+        const willResume = resumableDrop() && !(retired && idle)
         options.onEvent?.({
           _tag: "Dropped",
           generation: options.generation,
@@ -472,6 +490,8 @@ export const make = (options: {
             p.notify?.({ _tag: "Resumed", startingAfter: p.lastSeq })
             yield* write(connection, Resume.encodeResume(p.requestId, p.lastSeq))
           }
+          // Dropped again while asking: the reader started another round, which owns the socket now.
+          if (current !== connection) return
           resuming = false
           options.onEvent?.({
             _tag: "Resumed",
@@ -531,7 +551,7 @@ export const make = (options: {
       openedAt,
       submit,
       isAlive: () => dead === undefined && !retired,
-      isResuming: () => resuming,
+      isResuming: () => resuming && dead === undefined,
       resumable: tagging,
       load: () => inFlight + waiting.length,
       retire: Effect.suspend(() => {

@@ -21,6 +21,8 @@ export interface Options {
   readonly logFrames?: number
   /** Text length of the final answer (many deltas). Default 64. */
   readonly answerChars?: number
+  /** Answer the first N `loopwire.resume` with 503 `resume_log_unavailable`. */
+  readonly logUnavailable?: number
 }
 
 interface Request {
@@ -50,6 +52,7 @@ export const make = (options: Options) => {
   const resumes: Array<{ readonly id: string; readonly startingAfter: number; readonly answer: string }> = []
   const upgrades: Array<{ readonly token: string | undefined; readonly resumed: boolean | undefined }> = []
   let generated = 0
+  let unavailable = options.logUnavailable ?? 0
   let responseCount = 0
   let tokenCount = 0
   const running = new Set<{ readonly state: State; readonly request: Request }>()
@@ -127,6 +130,16 @@ export const make = (options: Options) => {
     const lane: string | undefined = body.stream_id
     if (body.type === "loopwire.resume") {
       const id: string = body.loopwire_request_id
+      if (unavailable > 0) {
+        unavailable--
+        resumes.push({ id, startingAfter: body.starting_after, answer: "resume_log_unavailable" })
+        state.send?.(JSON.stringify({
+          type: "error",
+          status: 503,
+          error: { type: "server_error", code: "resume_log_unavailable", message: `Request '${id}' cannot be resumed right now.`, param: null }
+        }))
+        return
+      }
       const request = state.requests.get(id)
       const after: number = body.starting_after
       if (request === undefined) {
