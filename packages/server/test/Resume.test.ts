@@ -308,6 +308,24 @@ describe("reconnect-with-resume (docs/resume.md)", () => {
     }).pipe(Effect.provide(gateway(backend, log)))
   })
 
+  it.scoped("a request refused after acceptance has its error frame in its log: a resume replays the refusal", () => {
+    const backend = makeBackend()
+    const log = spiedLog()
+    return Effect.gen(function*() {
+      const open = yield* gatewayProcess
+      const client = yield* open()
+      const request = create({ previous_response_id: "resp_gone", input: [], store: false, stream_id: "s", loopwire_request_id: "lwr_x" })
+      yield* client.send(request)
+      const [refusal] = yield* client.untilDone
+      assert.strictEqual(refusal!.error.code, "previous_response_not_found")
+      yield* client.send(resume("lwr_x", -1))
+      assert.deepStrictEqual(yield* client.untilDone, [refusal])
+      yield* client.send(request)
+      assert.deepStrictEqual(yield* client.untilDone, [refusal])
+      assert.strictEqual(backend.turns.length, 0)
+    }).pipe(Effect.provide(gateway(backend, log)))
+  })
+
   it.scoped("a queued request resumes after the running one, in lane order, with no interleaving", () => {
     const backend = makeBackend({ gated: true })
     const log = spiedLog()
