@@ -161,12 +161,14 @@ export interface Balancer {
   readonly wsUrl: string
   /** The target index of every connection accepted so far, in order. */
   readonly routed: () => ReadonlyArray<number>
+  /** The head (request line and headers, at most 4 KiB) of every connection's first request, in order. */
+  readonly heads: () => ReadonlyArray<string>
   /** The target indexes of the connections open now. */
   readonly open: () => ReadonlyArray<number>
   /** Cuts every open connection (both TCP sides destroyed): the client sees a drop, the gateway an unclean close. */
   readonly cutAll: () => void
-  /** Routes the next connection to this target (once), instead of round robin. */
-  readonly routeNextTo: (target: number) => void
+  /** Takes a target out of rotation (its open connections stay) or puts it back. */
+  readonly setInRotation: (target: number, inRotation: boolean) => void
 }
 
 export const balancer = (
@@ -176,18 +178,14 @@ export const balancer = (
     Effect.async<{ server: Net.Server; balancer: Balancer; sockets: Set<Net.Socket> }, Error>((resume) => {
       const sockets = new Set<Net.Socket>()
       const routed: Array<number> = []
+      const heads: Array<string> = []
       const open = new Map<Net.Socket, number>()
+      const excluded = new Set<number>()
       let next = 0
-      let forced: number | undefined
-      const pick = (attempt: number): number | undefined => {
-        if (forced !== undefined && attempt === 0) {
-          const target = forced
-          forced = undefined
-          return target
-        }
+      const pick = (): number | undefined => {
         for (let i = 0; i < targets.length; i++) {
           const candidate = (next + i) % targets.length
-          if (targets[candidate]!.alive()) {
+          if (targets[candidate]!.alive() && !excluded.has(candidate)) {
             next = candidate + 1
             return candidate
           }
@@ -203,7 +201,7 @@ export const balancer = (
         client.on("error", () => client.destroy())
         client.pause()
         const dial = (attempt: number) => {
-          const target = pick(attempt)
+          const target = pick()
           if (target === undefined || attempt >= targets.length + 1) return client.destroy()
           const upstream = Net.connect({ host: "127.0.0.1", port: targets[target]!.port })
           sockets.add(upstream)
@@ -219,6 +217,10 @@ export const balancer = (
             connected = true
             routed.push(target)
             open.set(client, target)
+            client.once("data", (chunk: Buffer) => {
+              const text = chunk.subarray(0, 4096).toString("latin1")
+              heads.push(text.slice(0, text.indexOf("\r\n\r\n") === -1 ? text.length : text.indexOf("\r\n\r\n")))
+            })
             client.pipe(upstream)
             upstream.pipe(client)
             client.resume()
@@ -239,12 +241,14 @@ export const balancer = (
             url,
             wsUrl: `ws://127.0.0.1:${address.port}/v1/responses`,
             routed: () => routed.slice(),
+            heads: () => heads.slice(),
             open: () => Array.from(open.values()),
             cutAll: () => {
               for (const socket of open.keys()) socket.destroy()
             },
-            routeNextTo: (target) => {
-              forced = target
+            setInRotation: (target, inRotation) => {
+              if (inRotation) excluded.delete(target)
+              else excluded.add(target)
             }
           }
         }))
