@@ -44,7 +44,14 @@ import * as Turn from "./internal/turn.js"
 import * as Lanes from "./Lanes.js"
 import { ModelBackend } from "./ModelBackend.js"
 import { ResponseStore } from "./ResponseStore.js"
-import type { ClaimedSession, RequestRef, ResumeLogError, SessionRef, Shape as ResumeLogShape, Writer } from "./ResumeLog.js"
+import type {
+  ClaimedSession,
+  RequestRef,
+  ResumeLogError,
+  SessionRef,
+  Shape as ResumeLogShape,
+  Writer
+} from "./ResumeLog.js"
 import { StateCache } from "./StateCache.js"
 
 interface RunResult {
@@ -419,7 +426,12 @@ const job = (
 
 const resumeStreamId = (ref: RequestRef) => ref.lane === Lanes.defaultLane ? undefined : ref.lane
 
-const resumeFailure = (requestId: string, startingAfter: number, error: ResumeLogError, streamId: string | undefined) => {
+const resumeFailure = (
+  requestId: string,
+  startingAfter: number,
+  error: ResumeLogError,
+  streamId: string | undefined
+): ErrorEnvelope => {
   switch (error.reason) {
     case "Truncated":
       return ProtocolError.resumeLogTruncated(requestId, startingAfter, streamId)
@@ -483,7 +495,9 @@ const onCreate = (state: SessionState, attachment: Attachment, request: Protocol
     const streamId = request.stream_id ?? undefined
     const requestId = state.resume === undefined ? undefined : request.loopwire_request_id
     // A request this session already accepted is never started again: it is answered as a resume from the start.
-    if (requestId !== undefined && state.requests.has(requestId)) return yield* onResume(state, attachment, requestId, -1)
+    if (requestId !== undefined && state.requests.has(requestId)) {
+      return yield* onResume(state, attachment, requestId, -1)
+    }
     const send = (frame: ErrorEnvelope) => attachment.send(JSON.stringify(frame))
     if (request.background === true) return yield* send(Protocol.backgroundUnsupported(streamId))
     if (state.book.admit(streamId) === "stream_limit_reached") {

@@ -57,8 +57,9 @@ export const path = "/v1/responses"
 /**
  * The WebSocket side as a transport `Handler`: `onUpgrade` authenticates (401), applies `rejectWebSocket` (426)
  * and offers / claims resume; `handle` serves the connection. Each call makes one gateway "process": its own
- * in-process resume sessions (a claim of another handler's token behaves as a resume on another process). Usable with `WebSocketServer` (real sockets) and `Memory.makeServer`
- * (in-process), so tests run the very same upgrade path.
+ * in-process resume sessions (a claim of another handler's token behaves as a resume on another process).
+ * Usable with `WebSocketServer` (real sockets) and `Memory.makeServer` (in-process), so tests run the very same
+ * upgrade path.
  *
  * @since 0.1.0
  * @category constructors
@@ -209,7 +210,7 @@ export interface LocalOptions {
   readonly cache?: StateCacheModule.Options | undefined
   /** Default: in memory, 10 000 records. */
   readonly store?: ResponseStoreModule.MemoryOptions | undefined
-  /** The resume log (e.g. `RedisResumeLog`); default: in memory, from the config's `resumeGrace` and `resumeLogBytes`. */
+  /** The resume log (e.g. `RedisResumeLog`); default: in memory, sized by the config's `resumeGrace`, `resumeLogBytes`. */
   readonly resumeLog?: Layer.Layer<ResumeLogModule.ResumeLog> | undefined
 }
 

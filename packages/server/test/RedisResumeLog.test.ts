@@ -395,7 +395,8 @@ layer(ServerLive, { excludeTestServices: true })("RedisResumeLog behaves as the 
           assert.strictEqual(results[1], results[0], `op ${index}: ${JSON.stringify(o)}`)
         }
       }),
-    { fastCheck: { numRuns: 20 } }
+    // Up to 20 × 50 operations against a real server: generous, so a loaded machine slows it without failing it.
+    { fastCheck: { numRuns: 20 }, timeout: 120_000 }
   )
 })
 
