@@ -146,6 +146,7 @@ layer(ClusterLive, { excludeTestServices: true, timeout: 90_000 })("three gatewa
       const after = balancer.routed().slice(connections)
       assert.isAtLeast(after.length, 1)
       assert.isTrue(after.every((target) => target !== before[0]), "reconnected to other processes only")
+      assert.include(balancer.heads()[connections], "loopwire-resume-token: ", "the reconnect presented its token")
       assert.isAtLeast(metrics.resumes, 1)
       assert.isAbove(metrics.resumedEvents, 0)
       assert.isFalse(events.some((e) => e._tag === "TurnRestarted"))
