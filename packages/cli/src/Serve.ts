@@ -32,6 +32,19 @@ import * as Redacted from "effect/Redacted"
 const optionalInt = (name: string, description: string) =>
   Options.integer(name).pipe(Options.withDescription(description), Options.optional)
 
+// A positive duration such as '90 seconds'.
+const durationOption = (name: string, description: string) =>
+  Options.text(name).pipe(
+    Options.withDescription(description),
+    Options.mapEffect((text) =>
+      Option.match(Option.filter(Duration.decodeUnknown(text), (d) => Duration.toMillis(d) > 0), {
+        onNone: () => Effect.fail(invalid(`--${name}: '${text}' is not a positive duration such as '90 seconds'`)),
+        onSome: Effect.succeed
+      })
+    ),
+    Options.optional
+  )
+
 // A duration flag where a bare `0` means zero (turns a timer off).
 const durationOrZero = (name: string, description: string) =>
   Options.text(name).pipe(
@@ -137,6 +150,18 @@ export const options = {
       "Share stored responses and resume logs through Redis (redis://host:6379), for several gateway processes. Env LOOPWIRE_REDIS_URL; unset = in memory."
     ),
     Options.optional
+  ),
+  redisPrefix: Options.text("redis-prefix").pipe(
+    Options.withDescription("Prefix of every Redis key (several deployments on one Redis). Env LOOPWIRE_REDIS_PREFIX, default 'lw'."),
+    Options.optional
+  ),
+  storeTtl: durationOption(
+    "store-ttl",
+    "How long a stored (store: true) response is kept, e.g. '7 days'. Env LOOPWIRE_STORE_TTL; default 30 days on Redis, no expiry in memory."
+  ),
+  resumeLiveTtl: durationOption(
+    "resume-live-ttl",
+    "Redis only: how long a live session or a running response's log survives without activity (cleans up after a dead process). Env LOOPWIRE_RESUME_LIVE_TTL, default 65 minutes."
   )
 }
 
@@ -196,20 +221,31 @@ const sharedStateLayer = (
   config: GatewayConfig.GatewayConfigShape
 ): Layer.Layer<ResponseStore.ResponseStore, unknown> =>
   Layer.unwrapEffect(Effect.map(redisUrl(o), (url) => {
-    if (Option.isNone(url)) return ResponseStore.layerMemoryConfig()
+    const storeTtl = Option.getOrUndefined(o.storeTtl)
+    if (Option.isNone(url)) {
+      return ResponseStore.layerMemoryConfig(
+        Config.map(ResponseStore.memoryConfig, (fromEnv) => (storeTtl === undefined ? fromEnv : { ...fromEnv, ttl: storeTtl }))
+      )
+    }
     const resumeOptions = Config.map(RedisResumeLog.config, (fromEnv): RedisResumeLog.Options => ({
       ...fromEnv,
+      ...(Option.isSome(o.resumeLiveTtl) ? { liveTtl: o.resumeLiveTtl.value } : {}),
       grace: config.resumeGrace,
       maxBytes: config.resumeLogBytes
     }))
     const redis = Redis.layerConfig(Config.all({
       url: Config.succeed(url.value),
-      prefix: Config.withDefault(Config.string("LOOPWIRE_REDIS_PREFIX"), Redis.defaultPrefix)
+      prefix: Option.isSome(o.redisPrefix)
+        ? Config.succeed(o.redisPrefix.value)
+        : Config.withDefault(Config.string("LOOPWIRE_REDIS_PREFIX"), Redis.defaultPrefix)
     })).pipe(
       Layer.mapError((error) => new Error(`--redis: cannot connect to Redis: ${error.message}`))
     )
     const resumeLog = config.resume ? RedisResumeLog.layerConfig(resumeOptions) : Layer.empty
-    return Layer.mergeAll(RedisResponseStore.layerConfig(), resumeLog).pipe(Layer.provide(redis))
+    const store = RedisResponseStore.layerConfig(
+      Config.map(RedisResponseStore.config, (fromEnv) => (storeTtl === undefined ? fromEnv : { ttl: storeTtl }))
+    )
+    return Layer.mergeAll(store, resumeLog).pipe(Layer.provide(redis))
   }))
 
 const authLayer = (o: ServeOptions) =>

@@ -117,4 +117,18 @@ describe("loopwire serve resume and Redis flags", () => {
       const unset = yield* Serve.redisUrl(plain).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map())))
       assert.isTrue(Option.isNone(unset))
     }))
+
+  it.effect("--store-ttl, --resume-live-ttl and --redis-prefix parse; a bad or zero duration is refused by name", () =>
+    Effect.gen(function*() {
+      const parsed = yield* parse(["--store-ttl", "2 seconds", "--resume-live-ttl", "5 minutes", "--redis-prefix", "blue"])
+      assert.strictEqual(Duration.toMillis(Option.getOrThrow(parsed.storeTtl)), 2_000)
+      assert.strictEqual(Duration.toMillis(Option.getOrThrow(parsed.resumeLiveTtl)), 300_000)
+      assert.strictEqual(Option.getOrThrow(parsed.redisPrefix), "blue")
+      const none = yield* parse([])
+      assert.isTrue(Option.isNone(none.storeTtl) && Option.isNone(none.resumeLiveTtl) && Option.isNone(none.redisPrefix))
+      for (const [flag, value] of [["--store-ttl", "soon"], ["--store-ttl", "0 seconds"], ["--resume-live-ttl", "x"]]) {
+        const error = yield* Effect.flip(parse([flag!, value!]))
+        assert.include(JSON.stringify(error), flag!)
+      }
+    }))
 })

@@ -25,6 +25,7 @@ import { GatewayConfig } from "./GatewayConfig.js"
 import * as Protocol from "./internal/protocol.js"
 import * as Turn from "./internal/turn.js"
 import * as Lanes from "./Lanes.js"
+import * as Metrics from "./Metrics.js"
 import { ModelBackend } from "./ModelBackend.js"
 import { ResponseStore } from "./ResponseStore.js"
 
@@ -204,13 +205,17 @@ export const retrieveResponse: Effect.Effect<
 
 /**
  * The HTTP routes: `POST /v1/responses`, `GET /v1/responses/:id`, `GET /v1/responses` without an upgrade (426),
- * `GET /healthz`.
+ * `GET /healthz`, `GET /metrics` (the process's counters, Prometheus text; no tenant data).
  *
  * @since 0.1.0
  * @category routers
  */
 export const router: HttpRouter.HttpRouter<never, Requirements> = HttpRouter.empty.pipe(
   HttpRouter.get("/healthz", Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" }))),
+  HttpRouter.get(
+    "/metrics",
+    Effect.map(Metrics.text, (body) => HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4" }))
+  ),
   HttpRouter.get(
     "/v1/responses",
     Effect.succeed(

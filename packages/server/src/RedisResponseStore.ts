@@ -15,6 +15,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { Tenant } from "./Auth.js"
 import * as Redis from "./Redis.js"
+import * as ResponseStoreModule from "./ResponseStore.js"
 import { ResponseStore, ResponseStoreError, StoredResponse } from "./ResponseStore.js"
 
 /**
@@ -102,7 +103,7 @@ export const make = (options: Options = {}) =>
         Effect.map((n) => n > 0)
       )
 
-    return ResponseStore.of({ put, get, remove })
+    return ResponseStore.of(ResponseStoreModule.counted({ put, get, remove }, "redis"))
   })
 
 /**

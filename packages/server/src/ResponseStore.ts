@@ -16,6 +16,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { Tenant } from "./Auth.js"
@@ -74,6 +75,39 @@ export interface Shape {
  * @category tags
  */
 export class ResponseStore extends Context.Tag("@loopwire/server/ResponseStore")<ResponseStore, Shape>() {}
+
+/**
+ * Process-wide counters of store operations, tagged `store=memory|redis`: `reads` (every `get`: the gateway calls it
+ * only when a parent is not in the connection's cache), `hits` (reads that found the record) and `writes`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const metrics = {
+  reads: Metric.counter("loopwire_response_store_reads", { incremental: true }),
+  hits: Metric.counter("loopwire_response_store_hits", { incremental: true }),
+  writes: Metric.counter("loopwire_response_store_writes", { incremental: true })
+} as const
+
+/**
+ * Counts one `get` (and its hit) and one `put` around a store's operations.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const counted = (store: Shape, name: string): Shape => {
+  const reads = metrics.reads.pipe(Metric.tagged("store", name))
+  const hits = metrics.hits.pipe(Metric.tagged("store", name))
+  const writes = metrics.writes.pipe(Metric.tagged("store", name))
+  return {
+    put: (tenant, record) => Effect.zipRight(Metric.increment(writes), store.put(tenant, record)),
+    get: (tenant, responseId) =>
+      Effect.zipRight(Metric.increment(reads), store.get(tenant, responseId)).pipe(
+        Effect.tap((found) => (Option.isSome(found) ? Metric.increment(hits) : Effect.void))
+      ),
+    remove: store.remove
+  }
+}
 
 /**
  * Options of the in-memory store.
@@ -152,7 +186,7 @@ export const makeMemory = (options: MemoryOptions = {}): Effect.Effect<Shape> =>
 
     const remove = (tenant: Tenant, responseId: string) => Effect.sync(() => slots.delete(key(tenant, responseId)))
 
-    return ResponseStore.of({ put, get, remove })
+    return ResponseStore.of(counted({ put, get, remove }, "memory"))
   })
 
 /**

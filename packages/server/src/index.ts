@@ -35,6 +35,11 @@ export * as Lanes from "./Lanes.js"
 /**
  * @since 0.1.0
  */
+export * as Metrics from "./Metrics.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as ModelBackend from "./ModelBackend.js"
 
 /**
