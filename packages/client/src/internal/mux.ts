@@ -5,7 +5,6 @@
  *
  * @internal
  */
-import * as Codec from "@loopwire/protocol/Codec"
 import type * as ServerEvent from "@loopwire/protocol/ServerEvent"
 import { isTerminal } from "@loopwire/protocol/ServerEvent"
 import type * as Connection from "@loopwire/transport/Connection"
@@ -16,6 +15,7 @@ import * as Exit from "effect/Exit"
 import * as Mailbox from "effect/Mailbox"
 import * as Stream from "effect/Stream"
 import { fromErrorFrame, ResponsesError } from "../ResponsesError.js"
+import { decodeEvent } from "./decode.js"
 
 /** @internal */
 export interface Pending {
@@ -173,7 +173,7 @@ export const make = (options: {
             head.settled = true
             head.mailbox.unsafeDone(Exit.fail(fromErrorFrame(obj, yield* Clock.currentTimeMillis)))
           } else {
-            const decoded = Codec.decodeServerEventUnknown(obj)
+            const decoded = decodeEvent(obj)
             if (Either.isLeft(decoded)) {
               head.settled = true
               head.mailbox.unsafeDone(Exit.fail(
