@@ -6,6 +6,9 @@
  *
  * @since 0.1.0
  */
+import * as Fs from "node:fs/promises"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as ClientConfig from "@loopwire/client/ClientConfig"
 import * as ConnectionPool from "@loopwire/client/ConnectionPool"
@@ -40,6 +43,27 @@ const childEntry = fileURLToPath(new URL("./internal/gatewayServerProcess.ts", i
 // Room for 10,000 cached lanes of a Codex-sized context in the child.
 const childExecArgv = ["--max-old-space-size=8192"]
 
+/**
+ * The script as a file for the child (removed with the scope): a streaming script (50,000 deltas) is far larger
+ * than one command-line argument may be (E2BIG).
+ */
+const scriptFile = (script: JsonObject): Effect.Effect<string, BenchError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: async () => {
+        const dir = await Fs.mkdtemp(Path.join(Os.tmpdir(), "loopwire-bench-gateway-"))
+        const file = Path.join(dir, "script.json")
+        await Fs.writeFile(file, JSON.stringify(script))
+        return file
+      },
+      catch: fromUnknown("Io", "gateway script file")
+    }),
+    (file) => Effect.promise(() => Fs.rm(Path.dirname(file), { recursive: true, force: true }))
+  )
+
+const forkGateway = (script: JsonObject) =>
+  Effect.flatMap(scriptFile(script), (file) => ChildServer.fork(childEntry, { args: [file], execArgv: childExecArgv }))
+
 const inProcess = (script: JsonObject): Effect.Effect<GatewayHandle, BenchError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.tryPromise({ try: () => startGateway(script), catch: fromUnknown("Listen", "gateway") }),
@@ -58,7 +82,7 @@ export const gatewayTarget = (mode: Mode = "child"): Transports.ServerTarget => 
   start: (scenario) =>
     mode === "child"
       ? Effect.map(
-        ChildServer.fork(childEntry, { args: [JSON.stringify(gatewayScenario(scenario))], execArgv: childExecArgv }),
+        forkGateway(gatewayScenario(scenario)),
         (server) => ({ endpoint: server.endpoint, cpu: Effect.map(server.stats(), (s) => s.cpu) })
       )
       : Effect.map(inProcess(gatewayScenario(scenario)), (server) => ({
@@ -80,7 +104,7 @@ export const gatewayScaleTarget = (mode: Mode = "child"): Scale.ScaleTarget => {
     mode,
     start: mode === "child"
       ? Effect.map(
-        ChildServer.fork(childEntry, { args: [JSON.stringify(script)], execArgv: childExecArgv }),
+        forkGateway(script),
         (server) => ({ endpoint: server.endpoint, stats: (gc: boolean) => server.stats({ gc }) })
       )
       : Effect.map(inProcess(script), (server) => ({

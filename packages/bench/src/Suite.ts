@@ -107,7 +107,7 @@ export const defaults = (quick: boolean, progress: (line: string) => void = (lin
       realisticMaxToolCalls: 5,
       baseContextBytes: 32 * 1024,
       toolOutputBytes: 4 * 1024,
-      iterations: 8,
+      iterations: 6,
       warmup: 2,
       timeoutMs: 60_000,
       wan: { rttMs: 20, tls: "auto", sizes: [5], iterations: 3, warmup: 1 },

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Loopwire from "../src/Loopwire.js"
 import * as Network from "../src/Network.js"
+import * as Throughput from "../src/Throughput.js"
 import * as Transports from "../src/Transports.js"
 import { makeScenario } from "../src/Workload.js"
 
@@ -27,6 +28,18 @@ describe("Loopwire client and gateway in the suite", () => {
       const sent = result.turns.slice(1).map((t) => t.bytesSent)
       assert.isAtMost(Math.max(...sent) - Math.min(...sent), 8)
       assert.isAbove(result.connectMs, 0)
+    })))
+
+  it.live("a script larger than a command-line argument may be (streaming, 12,000 deltas) reaches the child gateway", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const streaming = Throughput.streamingScenario(12_000)
+      const runner = yield* Loopwire.loopwireWs(Loopwire.gatewayTarget("child")).setup({
+        network: Network.loopback,
+        scenario: streaming
+      })
+      const result = yield* runner.runRollout(streaming)
+      assert.strictEqual(result.turns.length, 1)
+      assert.isAtLeast(result.turns[0]!.events, 12_000)
     })))
 
   it.live("every transport runs against one shared in-process gateway, also through the WAN network with TLS", () =>
