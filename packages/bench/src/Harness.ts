@@ -65,12 +65,14 @@ export const prepare = (
       )
     ))
 
+const processCpuUs = (): number => {
+  const usage = process.cpuUsage()
+  return usage.user + usage.system
+}
+
 const cpuNowUs = (runner: RolloutRunner): Effect.Effect<number, BenchError> =>
   runner.serverCpu === undefined
-    ? Effect.sync(() => {
-      const usage = process.cpuUsage()
-      return usage.user + usage.system
-    })
+    ? Effect.sync(processCpuUs)
     : Effect.map(runner.serverCpu, (usage) => usage.user + usage.system)
 
 /**
@@ -96,6 +98,7 @@ export const measureRollout = (
     // collected on another's clock.
     if (meta.collectGarbage !== false) collectGarbage()
     const cpu0 = yield* cpuNowUs(runner)
+    const own0 = processCpuUs()
     const start = yield* Rollout.nowMs
     const result = yield* runner.runRollout(scenario).pipe(
       Effect.timeoutFail({
@@ -105,6 +108,7 @@ export const measureRollout = (
       })
     )
     const end = yield* Rollout.nowMs
+    const own1 = processCpuUs()
     const cpu1 = yield* cpuNowUs(runner)
     return {
       transport: meta.transport,
@@ -113,7 +117,8 @@ export const measureRollout = (
       e2eMs: end - start,
       connectMs: result.connectMs,
       turns: result.turns,
-      cpuUs: cpu1 - cpu0
+      cpuUs: cpu1 - cpu0,
+      processCpuUs: own1 - own0
     }
   })
 
@@ -182,7 +187,7 @@ export const runScenario = (
             fmt(t.perTurnMedianMs)
           } p99 ${fmt(t.perTurnP99Ms)} ms  sent/turn ${fmt(t.bytesSentPerTurn, 0)} B  cpu/turn ${
             fmt(t.cpuPerTurnUs, 0)
-          } µs  slope ${fmt(t.slopeMsPerTurn, 4)} ms/turn  vs floor ${fmt(t.ratios.e2eVsFloor)}×  vs http-full ${
+          } µs${t.cpuScope === "server" ? ` (client ${fmt(t.processCpuPerTurnUs, 0)} µs)` : ""}  slope ${fmt(t.slopeMsPerTurn, 4)} ms/turn  vs floor ${fmt(t.ratios.e2eVsFloor)}×  vs http-full ${
             fmt(t.ratios.e2eVsHttpFull)
           }×`
       )

@@ -108,16 +108,18 @@ export const markdown = (results: Results): string => {
       "",
       `### ${s.toolCalls} tool calls, ${s.latency.name} latency, ${s.network} (${s.id})`,
       "",
-      "| transport | server | e2e ms | connect ms | turn 0 ms | turn p50 ms | turn p99 ms | overhead p50 ms | sent/turn B | cpu/turn µs | slope ms/turn | ×floor | ×http-full |",
-      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+      "| transport | server | e2e ms | connect ms | turn 0 ms | turn p50 ms | turn p99 ms | overhead p50 ms | sent/turn B | cpu/turn µs | client cpu/turn µs | slope ms/turn | ×floor | ×http-full |",
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     for (const t of s.transports) {
       lines.push(
         t.error !== undefined
-          ? `| ${t.transport} | ${t.server} | error: ${t.error.replace(/\|/g, "/")} |||||||||||`
+          ? `| ${t.transport} | ${t.server} | error: ${t.error.replace(/\|/g, "/")} ||||||||||||`
           : `| ${t.transport} | ${t.server} | ${cell(t.e2eMs)} | ${cell(t.connectMs)} | ${cell(t.firstTurnMs, 3)} | ${cell(t.perTurnMedianMs, 3)} | ${cell(t.perTurnP99Ms, 3)} | ${
             cell(t.perTurnOverheadMedianMs, 3)
-          } | ${cell(t.bytesSentPerTurn, 0)} | ${cell(t.cpuPerTurnUs, 0)} (${t.cpuScope}) | ${cell(t.slopeMsPerTurn, 4)} | ${
+          } | ${cell(t.bytesSentPerTurn, 0)} | ${cell(t.cpuPerTurnUs, 0)} (${t.cpuScope}) | ${
+            t.cpuScope === "server" ? cell(t.processCpuPerTurnUs, 0) : "(in cpu/turn)"
+          } | ${cell(t.slopeMsPerTurn, 4)} | ${
             cell(t.ratios.e2eVsFloor)
           } | ${cell(t.ratios.e2eVsHttpFull)} |`
       )
@@ -133,11 +135,10 @@ export const markdown = (results: Results): string => {
       lines.push(`| ${r.transport} | ${r.concurrency}${r.degraded === null ? "" : ` (of ${r.requestedConcurrency}, fd limit)`} | ${r.turns} | ${cell(r.turnsPerSecond, 1)} | ${cell(r.perTurnMedianMs, 3)} | ${cell(r.perTurnP99Ms, 3)} |${r.error === undefined ? "" : ` error: ${r.error}`}`)
     }
   }
-  if (results.scale !== null) {
-    const s = results.scale
+  for (const s of results.scale ?? []) {
     lines.push(
       "",
-      "### Memory at scale",
+      `### Memory at scale: ${s.server}`,
       "",
       `${s.connections} connections to ${s.server} (${s.serverMode})${s.degraded === null ? "" : ` — ${s.degraded}`}${
         s.error === undefined ? "" : ` — error: ${s.error}`

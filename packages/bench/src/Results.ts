@@ -20,8 +20,10 @@ export interface Sample {
   readonly e2eMs: number
   readonly connectMs: number
   readonly turns: ReadonlyArray<TurnRecord>
-  /** CPU spent during the rollout, µs (user + system). */
+  /** CPU spent during the rollout, µs (user + system): the server's when it runs out of process, else this process's. */
   readonly cpuUs: number
+  /** CPU of this process during the rollout, µs: the client (plus in-process servers, proxy and TLS terminator). */
+  readonly processCpuUs: number
 }
 
 /**
@@ -79,6 +81,12 @@ export interface TransportResult {
   readonly bytesSentPerRollout: number | null
   readonly cpuPerTurnUs: number | null
   readonly cpuScope: CpuScope
+  /**
+   * CPU of the benchmark process per turn, µs. With the server in a child process (`cpuScope: "server"`) this is
+   * the client's CPU (on the WAN variant plus the delay proxy's and TLS terminator's); in process it equals
+   * `cpuPerTurnUs`.
+   */
+  readonly processCpuPerTurnUs: number | null
   /**
    * Least-squares growth of the per-turn overhead (time minus scripted model latency) with the turn index, over
    * the tool-call turns after the first (ms per turn): ~0 flat, > 0 growing.
@@ -172,6 +180,7 @@ export const summarizeTransport = (
       : round(sum(allTurns.map((t) => t.bytesSent)) / measured.length, 0),
     cpuPerTurnUs: none ? null : round(sum(measured.map((s) => s.cpuUs)) / allTurns.length, 1),
     cpuScope: info.cpuScope,
+    processCpuPerTurnUs: none ? null : round(sum(measured.map((s) => s.processCpuUs)) / allTurns.length, 1),
     slopeMsPerTurn: round(slope(indexXs, indexMs), 5),
     slopeBytesPerTurn: round(slope(indexXs, indexBytes), 1),
     deltaRatio: none ? null : round(allTurns.filter((t) => t.delta).length / allTurns.length, 4),
@@ -323,5 +332,6 @@ export interface Results {
     readonly streaming: ReadonlyArray<StreamResult>
     readonly concurrency: ReadonlyArray<ConcurrencyResult>
   } | null
-  readonly scale: ScaleResult | null
+  /** One entry per measured server (the gateway, then the floor server). */
+  readonly scale: ReadonlyArray<ScaleResult> | null
 }

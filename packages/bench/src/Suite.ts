@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import type { BenchError } from "./BenchError.js"
 import * as FloorServer from "./FloorServer.js"
 import * as Harness from "./Harness.js"
+import * as Loopwire from "./Loopwire.js"
 import * as Network from "./Network.js"
 import * as Report from "./Report.js"
 import type { Results, ScaleResult, ScenarioResult } from "./Results.js"
@@ -57,7 +58,8 @@ export interface SuiteOptions {
     readonly connections: number
     readonly laneContextBytes: number
     readonly mode: FloorServer.Mode
-    readonly target?: Scale.ScaleTarget | undefined
+    /** Servers to measure, in order (default: the gateway, then the floor server, both in `mode`). */
+    readonly targets?: ReadonlyArray<Scale.ScaleTarget> | undefined
   } | null
   /** Directory for results.json, results.md and plots; `null` writes nothing. */
   readonly outDir: string | null
@@ -67,17 +69,27 @@ export interface SuiteOptions {
 }
 
 /**
- * The transports available by name, pointed at `target` (the floor server until the gateway is wired).
- * `loopwire-ws` is absent until the client is wired (see docs/benchmarks.md).
+ * The five transports by name, in their numbered order: `http-full`, `http-prev`, `loopwire-ws` and
+ * `openai-sdk-ws` against one shared `target` per scenario (default: the Loopwire gateway in a child process),
+ * and `floor` against its own floor server (default: in a child process too, so both servers are placed alike).
  *
  * @since 0.1.0
  * @category transports
  */
 export const transportsByName = (
-  target: Transports.ServerTarget = Transports.floorTarget(),
-  floorMode: FloorServer.Mode = "in-process"
-): ReadonlyMap<string, TransportUnderTest> =>
-  new Map(Transports.available(target, floorMode).map((t) => [t.name, t]))
+  target: Transports.ServerTarget = Loopwire.gatewayTarget("child"),
+  floorMode: FloorServer.Mode = "child"
+): ReadonlyMap<string, TransportUnderTest> => {
+  const server = Transports.shared(target)
+  const list = [
+    Transports.httpFull(server),
+    Transports.httpPrevious(server),
+    Loopwire.loopwireWs(server),
+    Transports.openAiSdkWs(server),
+    Transports.floor({ mode: floorMode })
+  ]
+  return new Map(list.map((t) => [t.name, t]))
+}
 
 /**
  * Default options: the full matrix, or the `--quick` one (under two minutes on two cores).
@@ -95,7 +107,7 @@ export const defaults = (quick: boolean, progress: (line: string) => void = (lin
       realisticMaxToolCalls: 5,
       baseContextBytes: 32 * 1024,
       toolOutputBytes: 4 * 1024,
-      iterations: 8,
+      iterations: 6,
       warmup: 2,
       timeoutMs: 60_000,
       wan: { rttMs: 20, tls: "auto", sizes: [5], iterations: 3, warmup: 1 },
@@ -229,16 +241,19 @@ export const run = (options: SuiteOptions): Effect.Effect<
       }
     }
 
-    let scale: ScaleResult | null = null
+    let scale: Array<ScaleResult> | null = null
     if (options.scale !== null) {
       const s = options.scale
-      progress(`scale: ${s.connections} connections, server ${s.mode}`)
-      scale = yield* Scale.run(s.target ?? Scale.floorTarget(s.mode), {
-        connections: s.connections,
-        laneContextBytes: s.laneContextBytes,
-        timeoutMs: options.timeoutMs,
-        progress
-      })
+      scale = []
+      for (const target of s.targets ?? [Loopwire.gatewayScaleTarget(s.mode), Scale.floorTarget(s.mode)]) {
+        progress(`scale: ${s.connections} connections to ${target.name}, server ${target.mode}`)
+        scale.push(yield* Scale.run(target, {
+          connections: s.connections,
+          laneContextBytes: s.laneContextBytes,
+          timeoutMs: options.timeoutMs,
+          progress
+        }))
+      }
     }
 
     const cpus = Os.cpus()

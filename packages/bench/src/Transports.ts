@@ -3,12 +3,12 @@
  *
  * 1. `http-full`: HTTP, the full context every turn (a stateless client), SSE;
  * 2. `http-prev`: HTTP with `previous_response_id` (`store: true`, the server hydrates), SSE;
- * 3. `loopwire-ws`: Loopwire's client over WebSocket mode — provided by the integrator (see docs/benchmarks.md);
+ * 3. `loopwire-ws`: Loopwire's client over WebSocket mode — in `Loopwire.ts`, with the gateway target;
  * 4. `openai-sdk-ws`: the official `openai` SDK's `ResponsesWS` driving the same turns;
  * 5. `floor`: a minimal hand-written `ws` client and the floor server, no framework at all.
  *
- * 1, 2 and 4 take a `ServerTarget` (the gateway once it exists; the floor server until then, and the report says
- * which). 5 always uses the floor server.
+ * 1–4 take a `ServerTarget` (the suite points them at the Loopwire gateway, `Loopwire.gatewayTarget`; the floor
+ * server works too, and the report says which). 5 always uses the floor server.
  *
  * @since 0.1.0
  */
@@ -52,6 +52,32 @@ export interface ServerTarget {
     BenchError,
     Scope.Scope
   >
+}
+
+/**
+ * One server per scenario for every transport pointed at `target`: the first transport set up for a scenario
+ * starts it, the others (set up in the same scope) reuse it, so transports 1–4 talk to the very same gateway
+ * process, and a run forks one gateway per scenario instead of one per transport.
+ *
+ * @since 0.1.0
+ * @category targets
+ */
+export const shared = (target: ServerTarget): ServerTarget => {
+  type Started = Effect.Effect.Success<ReturnType<ServerTarget["start"]>>
+  const running = new WeakMap<Scenario, Started>()
+  return {
+    name: target.name,
+    start: (scenario) =>
+      Effect.suspend(() => {
+        const existing = running.get(scenario)
+        if (existing !== undefined) return Effect.succeed(existing)
+        return Effect.tap(target.start(scenario), (started) =>
+          Effect.zipRight(
+            Effect.sync(() => running.set(scenario, started)),
+            Effect.addFinalizer(() => Effect.sync(() => running.delete(scenario)))
+          ))
+      })
+  }
 }
 
 /**

@@ -30,6 +30,11 @@ export * as Harness from "./Harness.js"
 /**
  * @since 0.1.0
  */
+export * as Loopwire from "./Loopwire.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Network from "./Network.js"
 
 /**

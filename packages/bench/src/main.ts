@@ -8,8 +8,8 @@ import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import * as Effect from "effect/Effect"
 import { BenchError } from "./BenchError.js"
+import * as Loopwire from "./Loopwire.js"
 import * as Suite from "./Suite.js"
-import * as Transports from "./Transports.js"
 import { realisticLatency, zeroLatency } from "./Workload.js"
 
 const HELP = `loopwire bench — agent-loop overhead side by side across transports
@@ -31,10 +31,11 @@ const HELP = `loopwire bench — agent-loop overhead side by side across transpo
   --stream-events N       events in the streaming throughput test
   --loops 1,100,1000      concurrent agent loops
   --no-throughput         skip throughput
-  --server M              in-process | child: where the floor servers of the rollout and throughput
-                          tests run (child: CPU per turn is the server's alone; default in-process)
+  --server M              child | in-process: where the gateway and the floor server of the rollout and
+                          throughput tests run (child, the default: CPU per turn is the server's alone and
+                          the client's is reported apart; in-process: client + server together)
   --connections N         connections of the memory-at-scale test (default 10000; quick 200)
-  --scale-server M        child | in-process, for the scale test (default child)
+  --scale-server M        child | in-process, for the scale test (default child; gateway and floor server)
   --no-scale              skip the memory-at-scale test
   --out DIR               output directory (default docs/benchmarks at the repository root)
   --no-write              write nothing
@@ -100,8 +101,8 @@ export const parse = (argv: ReadonlyArray<string>): Suite.SuiteOptions | "help" 
     throw new BenchError({ reason: "Config", detail: "--server must be child or in-process" })
   }
   const registry = Suite.transportsByName(
-    Transports.floorTarget(serverMode ?? "in-process"),
-    serverMode ?? "in-process"
+    Loopwire.gatewayTarget(serverMode ?? "child"),
+    serverMode ?? "child"
   )
   const names = values.transports?.split(",").map((s) => s.trim()).filter((s) => s !== "")
   const transports = names === undefined ? [...registry.values()] : names.map((name) => {
@@ -109,9 +110,7 @@ export const parse = (argv: ReadonlyArray<string>): Suite.SuiteOptions | "help" 
     if (t === undefined) {
       throw new BenchError({
         reason: "Config",
-        detail: `unknown transport '${name}' (available: ${[...registry.keys()].join(", ")}${
-          name === "loopwire-ws" ? "; loopwire-ws is not wired yet" : ""
-        })`
+        detail: `unknown transport '${name}' (available: ${[...registry.keys()].join(", ")})`
       })
     }
     return t
@@ -141,7 +140,6 @@ export const parse = (argv: ReadonlyArray<string>): Suite.SuiteOptions | "help" 
     sizes: list(values["wan-sizes"]) ?? base.wan.sizes
   }
   const repoDocs = fileURLToPath(new URL("../../../docs/benchmarks", import.meta.url))
-  const transportNames = new Set(transports.map((t) => t.name))
   return {
     ...base,
     transports,
@@ -165,12 +163,7 @@ export const parse = (argv: ReadonlyArray<string>): Suite.SuiteOptions | "help" 
       mode: mode ?? base.scale.mode
     },
     outDir: values["no-write"] === true ? null : values.out ?? repoDocs,
-    pending: [
-      "loopwire-ws (Loopwire client over WebSocket mode): not wired yet — waits for the client and gateway branches",
-      ...(["http-full", "http-prev", "openai-sdk-ws"].some((n) => transportNames.has(n))
-        ? ["http-full, http-prev and openai-sdk-ws run against the floor server, not the Loopwire gateway, until it is wired"]
-        : [])
-    ]
+    pending: []
   }
 }
 

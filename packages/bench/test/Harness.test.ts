@@ -17,6 +17,7 @@ const sample = (transport: string, iteration: number, warmup: boolean, ms: Reado
   e2eMs,
   connectMs: 1,
   cpuUs: 400,
+  processCpuUs: 300,
   turns: turns(ms, (i) => 1000 + i * 100)
 })
 
@@ -63,6 +64,7 @@ describe("Harness", () => {
     assert.deepStrictEqual(r.perTurnByIndexMs, [9, 1, 2, 3])
     assert.strictEqual(r.bytesSentPerTurn, 1150)
     assert.strictEqual(r.cpuPerTurnUs, 100)
+    assert.strictEqual(r.processCpuPerTurnUs, 75)
     assert.strictEqual(r.deltaRatio, 0.75)
   })
 

@@ -36,6 +36,7 @@ const results: Results = {
       bytesSentPerRollout: 3000,
       cpuPerTurnUs: 50,
       cpuScope: "process" as const,
+      processCpuPerTurnUs: 50,
       slopeMsPerTurn: 0.1,
       slopeBytesPerTurn: 10,
       deltaRatio: i === 0 ? 0 : 0.66,

@@ -9,7 +9,7 @@ import * as Scale from "../src/Scale.js"
 import * as Suite from "../src/Suite.js"
 
 describe("Suite", () => {
-  it.live("runs --quick on the smallest sizes with the floor transport and writes JSON, Markdown and SVG", () =>
+  it.live("runs --quick on the smallest sizes with all five transports against the gateway and writes JSON, Markdown and SVG", () =>
     Effect.gen(function*() {
       const dir = yield* Effect.acquireRelease(
         Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "loopwire-bench-test-"))),
@@ -17,7 +17,8 @@ describe("Suite", () => {
       )
       const lines: Array<string> = []
       const quick = Suite.defaults(true, (line) => lines.push(line))
-      const options = parse(["--quick", "--sizes", "1,2", "--transports", "floor", "--out", dir])
+      // Servers in process to keep the test short; the scale test forks the gateway and the floor server.
+      const options = parse(["--quick", "--sizes", "1,2", "--server", "in-process", "--out", dir])
       assert.notStrictEqual(options, "help")
       if (options === "help") return
       const { files, results } = yield* Suite.run({
@@ -26,7 +27,7 @@ describe("Suite", () => {
         iterations: 2,
         warmup: 1,
         wan: { rttMs: 2, tls: "auto", sizes: [1], iterations: 1, warmup: 0 },
-        throughput: { streamEvents: 50, iterations: 1, warmup: 0, levels: [1, 3], loopToolCalls: 1 },
+        throughput: { streamEvents: 50, iterations: 1, warmup: 0, levels: [1, 2], loopToolCalls: 1 },
         scale: { connections: 8, laneContextBytes: 2048, mode: "child" }
       })
       assert.isTrue(quick.quick)
@@ -46,37 +47,47 @@ describe("Suite", () => {
       const json = JSON.parse(yield* Effect.promise(() => Fs.readFile(Path.join(dir, "results.json"), "utf8"))) as Results
       assert.deepStrictEqual(json, JSON.parse(JSON.stringify(results)))
       assert.strictEqual(json.schema, "loopwire-bench/1")
-      assert.isTrue(json.pending.some((p) => p.startsWith("loopwire-ws")))
+      assert.deepStrictEqual(json.pending, [])
       assert.deepStrictEqual(json.scenarios.map((s) => [s.toolCalls, s.network.startsWith("wan-2ms") || s.network]), [
         [1, "loopback"],
         [2, "loopback"],
         [1, true]
       ])
+      const names = ["http-full", "http-prev", "loopwire-ws", "openai-sdk-ws", "floor"]
       for (const scenario of json.scenarios) {
-        assert.strictEqual(scenario.transports.length, 1)
-        const floor = scenario.transports[0]!
-        assert.strictEqual(floor.transport, "floor")
-        assert.isUndefined(floor.error)
-        assert.strictEqual(floor.turns, scenario.toolCalls + 1)
-        for (const key of ["e2eMs", "perTurnMedianMs", "perTurnP99Ms", "bytesSentPerTurn", "cpuPerTurnUs"] as const) {
-          assert.isNumber(floor[key], key)
+        assert.deepStrictEqual(scenario.transports.map((t) => t.transport), names)
+        for (const t of scenario.transports) {
+          assert.isUndefined(t.error, `${scenario.id} ${scenario.network} ${t.transport}`)
+          assert.strictEqual(t.server, t.transport === "floor" ? "floor-server" : "gateway")
+          assert.strictEqual(t.turns, scenario.toolCalls + 1)
+          for (const key of ["e2eMs", "perTurnMedianMs", "perTurnP99Ms", "bytesSentPerTurn", "cpuPerTurnUs"] as const) {
+            assert.isNumber(t[key], key)
+          }
+          assert.isNumber(t.ratios.e2eVsFloor)
+          assert.isNumber(t.ratios.e2eVsHttpFull)
+          assert.strictEqual(t.perTurnByIndexMs.length, t.turns)
+          // Every continuing transport continued every turn after the first; the stateless one never did.
+          assert.closeTo(t.deltaRatio!, t.transport === "http-full" ? 0 : scenario.toolCalls / (scenario.toolCalls + 1), 1e-3)
         }
-        assert.strictEqual(floor.ratios.e2eVsFloor, 1)
-        assert.isNull(floor.ratios.e2eVsHttpFull)
-        assert.strictEqual(floor.perTurnByIndexMs.length, floor.turns)
+        assert.strictEqual(scenario.transports.find((t) => t.transport === "floor")!.ratios.e2eVsFloor, 1)
       }
-      assert.deepStrictEqual(json.throughput!.streaming.map((s) => [s.transport, s.iterations]), [["floor", 1]])
+      assert.deepStrictEqual(json.throughput!.streaming.map((s) => [s.transport, s.iterations, s.error]), names.map((n) => [n, 1, undefined]))
       assert.isNumber(json.throughput!.streaming[0]!.eventsPerSecond)
-      assert.deepStrictEqual(json.throughput!.concurrency.map((c) => [c.concurrency, c.turns]), [[1, 2], [3, 6]])
-      const scale = json.scale!
-      assert.isUndefined(scale.error)
-      assert.strictEqual(scale.serverMode, "child")
-      assert.strictEqual(scale.connections, 8)
-      assert.isNumber(scale.idleHeapBytesPerConnection)
-      assert.isNumber(scale.laneHeapBytesPerLane)
+      assert.deepStrictEqual(
+        json.throughput!.concurrency.filter((c) => c.transport === "loopwire-ws").map((c) => [c.concurrency, c.turns]),
+        [[1, 2], [2, 4]]
+      )
+      assert.deepStrictEqual(json.scale!.map((s) => [s.server, s.serverMode, s.connections, s.error]), [
+        ["gateway", "child", 8, undefined],
+        ["floor-server", "child", 8, undefined]
+      ])
+      for (const scale of json.scale!) {
+        assert.isNumber(scale.idleHeapBytesPerConnection)
+        assert.isNumber(scale.laneHeapBytesPerLane)
+      }
 
       // Progress: one line per scenario and transport, plus the written files.
-      assert.strictEqual(lines.filter((l) => /^n\d+-zero.* floor /.test(l)).length, 3)
+      assert.strictEqual(lines.filter((l) => /^n\d+-zero.* loopwire-ws /.test(l)).length, 3)
       assert.isTrue(lines.some((l) => l.startsWith("wrote ") && l.endsWith("results.json")))
     }).pipe(Effect.scoped), 120_000)
 
@@ -112,7 +123,11 @@ describe("Suite", () => {
         ["realistic", 500, 20]
       ])
     }
-    assert.throws(() => parse(["--transports", "loopwire-ws"]), /not wired yet/)
+    assert.throws(() => parse(["--transports", "loopwire-sse"]), /unknown transport 'loopwire-sse'/)
+    const picked = parse(["--transports", "loopwire-ws,floor", "--server", "in-process"])
+    assert.notStrictEqual(picked, "help")
+    if (picked !== "help") assert.deepStrictEqual(picked.transports.map((t) => t.name), ["loopwire-ws", "floor"])
+    assert.throws(() => parse(["--server", "remote"]), /--server/)
     assert.throws(() => parse(["--iterations", "0"]), /--iterations/)
     assert.throws(() => parse(["--rtt", "20000"]), /--rtt/)
     assert.throws(() => parse(["--bogus"]))

@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 import * as Command from "@effect/cli/Command"
+import * as Bench from "./Bench.js"
 import * as Demo from "./Demo.js"
 import * as Serve from "./Serve.js"
 
@@ -13,7 +14,7 @@ import * as Serve from "./Serve.js"
  */
 export const command = Command.make("loopwire").pipe(
   Command.withDescription("OpenAI Responses API WebSocket mode: gateway, demo, benchmarks, conformance."),
-  Command.withSubcommands([Serve.command, Demo.command])
+  Command.withSubcommands([Serve.command, Demo.command, Bench.command])
 )
 
 /**

@@ -27,6 +27,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ConnectionPool from "./ConnectionPool.js"
 import * as HttpResponses from "./HttpResponses.js"
+import { failWhenIdle } from "./internal/idle.js"
 import type * as Mux from "./internal/mux.js"
 import * as Recovery from "./Recovery.js"
 import type { CreateRequest } from "./ResponsesClient.js"
@@ -404,7 +405,7 @@ export const make = (
         }
         return {
           generation: mux.generation,
-          stream: Stream.unwrap(mux.submit(frame, lease.lane, notify)).pipe(Stream.timeoutFail(idleError, idleTimeout)),
+          stream: Stream.unwrap(mux.submit(frame, lease.lane, notify)),
           wasDelta: decision._tag === "Delta"
         }
       })
@@ -434,8 +435,7 @@ export const make = (
         return {
           generation: -1,
           stream: HttpResponses.create(config, request).pipe(
-            Stream.provideService(HttpClient.HttpClient, http.value),
-            Stream.timeoutFail(idleError, idleTimeout)
+            Stream.provideService(HttpClient.HttpClient, http.value)
           ),
           wasDelta: false
         }
@@ -471,9 +471,11 @@ export const make = (
             )
             generation = attempt.generation
             wasDelta = attempt.wasDelta
-            yield* attempt.stream.pipe(
-              Stream.runForEach((event) =>
+            // The idle timeout (no event for `idleTimeout`) is one watchdog per attempt, not a timer per event.
+            yield* failWhenIdle((touch) =>
+              attempt.stream.pipe(Stream.runForEach((event) =>
                 Effect.suspend(() => {
+                  touch()
                   delivered++
                   // The accumulator rebuilds the output from the deltas; a server it cannot follow still
                   // gets its terminal Response used as is.
@@ -486,8 +488,7 @@ export const make = (
                   if (Option.isSome(done)) final = folding && acc.final !== undefined ? acc.final : done.value
                   return emit({ _tag: "Event", event })
                 })
-              )
-            )
+              )), idleError, idleTimeout)
           }))
           if (outcome._tag === "Right") {
             if (final === undefined) {

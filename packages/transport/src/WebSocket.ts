@@ -10,6 +10,7 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as NodeTls from "node:tls"
 import * as WS from "ws"
 import type { Connection, Handshake } from "./Connection.js"
 import { DEFAULT_HIGH_WATER_MARK } from "./Connection.js"
@@ -52,7 +53,23 @@ export interface Options {
   readonly inboundHighWaterMark?: number | undefined
   /** Headers sent on every handshake; per-call `open` headers override them. */
   readonly headers?: Readonly<Record<string, string>> | undefined
+  /**
+   * TLS options for `wss://` URLs, passed to `tls.connect` (e.g. `ca` to trust a private or self-signed
+   * certificate, a client `cert`/`key`, `servername`). Default: Node's trust store, full verification.
+   */
+  readonly tls?: TlsOptions | undefined
 }
+
+/**
+ * The TLS options a `wss://` connection accepts (a subset of `tls.ConnectionOptions`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TlsOptions = Pick<
+  NodeTls.ConnectionOptions,
+  "ca" | "cert" | "key" | "passphrase" | "pfx" | "servername" | "rejectUnauthorized" | "minVersion" | "ciphers"
+>
 
 /**
  * The message of a `Refused` `TransportError`.
@@ -103,7 +120,8 @@ export const connect = (
         headers: requestHeaders,
         maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
         perMessageDeflate: options.perMessageDeflate ?? false,
-        followRedirects: false
+        followRedirects: false,
+        ...options.tls
       })
     } catch (cause) {
       const message = `invalid WebSocket URL ${url}: ${String(cause)}`
@@ -238,6 +256,7 @@ export const layerWebSocketConstructor = (options: Options = {}): Layer.Layer<So
       new WS.WebSocket(url, protocols, {
         headers: lowerCaseKeys(options.headers),
         maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
-        perMessageDeflate: options.perMessageDeflate ?? false
+        perMessageDeflate: options.perMessageDeflate ?? false,
+        ...options.tls
       }) as unknown as globalThis.WebSocket
   )

@@ -13,7 +13,6 @@
  *
  * @internal
  */
-import * as Codec from "@loopwire/protocol/Codec"
 import type * as ServerEvent from "@loopwire/protocol/ServerEvent"
 import { isTerminal } from "@loopwire/protocol/ServerEvent"
 import type * as Connection from "@loopwire/transport/Connection"
@@ -30,6 +29,7 @@ import { randomBytes } from "node:crypto"
 import { defaultResume, type ResumePolicy } from "../ClientConfig.js"
 import { fromErrorFrame, ResponsesError } from "../ResponsesError.js"
 import * as Resume from "../Resume.js"
+import { decodeEvent } from "./decode.js"
 
 /**
  * What happened to one request across a drop (for the session's events and metrics).
@@ -371,7 +371,7 @@ export const make = (options: {
           if (obj.type === "error") {
             settle(head, fromErrorFrame(obj, yield* Clock.currentTimeMillis))
           } else {
-            const decoded = Codec.decodeServerEventUnknown(obj)
+            const decoded = decodeEvent(obj)
             if (Either.isLeft(decoded)) {
               settle(
                 head,
