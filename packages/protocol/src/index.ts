@@ -1,4 +1,52 @@
 /**
  * @since 0.1.0
  */
-export {}
+
+/**
+ * Input/output items and content parts.
+ *
+ * @since 0.1.0
+ */
+export * as Items from "./Items.js"
+
+/**
+ * Tool definitions.
+ *
+ * @since 0.1.0
+ */
+export * as Tools from "./Tools.js"
+
+/**
+ * The Response object and usage.
+ *
+ * @since 0.1.0
+ */
+export * as Response from "./Response.js"
+
+/**
+ * Client → server events.
+ *
+ * @since 0.1.0
+ */
+export * as ClientEvent from "./ClientEvent.js"
+
+/**
+ * Server → client events.
+ *
+ * @since 0.1.0
+ */
+export * as ServerEvent from "./ServerEvent.js"
+
+/**
+ * Documented error codes and frames.
+ *
+ * @since 0.1.0
+ */
+export * as ProtocolError from "./ProtocolError.js"
+
+/**
+ * Text frame ⇄ typed event.
+ *
+ * @since 0.1.0
+ */
+export * as Codec from "./Codec.js"
