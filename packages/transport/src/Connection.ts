@@ -1,0 +1,132 @@
+/**
+ * One open, message-oriented, text-frame duplex: the same value on the client (dial), on the server (upgrade)
+ * and in memory.
+ *
+ * @since 0.1.0
+ */
+import type * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type * as Stream from "effect/Stream"
+
+/**
+ * WebSocket close codes this package names (RFC 6455 §7.4.1 and the IANA registry).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const CloseCodes = {
+  Normal: 1000,
+  GoingAway: 1001,
+  ProtocolError: 1002,
+  UnsupportedData: 1003,
+  NoStatus: 1005,
+  Abnormal: 1006,
+  InvalidPayload: 1007,
+  PolicyViolation: 1008,
+  MessageTooBig: 1009,
+  InternalError: 1011,
+  ServiceRestart: 1012,
+  TryAgainLater: 1013,
+  TlsHandshake: 1015
+} as const
+
+/**
+ * How a connection ended: the close code and reason (1006 with an empty reason when the connection was lost
+ * without a close frame).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class CloseInfo extends Schema.Class<CloseInfo>("@loopwire/transport/CloseInfo")({
+  code: Schema.Number,
+  reason: Schema.String
+}) {}
+
+/**
+ * Default outbound high-water mark in bytes: `send` suspends while more than this many bytes are handed to the
+ * socket but not yet flushed. A single larger frame is still accepted (alone).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024
+
+/**
+ * The failures of an open connection.
+ *
+ * - `Closed`: `send` or `ping` after the connection closed (carries the close code).
+ * - `BinaryFrame`: the peer sent a binary frame; the connection is closed with 1003.
+ * - `MessageTooLarge`: an inbound frame exceeded `maxPayload`; the connection is closed with 1009.
+ * - `Dropped`: the connection was lost without a close frame (1006).
+ * - `Network`: a socket error (the connection is closed).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConnectionError extends Schema.TaggedError<ConnectionError>("@loopwire/transport/ConnectionError")(
+  "ConnectionError",
+  {
+    reason: Schema.Literal("Closed", "BinaryFrame", "MessageTooLarge", "Dropped", "Network"),
+    connectionId: Schema.String,
+    code: Schema.optional(Schema.Number),
+    message: Schema.String
+  }
+) {}
+
+/**
+ * What is known about the opening handshake.
+ *
+ * - On the client: `requestHeaders` are the headers sent, `responseHeaders` those of the 101 response (e.g. a
+ *   resume token).
+ * - On the server: `requestHeaders` are the upgrade request's headers, `responseHeaders` the extra headers added
+ *   to the 101 response, `remoteAddress` the peer's address.
+ *
+ * Header names are lower case; repeated headers are joined with ", ".
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Handshake {
+  readonly url: string
+  readonly protocol: string
+  readonly requestHeaders: Readonly<Record<string, string>>
+  readonly responseHeaders: Readonly<Record<string, string>>
+  readonly remoteAddress?: string | undefined
+}
+
+/**
+ * An open connection.
+ *
+ * - `send`: hands one text frame to the socket; suspends while the outbound buffer is above its high-water mark;
+ *   fails with `ConnectionError` (`Closed`) once the connection is closed.
+ * - `frames`: the inbound text frames in order. Single consumer. Ends when a close frame arrives (any code);
+ *   fails with `ConnectionError` on a binary frame, an oversized frame, a drop (1006) or a socket error.
+ * - `closed`: waits for the end of the connection and yields its close code and reason.
+ * - `close`: starts the closing handshake (default 1000); idempotent; does not wait (await `closed`).
+ * - `terminate`: drops the connection at once without a close frame; both sides see 1006 (a network cut).
+ * - `ping`: sends a ping and completes on the next sign of life from the peer (a pong or any frame).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Connection {
+  readonly id: string
+  readonly side: "client" | "server"
+  readonly handshake: Handshake
+  readonly send: (frame: string) => Effect.Effect<void, ConnectionError>
+  readonly frames: Stream.Stream<string, ConnectionError>
+  readonly closed: Effect.Effect<CloseInfo>
+  readonly close: (code?: number, reason?: string) => Effect.Effect<void>
+  readonly terminate: Effect.Effect<void>
+  readonly ping: Effect.Effect<void, ConnectionError>
+}
+
+/**
+ * Whether a close code may be sent in a close frame (1000–1014 except 1004/1005/1006, and 3000–4999).
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isSendableCloseCode = (code: number): boolean =>
+  (Number.isInteger(code) && code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
+  (Number.isInteger(code) && code >= 3000 && code <= 4999)

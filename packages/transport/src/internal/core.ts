@@ -1,0 +1,211 @@
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Mailbox from "effect/Mailbox"
+import { randomUUID } from "node:crypto"
+import { CloseInfo, ConnectionError, DEFAULT_HIGH_WATER_MARK, isSendableCloseCode } from "../Connection.js"
+import type { Connection, Handshake } from "../Connection.js"
+
+/**
+ * What a concrete socket must offer the shared connection core. All calls are synchronous hand-offs.
+ * @internal
+ */
+export interface Driver {
+  readonly send: (frame: string, done: (error?: Error | null) => void) => void
+  readonly close: (code: number, reason: string) => void
+  readonly terminate: () => void
+  readonly ping: () => void
+}
+
+/** @internal */
+export interface Core {
+  readonly connection: Connection
+  readonly isClosed: () => boolean
+  readonly onFrame: (frame: string) => void
+  readonly onBinary: () => void
+  readonly onActivity: () => void
+  readonly onError: (reason: ConnectionError["reason"], message: string, code?: number) => void
+  readonly onClose: (code: number, reason: string) => void
+}
+
+/** @internal */
+export const makeConnectionId = (): string => `conn_${randomUUID().replace(/-/g, "")}`
+
+/** @internal */
+export const byteLength = (frame: string): number => Buffer.byteLength(frame, "utf8")
+
+/** @internal */
+export const truncateReason = (reason: string): string => {
+  // Close reasons are limited to 123 bytes on the wire.
+  if (byteLength(reason) <= 123) return reason
+  let out = reason.slice(0, 123)
+  while (byteLength(out) > 123) out = out.slice(0, -1)
+  return out
+}
+
+/**
+ * The state machine shared by every transport: inbound mailbox, close bookkeeping, bounded outbound buffering,
+ * ping waiters. Built synchronously so socket listeners can be attached in the same tick the socket appears.
+ * @internal
+ */
+export const unsafeMakeCore = (options: {
+  readonly id?: string | undefined
+  readonly side: "client" | "server"
+  readonly handshake: Handshake
+  readonly driver: Driver
+  readonly highWaterMark?: number | undefined
+}): Core => {
+  const id = options.id ?? makeConnectionId()
+  const driver = options.driver
+  const highWaterMark = Math.max(1, options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK)
+  const mailbox = Effect.runSync(Mailbox.make<string, ConnectionError>())
+  const closedDeferred = Deferred.unsafeMake<CloseInfo>(FiberId.none)
+  const semaphore = Effect.unsafeMakeSemaphore(highWaterMark)
+  const pingWaiters = new Set<Deferred.Deferred<void, ConnectionError>>()
+  let closing = false
+  let closedInfo: CloseInfo | undefined
+  let failure: ConnectionError | undefined
+
+  const closedError = () =>
+    new ConnectionError({
+      reason: "Closed",
+      connectionId: id,
+      ...(closedInfo ? { code: closedInfo.code } : {}),
+      message: closedInfo
+        ? `connection ${id} is closed (${closedInfo.code}${closedInfo.reason ? `: ${closedInfo.reason}` : ""})`
+        : `connection ${id} is closing`
+    })
+
+  const wakePingers = () => {
+    for (const waiter of pingWaiters) Deferred.unsafeDone(waiter, Exit.void)
+    pingWaiters.clear()
+  }
+
+  const onFrame = (frame: string) => {
+    if (closedInfo || failure) return
+    wakePingers()
+    mailbox.unsafeOffer(frame)
+  }
+
+  const onError = (reason: ConnectionError["reason"], message: string, code?: number) => {
+    if (closedInfo || failure) return
+    failure = new ConnectionError({ reason, connectionId: id, ...(code !== undefined ? { code } : {}), message })
+  }
+
+  const onClose = (code: number, reason: string) => {
+    if (closedInfo) return
+    closing = true
+    // ws closes with 1009 itself but reports 1006 locally (no close frame comes back): report what was sent.
+    closedInfo = failure?.code !== undefined && code === 1006
+      ? new CloseInfo({ code: failure.code, reason })
+      : new CloseInfo({ code, reason })
+    if (failure === undefined && code === 1006) {
+      failure = new ConnectionError({
+        reason: "Dropped",
+        connectionId: id,
+        code,
+        message: `connection ${id} dropped without a close frame (1006)`
+      })
+    } else if (failure === undefined && code === 1009) {
+      failure = new ConnectionError({
+        reason: "MessageTooLarge",
+        connectionId: id,
+        code,
+        message: `connection ${id} closed by the peer: a frame exceeded its maximum payload (1009)`
+      })
+    }
+    mailbox.unsafeDone(failure ? Exit.fail(failure) : Exit.void)
+    const error = closedError()
+    for (const waiter of pingWaiters) Deferred.unsafeDone(waiter, Exit.fail(error))
+    pingWaiters.clear()
+    Deferred.unsafeDone(closedDeferred, Exit.succeed(closedInfo))
+  }
+
+  const onBinary = () => {
+    if (closedInfo || failure) return
+    onError("BinaryFrame", `connection ${id}: the peer sent a binary frame; only text frames are supported`, 1003)
+    closing = true
+    driver.close(1003, "binary frames are not supported")
+  }
+
+  const send = (frame: string): Effect.Effect<void, ConnectionError> =>
+    Effect.suspend(() => {
+      if (closing || closedInfo) return Effect.fail(closedError())
+      const permits = Math.min(byteLength(frame), highWaterMark)
+      return semaphore.take(permits).pipe(
+        Effect.raceFirst(Effect.zipRight(Deferred.await(closedDeferred), Effect.fail(closedError()))),
+        Effect.zipRight(Effect.suspend(() => {
+          if (closing || closedInfo) {
+            return Effect.zipRight(semaphore.release(permits), Effect.fail(closedError()))
+          }
+          let released = false
+          const release = () => {
+            if (released) return
+            released = true
+            Effect.runSync(semaphore.release(permits))
+          }
+          try {
+            driver.send(frame, release)
+          } catch (cause) {
+            release()
+            return Effect.fail(
+              new ConnectionError({ reason: "Network", connectionId: id, message: `send failed: ${String(cause)}` })
+            )
+          }
+          return Effect.void
+        }))
+      )
+    })
+
+  const close = (code = 1000, reason = ""): Effect.Effect<void> =>
+    Effect.sync(() => {
+      if (closing || closedInfo) return
+      closing = true
+      try {
+        driver.close(isSendableCloseCode(code) ? code : 1000, truncateReason(reason))
+      } catch {
+        driver.terminate()
+      }
+    })
+
+  const terminate: Effect.Effect<void> = Effect.sync(() => {
+    if (closedInfo) return
+    closing = true
+    driver.terminate()
+  })
+
+  const ping: Effect.Effect<void, ConnectionError> = Effect.suspend(() => {
+    if (closing || closedInfo) return Effect.fail(closedError())
+    const waiter = Deferred.unsafeMake<void, ConnectionError>(FiberId.none)
+    pingWaiters.add(waiter)
+    try {
+      driver.ping()
+    } catch {
+      // A failing ping means the socket is going away; the close event settles the waiter.
+    }
+    return Deferred.await(waiter).pipe(Effect.ensuring(Effect.sync(() => pingWaiters.delete(waiter))))
+  })
+
+  const connection: Connection = {
+    id,
+    side: options.side,
+    handshake: options.handshake,
+    send,
+    frames: Mailbox.toStream(mailbox),
+    closed: Deferred.await(closedDeferred),
+    close,
+    terminate,
+    ping
+  }
+
+  return {
+    connection,
+    isClosed: () => closedInfo !== undefined,
+    onFrame,
+    onBinary,
+    onActivity: wakePingers,
+    onError,
+    onClose
+  }
+}
