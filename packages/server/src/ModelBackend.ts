@@ -1,0 +1,114 @@
+/**
+ * What produces model output. The gateway assembles a `ModelTurn` (the response skeleton, the request, the
+ * effective context) and the backend streams the response's events; the gateway numbers them, tags the lane,
+ * logs and writes them.
+ *
+ * @since 0.1.0
+ */
+import type { ResponseCreate } from "@loopwire/protocol/ClientEvent"
+import type { InputItem } from "@loopwire/protocol/Items"
+import type { Response } from "@loopwire/protocol/Response"
+import type * as ServerEvent from "@loopwire/protocol/ServerEvent"
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as Schema from "effect/Schema"
+import type * as Stream from "effect/Stream"
+
+/**
+ * A server event as a backend emits it: no `sequence_number`, no `stream_id` (the gateway adds both).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ServerEventBody = ServerEvent.ServerEventBody
+
+/**
+ * Steering hook of one running turn. The gateway sets it when the backend `supportsSteering`; after it has
+ * accepted a `response.steer` for this response, `requested` yields true. A steering backend polls it between
+ * output items: when true it finishes nothing more and ends the response with `response.incomplete`
+ * (`incomplete_details.reason: "steered"`); the gateway then starts the successor with the steer input.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Steering {
+  readonly requested: Effect.Effect<boolean>
+}
+
+/**
+ * One model turn, assembled by the gateway.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ModelTurn {
+  /**
+   * The skeleton from the gateway: id, created_at, model, status "in_progress", previous_response_id,
+   * instructions, tools, store, ..., output: [].
+   */
+  readonly response: Response
+  /** The create body as received. */
+  readonly request: ResponseCreate
+  /** The effective context: the parent's context + the parent's output + the new items. */
+  readonly input: ReadonlyArray<InputItem>
+  /** Only this turn's new items. */
+  readonly newInput: ReadonlyArray<InputItem>
+  /** Model responses already in this chain (0 for the first). */
+  readonly turn: number
+  /** Present when the gateway can deliver `response.steer` to this turn (see {@link Steering}). */
+  readonly steering?: Steering | undefined
+}
+
+/**
+ * A backend failure. `reason`:
+ * - `HttpStatus`: the upstream answered with an HTTP error (`status`, and `code`/`type`/`param` when its body said);
+ * - `Network`: the upstream could not be reached or the stream broke;
+ * - `Protocol`: the upstream stream was not a valid Responses event stream (bad SSE/JSON, no terminal event);
+ * - `Upstream`: the upstream sent an `error` event mid-stream (`code` from it);
+ * - `Internal`: a bug or misconfiguration of the backend itself.
+ * The gateway turns it into an `error` frame (before `response.created`) or `response.failed` (after).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ModelBackendError extends Schema.TaggedError<ModelBackendError>("@loopwire/server/ModelBackendError")(
+  "ModelBackendError",
+  {
+    reason: Schema.Literal("HttpStatus", "Network", "Protocol", "Upstream", "Internal"),
+    message: Schema.String,
+    status: Schema.optional(Schema.Number),
+    code: Schema.optional(Schema.NullOr(Schema.String)),
+    type: Schema.optional(Schema.String),
+    param: Schema.optional(Schema.NullOr(Schema.String))
+  }
+) {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Shape {
+  /** Whether `generate` honours `turn.steering`. */
+  readonly supportsSteering: boolean
+  /**
+   * Emits the response's events from `response.created` through exactly one terminal event
+   * (`response.completed` | `response.incomplete` | `response.failed`), without `sequence_number`/`stream_id`.
+   */
+  readonly generate: (turn: ModelTurn) => Stream.Stream<ServerEventBody, ModelBackendError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class ModelBackend extends Context.Tag("@loopwire/server/ModelBackend")<ModelBackend, Shape>() {}
+
+/**
+ * Counts model generations (calls of `generate` that reached the model) across all backends, labelled by
+ * backend. Tests that must prove "no model turn generated twice" read the scripted backend's own counter.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const generations = Metric.counter("loopwire_model_generations", { incremental: true })

@@ -1,0 +1,226 @@
+/**
+ * The embedded default model backend: deterministic, driven by a scenario (see `Scenario.ts`). `turn.turn` picks
+ * the scripted turn; past the end it answers the scenario's fallback text. It streams the full Responses event
+ * sequence with the scenario's latency (all through `Clock`, so tests use `TestClock`), supports steering
+ * between output items, and counts its generations.
+ *
+ * @since 0.1.0
+ */
+import type * as FileSystem from "@effect/platform/FileSystem"
+import * as Events from "@loopwire/protocol/Events"
+import type { OutputItem } from "@loopwire/protocol/Items"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Stream from "effect/Stream"
+import * as internal from "./internal/scripted.js"
+import { ModelBackend } from "./ModelBackend.js"
+import type * as ModelBackendNs from "./ModelBackend.js"
+import { generations as generationsMetric } from "./ModelBackend.js"
+import * as Scenario from "./Scenario.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Shape extends ModelBackendNs.Shape {
+  readonly scenario: Scenario.Scenario
+  /** How many times `generate` has run (a stream that is never run does not count). */
+  readonly generations: Effect.Effect<number>
+  /** How many times `generate` has run for this response id (at most the last 100 000 ids are remembered). */
+  readonly generationsOf: (responseId: string) => Effect.Effect<number>
+}
+
+/**
+ * The scripted backend with its counters; {@link layer} provides it both as itself and as `ModelBackend`.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class ScriptedBackend extends Context.Tag("@loopwire/server/ScriptedBackend")<ScriptedBackend, Shape>() {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Default: `Scenario.empty` (every response is the fallback text). */
+  readonly scenario?: Scenario.Scenario | undefined
+  /** Honour `turn.steering` between output items. Default true. */
+  readonly steering?: boolean | undefined
+}
+
+const rememberedIds = 100_000
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<Shape> =>
+  Effect.gen(function*() {
+    const scenario = options.scenario ?? Scenario.empty
+    const steeringEnabled = options.steering ?? true
+    const count = yield* Ref.make(0)
+    const perId = new Map<string, number>()
+    const counter = generationsMetric.pipe(Metric.tagged("backend", "scripted"))
+
+    const recordGeneration = (responseId: string) =>
+      Effect.zipRight(
+        Ref.update(count, (n) => n + 1),
+        Effect.zipRight(
+          Effect.sync(() => {
+            const previous = perId.get(responseId) ?? 0
+            perId.delete(responseId)
+            perId.set(responseId, previous + 1)
+            if (perId.size > rememberedIds) perId.delete(perId.keys().next().value!)
+          }),
+          Metric.increment(counter)
+        )
+      )
+
+    const generate = (turn: ModelBackendNs.ModelTurn): Stream.Stream<ModelBackendNs.ServerEventBody> =>
+      Stream.unwrap(Effect.gen(function*() {
+        yield* recordGeneration(turn.response.id)
+        const scripted = Scenario.turnAt(scenario, turn.turn)
+        const latency = Scenario.latencyOf(scenario, scripted)
+        const skeleton = Events.skeleton(turn.response)
+        const planned = scripted.output.map((item, outputIndex) =>
+          internal.planItem(item, { responseId: turn.response.id, turn: turn.turn, outputIndex, latency })
+        )
+        const steering = steeringEnabled ? turn.steering : undefined
+        const steered = steering === undefined ? Effect.succeed(false) : steering.requested
+
+        const terminal = (
+          output: ReadonlyArray<OutputItem>,
+          outputChars: number,
+          ending: "completed" | "steered" | "failed"
+        ): Stream.Stream<ModelBackendNs.ServerEventBody> =>
+          Stream.fromEffect(Effect.map(Clock.currentTimeMillis, (now) => {
+            const usage = internal.estimateUsage(turn.input, turn.request.instructions, outputChars)
+            const completedAt = Math.floor(now / 1000)
+            switch (ending) {
+              case "completed":
+                return {
+                  type: "response.completed" as const,
+                  response: internal.finalResponse(skeleton, { status: "completed", output, usage, completedAt })
+                }
+              case "steered":
+                return {
+                  type: "response.incomplete" as const,
+                  response: internal.finalResponse(skeleton, {
+                    status: "incomplete",
+                    output,
+                    usage,
+                    completedAt: null,
+                    incompleteReason: "steered"
+                  })
+                }
+              case "failed":
+                return {
+                  type: "response.failed" as const,
+                  response: internal.finalResponse(skeleton, {
+                    status: "failed",
+                    output,
+                    usage,
+                    completedAt: null,
+                    error: scripted.fail
+                  })
+                }
+            }
+          }))
+
+        // One item at a time: the steering hook is polled at every item boundary, as OpenAI finishes the current
+        // output item before it ends a steered response.
+        const items = (
+          index: number,
+          output: ReadonlyArray<OutputItem>,
+          outputChars: number
+        ): Stream.Stream<ModelBackendNs.ServerEventBody> => {
+          if (index === planned.length) {
+            return terminal(output, outputChars, scripted.fail === undefined ? "completed" : "failed")
+          }
+          const item = planned[index]!
+          return Stream.unwrap(Effect.map(steered, (isSteered) =>
+            isSteered
+              ? terminal(output, outputChars, "steered")
+              : Stream.concat(
+                Stream.fromIterable(item.steps).pipe(
+                  Stream.mapEffect((step) =>
+                    step.delayMs > 0 ? Effect.as(Effect.sleep(step.delayMs), step.event) : Effect.succeed(step.event)
+                  )
+                ),
+                Stream.suspend(() => items(index + 1, [...output, item.item], outputChars + item.outputChars))
+              )))
+        }
+
+        const opening = Stream.make<Array<ModelBackendNs.ServerEventBody>>(
+          { type: "response.created", response: skeleton },
+          { type: "response.in_progress", response: skeleton }
+        )
+        const firstToken = latency.timeToFirstTokenMs > 0
+          ? Stream.drain(Stream.fromEffect(Effect.sleep(latency.timeToFirstTokenMs)))
+          : Stream.empty
+        return opening.pipe(Stream.concat(firstToken), Stream.concat(Stream.suspend(() => items(0, [], 0))))
+      }))
+
+    return ScriptedBackend.of({
+      supportsSteering: steeringEnabled,
+      generate,
+      scenario,
+      generations: Ref.get(count),
+      generationsOf: (responseId) => Effect.sync(() => perId.get(responseId) ?? 0)
+    })
+  })
+
+/**
+ * Provides the scripted backend as `ModelBackend` and as `ScriptedBackend` (for its counters).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<ModelBackend | ScriptedBackend> =>
+  Layer.effectContext(Effect.map(make(options), (backend) =>
+    Context.make(ScriptedBackend, backend).pipe(Context.add(ModelBackend, backend))))
+
+/**
+ * The scenario named by configuration `LOOPWIRE_SCRIPT`: a path to a scenario file, or `builtin:demo` for
+ * `Scenario.demo`; unset means `Scenario.empty`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const scriptConfig: Config.Config<Option.Option<string>> = Config.option(Config.string("LOOPWIRE_SCRIPT"))
+
+/**
+ * Resolves a script reference: `builtin:demo` → `Scenario.demo`, anything else is a file path.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const loadScript = (
+  script: string
+): Effect.Effect<Scenario.Scenario, Scenario.ScenarioError, FileSystem.FileSystem> =>
+  script === "builtin:demo" ? Effect.succeed(Scenario.demo) : Scenario.load(script)
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  script: Config.Config<Option.Option<string>> = scriptConfig
+): Layer.Layer<
+  ModelBackend | ScriptedBackend,
+  ConfigError.ConfigError | Scenario.ScenarioError,
+  FileSystem.FileSystem
+> =>
+  Layer.unwrapEffect(Effect.gen(function*() {
+    const path = yield* script
+    const scenario = Option.isSome(path) ? yield* loadScript(path.value) : Scenario.empty
+    return layer({ scenario })
+  }))

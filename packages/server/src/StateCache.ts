@@ -1,0 +1,356 @@
+/**
+ * The previous responses kept warm per connection and lane: the fast path of a continuation. Policies
+ * (LatestPerLane, LRU, byte budget, TTL, and their compositions) are plain data applied by pure functions; the
+ * service holds the state in a `Ref`.
+ *
+ * @since 0.1.0
+ */
+import type { ResponseCreate } from "@loopwire/protocol/ClientEvent"
+import type { InputItem } from "@loopwire/protocol/Items"
+import type { Response } from "@loopwire/protocol/Response"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as internal from "./internal/cacheState.js"
+
+/**
+ * What the cache keeps for one response: the response itself, its effective input (shared by reference with the
+ * chain, never re-parsed), the number of model responses before it in the chain, the request that created it
+ * and estimated sizes. Build it with {@link makeEntry} so the sizes are computed once, in O(new input).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CachedResponse {
+  readonly response: Response
+  /** The effective input of `response`: the parent's context + the parent's output + this turn's new items. */
+  readonly context: ReadonlyArray<InputItem>
+  /** Model responses already in the chain before this one (0 for the first). */
+  readonly turn: number
+  readonly request: ResponseCreate
+  /** Estimated JSON size of `context`, in bytes (UTF-16 code units). */
+  readonly contextBytes: number
+  /** Estimated size of the whole entry: `contextBytes` + the output + the request's settings. */
+  readonly bytes: number
+}
+
+/**
+ * A cache hit: the entry and the lane it was put on (a failed same-lane continuation evicts its parent, a
+ * cross-lane fork does not).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CacheHit extends CachedResponse {
+  readonly lane: string
+}
+
+const jsonSize = (value: unknown): number => (value === undefined ? 0 : JSON.stringify(value).length)
+
+/**
+ * Builds an entry and estimates its size once. With a `parent` entry, the context size is the parent's context
+ * size + the parent's output + the new items, so the cost is proportional to the new input and the output, never
+ * to the history; without one the whole `context` is measured (a full request carries it anyway).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeEntry = (options: {
+  readonly response: Response
+  readonly context: ReadonlyArray<InputItem>
+  readonly turn: number
+  readonly request: ResponseCreate
+  readonly parent?: CachedResponse | undefined
+  readonly newInput?: ReadonlyArray<InputItem> | undefined
+}): CachedResponse => {
+  const contextBytes = options.parent !== undefined
+    ? options.parent.contextBytes + jsonSize(options.parent.response.output) + jsonSize(options.newInput ?? [])
+    : jsonSize(options.context)
+  const settingsBytes = jsonSize({ ...options.request, input: undefined })
+  return {
+    response: options.response,
+    context: options.context,
+    turn: options.turn,
+    request: options.request,
+    contextBytes,
+    bytes: contextBytes + jsonSize(options.response.output) + settingsBytes
+  }
+}
+
+/**
+ * A cache policy: plain data, composed with {@link all}. Budgets are global to the cache (all connections);
+ * LatestPerLane is per (connection, lane).
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export interface Policy {
+  /** Each (connection, lane) keeps only its latest response (the OpenAI rule). */
+  readonly latestPerLane: boolean
+  /** At most this many entries; the least recently used go first. */
+  readonly maxEntries: number | undefined
+  /** At most this many estimated bytes; the least recently used go first; a bigger entry is not stored. */
+  readonly maxBytes: number | undefined
+  /** Entries expire this long after they were put. */
+  readonly ttlMillis: number | undefined
+}
+
+/**
+ * No limit at all: every put entry stays until evicted or its connection closes.
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export const unbounded: Policy = {
+  latestPerLane: false,
+  maxEntries: undefined,
+  maxBytes: undefined,
+  ttlMillis: undefined
+}
+
+/**
+ * Each (connection, lane) keeps only its latest response. The default.
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export const latestPerLane: Policy = { ...unbounded, latestPerLane: true }
+
+/**
+ * At most `n` entries in the whole cache, least recently used (put or get) evicted first. `lru(0)` stores nothing.
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export const lru = (n: number): Policy => ({ ...unbounded, maxEntries: Math.max(0, Math.floor(n)) })
+
+/**
+ * At most `bytes` estimated bytes in the whole cache, least recently used evicted first.
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export const byteBudget = (bytes: number): Policy => ({ ...unbounded, maxBytes: Math.max(0, Math.floor(bytes)) })
+
+/**
+ * Entries expire `duration` after they were put (measured with `Clock`).
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export const ttl = (duration: Duration.DurationInput): Policy => ({
+  ...unbounded,
+  ttlMillis: Duration.toMillis(Duration.decode(duration))
+})
+
+const minDefined = (a: number | undefined, b: number | undefined): number | undefined =>
+  a === undefined ? b : b === undefined ? a : Math.min(a, b)
+
+/**
+ * Every policy at once: LatestPerLane if any asks for it, and the tightest of each budget. E.g.
+ * `all(latestPerLane, byteBudget(64 * 1024 * 1024), ttl("10 minutes"))`.
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export const all = (...policies: ReadonlyArray<Policy>): Policy =>
+  policies.reduce(
+    (acc, p) => ({
+      latestPerLane: acc.latestPerLane || p.latestPerLane,
+      maxEntries: minDefined(acc.maxEntries, p.maxEntries),
+      maxBytes: minDefined(acc.maxBytes, p.maxBytes),
+      ttlMillis: minDefined(acc.ttlMillis, p.ttlMillis)
+    }),
+    unbounded
+  )
+
+/**
+ * The default policy: {@link latestPerLane}.
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export const defaultPolicy: Policy = latestPerLane
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Stats {
+  readonly entries: number
+  readonly bytes: number
+  readonly connections: number
+  readonly hits: number
+  readonly misses: number
+  readonly evictions: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Shape {
+  readonly policy: Policy
+  /** The entry for `responseId` on this connection (any lane), marked as recently used. */
+  readonly get: (connectionId: string, responseId: string) => Effect.Effect<Option.Option<CacheHit>>
+  /** Stores `entry` as the latest response of the lane, then applies the policy. */
+  readonly put: (connectionId: string, lane: string, entry: CachedResponse) => Effect.Effect<void>
+  /** Drops one entry; true when it was present. */
+  readonly evict: (connectionId: string, responseId: string) => Effect.Effect<boolean>
+  /** Drops every entry of the connection; yields how many there were. */
+  readonly closeConnection: (connectionId: string) => Effect.Effect<number>
+  readonly stats: Effect.Effect<Stats>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class StateCache extends Context.Tag("@loopwire/server/StateCache")<StateCache, Shape>() {}
+
+/**
+ * Process-wide metrics (all caches): hits, misses, evictions.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const metrics = {
+  hits: Metric.counter("loopwire_state_cache_hits", { incremental: true }),
+  misses: Metric.counter("loopwire_state_cache_misses", { incremental: true }),
+  evictions: Metric.counter("loopwire_state_cache_evictions", { incremental: true })
+} as const
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly policy?: Policy | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<Shape> =>
+  Effect.gen(function*() {
+    const policy = options.policy ?? defaultPolicy
+    const state = yield* Ref.make(internal.empty<CachedResponse>())
+    const counters = yield* Ref.make({ hits: 0, misses: 0, evictions: 0 })
+
+    const record = (evicted: ReadonlyArray<internal.Eviction>, hit?: boolean) =>
+      Effect.gen(function*() {
+        if (evicted.length === 0 && hit === undefined) return
+        yield* Ref.update(counters, (c) => ({
+          hits: c.hits + (hit === true ? 1 : 0),
+          misses: c.misses + (hit === false ? 1 : 0),
+          evictions: c.evictions + evicted.length
+        }))
+        if (evicted.length > 0) yield* Metric.incrementBy(metrics.evictions, evicted.length)
+        if (hit === true) yield* Metric.increment(metrics.hits)
+        if (hit === false) yield* Metric.increment(metrics.misses)
+      })
+
+    const modify = <A>(
+      f: (s: internal.CacheState<CachedResponse>, now: number) => internal.Result<CachedResponse, A>
+    ) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Ref.modify(state, (s) => {
+          const result = f(s, now)
+          return [result, result.state] as const
+        }))
+
+    const get = (connectionId: string, responseId: string) =>
+      Effect.flatMap(
+        modify((s, now) => internal.get(s, policy, connectionId, responseId, now)),
+        (result) =>
+          Effect.as(
+            record(result.evicted, Option.isSome(result.value)),
+            Option.map(result.value, (entry): CacheHit => ({ ...entry.value, lane: entry.lane }))
+          )
+      )
+
+    const put = (connectionId: string, lane: string, entry: CachedResponse) =>
+      Effect.flatMap(
+        modify((s, now) =>
+          internal.put(s, policy, { connectionId, lane, responseId: entry.response.id, value: entry, bytes: entry.bytes }, now)
+        ),
+        (result) => record(result.evicted)
+      )
+
+    const evict = (connectionId: string, responseId: string) =>
+      Effect.flatMap(
+        modify((s, now) => internal.evict(s, policy, connectionId, responseId, now)),
+        (result) => Effect.as(record(result.evicted), result.value)
+      )
+
+    const closeConnection = (connectionId: string) =>
+      Effect.flatMap(
+        modify((s, now) => internal.closeConnection(s, policy, connectionId, now)),
+        (result) => Effect.as(record(result.evicted), result.value)
+      )
+
+    const stats = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const evicted: Array<internal.Eviction> = []
+      const current = yield* Ref.updateAndGet(state, (s) => internal.sweep(s, policy, now, evicted))
+      yield* record(evicted)
+      const c = yield* Ref.get(counters)
+      return {
+        entries: internal.size(current),
+        bytes: current.bytes,
+        connections: internal.connectionCount(current),
+        ...c
+      }
+    })
+
+    return StateCache.of({ policy, get, put, evict, closeConnection, stats })
+  })
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<StateCache> => Layer.effect(StateCache, make(options))
+
+/**
+ * The policy from configuration, composed with {@link all}:
+ * `LOOPWIRE_CACHE_LATEST_PER_LANE` (boolean, default true), `LOOPWIRE_CACHE_MAX_ENTRIES` (integer, default none),
+ * `LOOPWIRE_CACHE_MAX_BYTES` (integer, default none), `LOOPWIRE_CACHE_TTL` (duration such as `10 minutes`, default
+ * none).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  latestPerLane: Config.withDefault(Config.boolean("LOOPWIRE_CACHE_LATEST_PER_LANE"), true),
+  maxEntries: Config.option(Config.integer("LOOPWIRE_CACHE_MAX_ENTRIES").pipe(
+    Config.validate({ message: "must be a non-negative integer", validation: (n) => n >= 0 })
+  )),
+  maxBytes: Config.option(Config.integer("LOOPWIRE_CACHE_MAX_BYTES").pipe(
+    Config.validate({ message: "must be a non-negative integer", validation: (n) => n >= 0 })
+  )),
+  ttl: Config.option(Config.duration("LOOPWIRE_CACHE_TTL"))
+}).pipe(Config.map(({ latestPerLane: latest, maxBytes, maxEntries, ttl: timeToLive }) => ({
+  policy: all(
+    latest ? latestPerLane : unbounded,
+    Option.match(maxEntries, { onNone: () => unbounded, onSome: lru }),
+    Option.match(maxBytes, { onNone: () => unbounded, onSome: byteBudget }),
+    Option.match(timeToLive, { onNone: () => unbounded, onSome: ttl })
+  )
+})))
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config<Options> = config
+): Layer.Layer<StateCache, ConfigError.ConfigError> => Layer.effect(StateCache, Effect.flatMap(options, make))
