@@ -1,4 +1,10 @@
 /**
  * @since 0.1.0
  */
-export {}
+
+/**
+ * The conformance suite: protocol checks runnable against any Responses WebSocket-mode URL.
+ *
+ * @since 0.1.0
+ */
+export * as Conformance from "./Conformance.js"
