@@ -98,7 +98,10 @@ export const ResponseCreate = open({
   stream: opt(Schema.NullOr(Schema.Boolean)),
   stream_id: opt(StreamId),
   generate: opt(Schema.Boolean),
-  client_metadata: opt(JsonObject)
+  client_metadata: opt(JsonObject),
+  // Newer create-body fields, typed loosely.
+  image: opt(Json),
+  access_programs: opt(Json)
 }).annotations({ identifier: "ResponseCreate" })
 /**
  * @since 0.1.0

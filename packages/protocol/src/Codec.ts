@@ -63,6 +63,22 @@ for (const [type, schema] of Object.entries(schemasByType)) {
 }
 const decodeUnknownServerEvent = Schema.decodeUnknownEither(UnknownServerEvent, parseOptions)
 
+// A `__proto__` key survives JSON.parse as an own property, but decoding would assign it as a prototype. Frames
+// that could hold one (the literal key, or any \u escape that might spell it) are parsed with a reviver that
+// finds it; plain frames keep the fast path.
+const mayHideProto = (text: string) => text.includes("__proto__") || text.includes("\\u")
+
+const parse = (text: string, dropProto: boolean): { readonly value: unknown; readonly proto: boolean } => {
+  if (!mayHideProto(text)) return { value: JSON.parse(text), proto: false }
+  let proto = false
+  const value = JSON.parse(text, (key, v) => {
+    if (key !== "__proto__") return v
+    proto = true
+    return dropProto ? undefined : v
+  })
+  return { value, proto }
+}
+
 const isObject = (u: unknown): u is Record<string, unknown> =>
   typeof u === "object" && u !== null && !Array.isArray(u)
 
@@ -146,9 +162,9 @@ export const decodeClientEventUnknown = (value: unknown): Either.Either<ClientEv
  * @category decoding
  */
 export const decodeClientEvent = (text: string): Either.Either<ClientEvent, ClientFrameError> => {
-  let value: unknown
+  let parsed: { readonly value: unknown; readonly proto: boolean }
   try {
-    value = JSON.parse(text)
+    parsed = parse(text, false)
   } catch (e) {
     return Either.left(frameError(
       "NotJson",
@@ -159,7 +175,15 @@ export const decodeClientEvent = (text: string): Either.Either<ClientEvent, Clie
       }). Send exactly one JSON object per text frame.`
     ))
   }
-  return decodeClientEventUnknown(value)
+  if (parsed.proto) {
+    return Either.left(frameError(
+      "InvalidField",
+      null,
+      "invalid_value",
+      "The frame contains the key '__proto__', which is not allowed anywhere in an event. Remove it."
+    ))
+  }
+  return decodeClientEventUnknown(parsed.value)
 }
 
 /**
@@ -214,7 +238,8 @@ export const decodeServerEventUnknown = (value: unknown): Either.Either<ServerEv
 export const decodeServerEvent = (text: string): Either.Either<ServerEvent, ServerFrameError> => {
   let value: unknown
   try {
-    value = JSON.parse(text)
+    // A client drops `__proto__` keys rather than failing a server frame over them.
+    value = parse(text, true).value
   } catch (e) {
     return Either.left(new ServerFrameError({
       reason: "NotJson",

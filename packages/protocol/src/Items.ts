@@ -348,7 +348,7 @@ export const Reasoning = open({
   type: Schema.Literal("reasoning"),
   id: opt(Str),
   summary: arrayOf(SummaryText, 2),
-  content: opt(arrayOf(ReasoningText, 2)),
+  content: opt(Schema.NullOr(arrayOf(ReasoningText, 2))),
   encrypted_content: opt(Schema.NullOr(Str)),
   status: opt(ItemStatus)
 }).annotations({ identifier: "Reasoning" })

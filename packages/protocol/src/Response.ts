@@ -70,18 +70,20 @@ export const IncompleteDetails = open({ reason: opt(Str) }).annotations({ identi
 export type IncompleteDetails = typeof IncompleteDetails.Type
 
 /**
- * The Response object. `id`, `object`, `created_at`, `status`, `model` and `output` are required; everything else
- * is optional and every unknown field is kept.
+ * The Response object. Only `id`, `status` and `output` are required (`object: "response"`, `created_at` and
+ * `model` are always sent by OpenAI and by this project's gateway, but a client accepts a terse server); every
+ * unknown field is kept.
  *
  * @since 0.1.0
  * @category models
  */
 export const Response = open({
   id: Str,
-  object: Schema.Literal("response"),
-  created_at: Num,
+  // Always sent by OpenAI; optional so a client still understands a terse gateway.
+  object: opt(Schema.Literal("response")),
+  created_at: opt(Num),
   status: ResponseStatus,
-  model: Str,
+  model: opt(Str),
   output: arrayOf(OutputItem, 3),
   completed_at: opt(Schema.NullOr(Num)),
   error: opt(Schema.NullOr(ResponseError)),

@@ -50,3 +50,24 @@ export * as ProtocolError from "./ProtocolError.js"
  * @since 0.1.0
  */
 export * as Codec from "./Codec.js"
+
+/**
+ * Cutting a Response into the events a server streams.
+ *
+ * @since 0.1.0
+ */
+export * as Events from "./Events.js"
+
+/**
+ * Folding one response's events into its final Response.
+ *
+ * @since 0.1.0
+ */
+export * as Accumulator from "./Accumulator.js"
+
+/**
+ * The pure delta-or-full continuation rule.
+ *
+ * @since 0.1.0
+ */
+export * as Continuation from "./Continuation.js"

@@ -70,7 +70,10 @@ const bearerPattern = /^bearer +([A-Za-z0-9\-._~+/]+=*)$/i
 export const parseBearer = (authorization: string | undefined): Either.Either<string, AuthError> => {
   if (authorization === undefined || authorization.trim() === "") {
     return Either.left(
-      new AuthError({ reason: "MissingCredentials", message: "Missing Authorization header (expected 'Bearer <key>')." })
+      new AuthError({
+        reason: "MissingCredentials",
+        message: "Missing Authorization header (expected 'Bearer <key>')."
+      })
     )
   }
   const match = bearerPattern.exec(authorization.trim())

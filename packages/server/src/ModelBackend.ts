@@ -10,8 +10,9 @@ import type { InputItem } from "@loopwire/protocol/Items"
 import type { Response } from "@loopwire/protocol/Response"
 import type * as ServerEvent from "@loopwire/protocol/ServerEvent"
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
+import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
 
@@ -35,6 +36,16 @@ export type ServerEventBody = ServerEvent.ServerEventBody
 export interface Steering {
   readonly requested: Effect.Effect<boolean>
 }
+
+/**
+ * A steering hook for one running turn and the trigger that sets it: the gateway puts `steering` in the turn and
+ * calls `request` once it has accepted a `response.steer` for that response.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeSteering: Effect.Effect<{ readonly steering: Steering; readonly request: Effect.Effect<void> }> =
+  Effect.map(Ref.make(false), (flag) => ({ steering: { requested: Ref.get(flag) }, request: Ref.set(flag, true) }))
 
 /**
  * One model turn, assembled by the gateway.
@@ -64,6 +75,7 @@ export interface ModelTurn {
  * A backend failure. `reason`:
  * - `HttpStatus`: the upstream answered with an HTTP error (`status`, and `code`/`type`/`param` when its body said);
  * - `Network`: the upstream could not be reached or the stream broke;
+ * - `Timeout`: the upstream sent nothing for too long;
  * - `Protocol`: the upstream stream was not a valid Responses event stream (bad SSE/JSON, no terminal event);
  * - `Upstream`: the upstream sent an `error` event mid-stream (`code` from it);
  * - `Internal`: a bug or misconfiguration of the backend itself.
@@ -75,7 +87,7 @@ export interface ModelTurn {
 export class ModelBackendError extends Schema.TaggedError<ModelBackendError>("@loopwire/server/ModelBackendError")(
   "ModelBackendError",
   {
-    reason: Schema.Literal("HttpStatus", "Network", "Protocol", "Upstream", "Internal"),
+    reason: Schema.Literal("HttpStatus", "Network", "Timeout", "Protocol", "Upstream", "Internal"),
     message: Schema.String,
     status: Schema.optional(Schema.Number),
     code: Schema.optional(Schema.NullOr(Schema.String)),

@@ -185,7 +185,8 @@ export const memoryConfig: Config.Config<MemoryOptions> = Config.all({
  */
 export const layerMemoryConfig = (
   options: Config.Config<MemoryOptions> = memoryConfig
-): Layer.Layer<ResponseStore, ConfigError.ConfigError> => Layer.effect(ResponseStore, Effect.flatMap(options, makeMemory))
+): Layer.Layer<ResponseStore, ConfigError.ConfigError> =>
+  Layer.effect(ResponseStore, Effect.flatMap(options, makeMemory))
 
 /**
  * The default store: {@link makeMemory}.

@@ -280,7 +280,12 @@ export const make = (options: Options = {}): Effect.Effect<Shape> =>
     const put = (connectionId: string, lane: string, entry: CachedResponse) =>
       Effect.flatMap(
         modify((s, now) =>
-          internal.put(s, policy, { connectionId, lane, responseId: entry.response.id, value: entry, bytes: entry.bytes }, now)
+          internal.put(
+            s,
+            policy,
+            { connectionId, lane, responseId: entry.response.id, value: entry, bytes: entry.bytes },
+            now
+          )
         ),
         (result) => record(result.evicted)
       )

@@ -31,3 +31,8 @@ export * as ScriptedBackend from "./ScriptedBackend.js"
  * @since 0.1.0
  */
 export * as StateCache from "./StateCache.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as UpstreamBackend from "./UpstreamBackend.js"

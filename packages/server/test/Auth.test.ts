@@ -19,7 +19,8 @@ describe("parseBearer", () => {
   })
 
   it("reports a malformed header", () => {
-    for (const header of ["Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer a b", "Bearerkey", "Token key", "Bearer k=y", "Bearer ké"]) {
+    const headers = ["Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer a b", "Bearerkey", "Token key", "Bearer k=y", "Bearer ké"]
+    for (const header of headers) {
       assert.strictEqual(reasonOf(Auth.parseBearer(header)), "MalformedHeader", header)
     }
   })

@@ -79,6 +79,16 @@ describe("Scenario decoding", () => {
   })
 })
 
+describe("Scenario documentation", () => {
+  it("the example in docs/server-backends.md is a valid scenario", () => {
+    const doc = fs.readFileSync(path.join(__dirname, "../../../docs/server-backends.md"), "utf8")
+    const example = /```json\n([\s\S]*?)```/.exec(doc)
+    assert.isNotNull(example)
+    const scenario = Either.getOrThrow(Scenario.decodeJson(example![1]!))
+    assert.strictEqual(scenario.turns.length, 4)
+  })
+})
+
 describe("Scenario.load", () => {
   it.effect("reads a file and reports read errors with the path", () =>
     Effect.gen(function*() {

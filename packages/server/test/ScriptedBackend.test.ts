@@ -1,12 +1,17 @@
+import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import * as Accumulator from "@loopwire/protocol/Accumulator"
 import * as Codec from "@loopwire/protocol/Codec"
 import type { InputItem } from "@loopwire/protocol/Items"
 import type { Response } from "@loopwire/protocol/Response"
+import * as ServerEvent from "@loopwire/protocol/ServerEvent"
 import * as ModelBackend from "@loopwire/server/ModelBackend"
 import * as Scenario from "@loopwire/server/Scenario"
 import * as ScriptedBackend from "@loopwire/server/ScriptedBackend"
-import { Chunk, Clock, Effect, Either, Fiber, Ref, Stream, TestClock } from "effect"
+import { Chunk, Clock, ConfigProvider, Effect, Either, Fiber, Layer, Schema, Stream, TestClock } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 
 const user = (text: string): InputItem => ({ type: "message", role: "user", content: [{ type: "input_text", text }] })
 
@@ -36,7 +41,12 @@ const scenario = Either.getOrThrow(Scenario.decodeUnknown({
   latency: { chars_per_delta: 5 },
   fallback_text: "No more turns.",
   turns: [
-    { output: [{ type: "message", text: "Let me check." }, { type: "function_call", name: "get_population", arguments: { city: "Paris" } }] },
+    {
+      output: [
+        { type: "message", text: "Let me check." },
+        { type: "function_call", name: "get_population", arguments: { city: "Paris" } }
+      ]
+    },
     { output: [{ type: "custom_tool_call", name: "apply_patch", input: "*** Begin Patch\n*** End Patch" }] },
     { output: [{ type: "message", text: "partial" }], fail: { code: "server_error", message: "scripted failure" } },
     { output: [{ type: "message", text: "one" }, { type: "message", text: "two" }, { type: "message", text: "three" }] }
@@ -192,10 +202,10 @@ describe("ScriptedBackend", () => {
     Effect.gen(function*() {
       const backend = yield* ScriptedBackend.make({ scenario })
       assert.isTrue(backend.supportsSteering)
-      const requested = yield* Ref.make(false)
-      const events = yield* backend.generate(makeTurn("resp_s", 3, { requested: Ref.get(requested) })).pipe(
+      const { request, steering } = yield* ModelBackend.makeSteering
+      const events = yield* backend.generate(makeTurn("resp_s", 3, steering)).pipe(
         // The steer arrives while the first item is streaming: that item finishes, the next does not start.
-        Stream.tap((event) => event.type === "response.output_text.delta" ? Ref.set(requested, true) : Effect.void),
+        Stream.tap((event) => event.type === "response.output_text.delta" ? request : Effect.void),
         Stream.runCollect,
         Effect.map(Chunk.toReadonlyArray)
       )
@@ -206,7 +216,8 @@ describe("ScriptedBackend", () => {
       assert.strictEqual(final.output.length, 1)
 
       // Without a steer the same turn runs to completion; with steering disabled the hook is ignored.
-      const full = checkStream(yield* collect(backend, makeTurn("resp_s", 3, { requested: Ref.get(requested).pipe(Effect.as(false)) })))
+      const never = { requested: Effect.succeed(false) }
+      const full = checkStream(yield* collect(backend, makeTurn("resp_s", 3, never)))
       assert.strictEqual(full.output.length, 3)
       const deaf = yield* ScriptedBackend.make({ scenario, steering: false })
       assert.isFalse(deaf.supportsSteering)
@@ -227,6 +238,28 @@ describe("ScriptedBackend", () => {
       assert.strictEqual(yield* backend.generations, 21)
     }))
 
+  it.effect.prop(
+    "any scripted turn streams a well-formed response with exactly one terminal event",
+    { turn: Scenario.Turn, chars: Schema.Int.pipe(Schema.between(1, 8)) },
+    ({ chars, turn }) =>
+      Effect.gen(function*() {
+        // Latency is exercised above; here only the shape matters, so the turn streams without delays.
+        const { latency: _latency, ...scripted } = turn
+        const backend = yield* ScriptedBackend.make({
+          scenario: { fallback_text: "end", latency: { chars_per_delta: chars }, turns: [scripted] }
+        })
+        const events = yield* collect(backend, makeTurn("resp_p", 0))
+        const terminals = events.filter((e) => ServerEvent.isResponseTerminal(e))
+        assert.strictEqual(terminals.length, 1)
+        assert.strictEqual(events[events.length - 1], terminals[0])
+        const final = checkStream(events)
+        assert.strictEqual(final.status, turn.fail === undefined ? "completed" : "failed")
+        assert.strictEqual(final.output.length, turn.output.length)
+        turn.output.forEach((item, i) => assert.strictEqual(final.output[i]!.type, item.type))
+      }),
+    { fastCheck: { numRuns: 50 } }
+  )
+
   it.effect("layer provides it as ModelBackend and as ScriptedBackend", () =>
     Effect.gen(function*() {
       const model = yield* ModelBackend.ModelBackend
@@ -234,4 +267,26 @@ describe("ScriptedBackend", () => {
       yield* Stream.runDrain(model.generate(makeTurn("resp_l", 0)))
       assert.strictEqual(yield* scripted.generations, 1)
     }).pipe(Effect.provide(ScriptedBackend.layer({ scenario }))))
+
+  it.effect("layerConfig loads LOOPWIRE_SCRIPT: builtin:demo, a file, or the empty scenario when unset", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "loopwire-script-"))
+      const file = path.join(dir, "one.json")
+      fs.writeFileSync(file, JSON.stringify({ turns: [{ output: [{ type: "message", text: "from file" }] }] }))
+      const scenarioFrom = (env: Record<string, string>) =>
+        Effect.provide(
+          Effect.map(ScriptedBackend.ScriptedBackend, (b) => b.scenario),
+          ScriptedBackend.layerConfig().pipe(
+            Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))),
+            Layer.provide(NodeFileSystem.layer)
+          )
+        )
+      assert.strictEqual(yield* scenarioFrom({ LOOPWIRE_SCRIPT: "builtin:demo" }), Scenario.demo)
+      assert.strictEqual(yield* scenarioFrom({}), Scenario.empty)
+      const fromFile = yield* scenarioFrom({ LOOPWIRE_SCRIPT: file })
+      assert.deepStrictEqual(fromFile.turns[0]!.output, [{ type: "message", text: "from file" }])
+      const missing = yield* Effect.flip(scenarioFrom({ LOOPWIRE_SCRIPT: path.join(dir, "missing.json") }))
+      assert.strictEqual(missing._tag, "ScenarioError")
+      fs.rmSync(dir, { recursive: true, force: true })
+    }))
 })

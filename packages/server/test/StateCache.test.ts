@@ -221,7 +221,7 @@ const Commands = fc.array(
     { arbitrary: Arbitrary.make(Close), weight: 1 },
     { arbitrary: Arbitrary.make(Advance), weight: 2 }
   ),
-  { minLength: 10, maxLength: 100 }
+  { minLength: 10, maxLength: 80 }
 )
 const PolicyArb = fc.record({
   latestPerLane: fc.boolean(),

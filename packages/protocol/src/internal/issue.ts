@@ -105,6 +105,10 @@ const expectedOf = (ast: AST.AST): string => {
       return "an object"
     case "NeverKeyword":
       return "nothing (remove the field)"
+    case "Refinement": {
+      const description = AST.getDescriptionAnnotation(ast)
+      return description._tag === "Some" ? description.value : expectedOf(ast.from)
+    }
     default: {
       const id = AST.getIdentifierAnnotation(ast)
       return id._tag === "Some" ? id.value : String(ast)
@@ -133,6 +137,15 @@ export const describeIssue = (issue: ParseResult.ParseIssue): FieldProblem => {
   const param = formatPath(leaf.path)
   const name = param === null ? "the event" : `'${param}'`
   const actual = leaf.issue.actual
+  if (leaf.issue._tag === "Missing" && typeof leaf.path[leaf.path.length - 1] === "number") {
+    // A required tuple element: the only such schema here is a non-empty list.
+    const list = formatPath(leaf.path.slice(0, -1))
+    return {
+      param: list,
+      code: "invalid_value",
+      message: `Invalid value for ${list === null ? "the event" : `'${list}'`}: expected a non-empty array.`
+    }
+  }
   if (leaf.issue._tag === "Missing") {
     return { param, code: "missing_required_parameter", message: `Missing required parameter: ${name}.` }
   }

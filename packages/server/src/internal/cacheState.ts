@@ -136,7 +136,12 @@ const evictionOf = (entry: Entry<unknown>, reason: EvictionReason): Eviction => 
  *
  * @internal
  */
-export const sweep = <V>(state: CacheState<V>, policy: Policy, now: number, evicted: Array<Eviction>): CacheState<V> => {
+export const sweep = <V>(
+  state: CacheState<V>,
+  policy: Policy,
+  now: number,
+  evicted: Array<Eviction>
+): CacheState<V> => {
   if (policy.ttlMillis === undefined) return state
   let current = state
   for (;;) {
@@ -172,6 +177,10 @@ export const get = <V>(
     current = removeEntry(current, entry)
     evicted.push(evictionOf(entry, "ttl"))
     return { state: current, value: Option.none(), evicted }
+  }
+  // Recency only matters to the budgets; without them a hit leaves the state untouched (a pure hash lookup).
+  if (policy.maxEntries === undefined && policy.maxBytes === undefined) {
+    return { state: current, value: Option.some(entry), evicted }
   }
   const useSeq = current.seq + 1
   const touched: Entry<V> = { ...entry, useSeq }

@@ -31,8 +31,10 @@ export interface PlannedItem {
  *
  * @internal
  */
-export const deterministicId = (prefix: string, responseId: string, turn: number, index: number, kind: string) =>
-  `${prefix}_${createHash("sha256").update(`${responseId}\u0000${turn}\u0000${index}\u0000${kind}`).digest("hex").slice(0, 32)}`
+export const deterministicId = (prefix: string, responseId: string, turn: number, index: number, kind: string) => {
+  const digest = createHash("sha256").update(`${responseId}\u0000${turn}\u0000${index}\u0000${kind}`).digest("hex")
+  return `${prefix}_${digest.slice(0, 32)}`
+}
 
 /**
  * The final output item for a scripted item at position `outputIndex`, with deterministic ids.
