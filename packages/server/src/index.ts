@@ -10,6 +10,31 @@ export * as Auth from "./Auth.js"
 /**
  * @since 0.1.0
  */
+export * as ConnectionHandler from "./ConnectionHandler.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Gateway from "./Gateway.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as GatewayConfig from "./GatewayConfig.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as HttpApi from "./HttpApi.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Lanes from "./Lanes.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as ModelBackend from "./ModelBackend.js"
 
 /**

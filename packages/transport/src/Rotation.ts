@@ -11,6 +11,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Connection, ConnectionError } from "./Connection.js"
@@ -94,8 +95,8 @@ export const watch = (connection: Connection, options: Options = {}): Effect.Eff
       send: (frame: string): Effect.Effect<void, ConnectionError> => Effect.zipRight(connection.send(frame), touch),
       frames: connection.frames.pipe(Stream.tap(() => touch))
     }
-    const deadline = Effect.raceFirst(age, idleLoop).pipe(
-      Effect.raceFirst(Effect.zipRight(connection.closed, Effect.never))
+    const deadline = Effect.raceFirst(Effect.map(Effect.raceFirst(age, idleLoop), Option.some), Effect.as(connection.closed, Option.none<Reason>())).pipe(
+      Effect.flatMap(Option.match({ onNone: () => Effect.never, onSome: Effect.succeed }))
     )
     return { connection: watched, deadline }
   })

@@ -134,10 +134,10 @@ export const unsafeMakeCore = (options: {
       if (closing || closedInfo) return Effect.fail(closedError())
       const permits = Math.min(byteLength(frame), highWaterMark)
       return semaphore.take(permits).pipe(
-        Effect.raceFirst(Effect.zipRight(Deferred.await(closedDeferred), Effect.fail(closedError()))),
+        Effect.raceFirst(Effect.zipRight(Deferred.await(closedDeferred), Effect.failSync(closedError))),
         Effect.zipRight(Effect.suspend(() => {
           if (closing || closedInfo) {
-            return Effect.zipRight(semaphore.release(permits), Effect.fail(closedError()))
+            return Effect.zipRight(semaphore.release(permits), Effect.failSync(closedError))
           }
           let released = false
           const release = () => {

@@ -1,0 +1,187 @@
+/**
+ * HTTP mode of the gateway: `POST /v1/responses` with the same semantics as a WebSocket `response.create`
+ * (JSON response, or Server-Sent Events with `event:` / `data:` framing when `stream: true`), `GET /healthz`, and
+ * a plain `GET /v1/responses` (no upgrade) answered with 426.
+ *
+ * Continuations over HTTP come from the tenant's `ResponseStore` only (there is no connection cache); a
+ * `store: false` response is therefore not continuable over HTTP (`previous_response_not_found`).
+ *
+ * @since 0.1.0
+ */
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type { ErrorEnvelope } from "@loopwire/protocol/ServerEvent"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import { Auth, type AuthError } from "./Auth.js"
+import { GatewayConfig } from "./GatewayConfig.js"
+import * as Protocol from "./internal/protocol.js"
+import * as Turn from "./internal/turn.js"
+import * as Lanes from "./Lanes.js"
+import { ModelBackend } from "./ModelBackend.js"
+import { ResponseStore } from "./ResponseStore.js"
+
+/**
+ * What the HTTP endpoints need.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Requirements = GatewayConfig | ModelBackend | ResponseStore | Auth
+
+/**
+ * The JSON body of an HTTP error: `{ error: { type, code, message, param } }`, as the Responses API answers.
+ *
+ * @since 0.1.0
+ * @category responses
+ */
+export const errorResponse = (frame: ErrorEnvelope): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.unsafeJson({ error: frame.error }, { status: frame.status })
+
+/**
+ * The 401 answer for a failed authentication (used for HTTP requests and refused upgrades alike).
+ *
+ * @since 0.1.0
+ * @category responses
+ */
+export const unauthorizedBody = (error: AuthError): string =>
+  JSON.stringify({ error: { type: "invalid_request_error", code: "invalid_api_key", message: error.message, param: null } })
+
+/**
+ * The body of a 426 answer: WebSocket mode is off (or the request did not upgrade), use `POST /v1/responses`.
+ *
+ * @since 0.1.0
+ * @category responses
+ */
+export const upgradeRequiredBody = (message: string): string =>
+  JSON.stringify({ error: { type: "invalid_request_error", code: "upgrade_required", message, param: null } })
+
+/**
+ * One Server-Sent Event, framed as OpenAI frames Responses streaming events.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const sseFrame = (event: { readonly type: string }): string =>
+  `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`
+
+let httpRequests = 0
+
+const decodeBody = (text: string): Either.Either<Protocol.ResponseCreate, ErrorEnvelope> => {
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch (e) {
+    return Either.left(Protocol.invalidBody(
+      `We could not parse the JSON body of your request (${e instanceof Error ? e.message : String(e)}).`
+    ))
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    return Either.left(Protocol.invalidBody("The request body must be a JSON object."))
+  }
+  if ("stream_id" in body) return Either.left(Protocol.streamIdOverHttp())
+  return Protocol.decodeCreate({ ...body, type: "response.create" })
+}
+
+/**
+ * `POST /v1/responses`.
+ *
+ * @since 0.1.0
+ * @category handlers
+ */
+export const createResponse: Effect.Effect<
+  HttpServerResponse.HttpServerResponse,
+  never,
+  Requirements | HttpServerRequest.HttpServerRequest
+> = Effect.gen(function*() {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const config = yield* GatewayConfig
+  const auth = yield* Auth
+  const authenticated = yield* Effect.either(auth.authenticate(request.headers["authorization"]))
+  if (Either.isLeft(authenticated)) {
+    return HttpServerResponse.text(unauthorizedBody(authenticated.left), {
+      status: 401,
+      contentType: "application/json",
+      headers: { "www-authenticate": "Bearer" }
+    })
+  }
+  const text = yield* request.text.pipe(
+    HttpIncomingMessage.withMaxBodySize(Option.some(config.maxFrameBytes)),
+    Effect.either
+  )
+  if (Either.isLeft(text)) {
+    return errorResponse(Protocol.invalidBody(`The request body could not be read (larger than ${config.maxFrameBytes} bytes?).`))
+  }
+  const decoded = decodeBody(text.right)
+  if (Either.isLeft(decoded)) return errorResponse(decoded.left)
+  const create = decoded.right
+  if (create.background === true) return errorResponse(Protocol.backgroundUnsupported())
+
+  const env: Turn.TurnEnv = {
+    connectionId: `http-${++httpRequests}`,
+    tenant: authenticated.right,
+    config,
+    backend: yield* ModelBackend,
+    cache: undefined,
+    store: yield* ResponseStore
+  }
+  const base = { lane: Lanes.defaultLane, streamId: undefined }
+
+  if (create.stream !== true) {
+    const outcome = yield* Turn.run(env, create, { ...base, sink: () => Effect.void })
+    return outcome._tag === "Rejected"
+      ? errorResponse(outcome.error)
+      : HttpServerResponse.unsafeJson(outcome.response)
+  }
+
+  // SSE: the status must be known before the first byte, so wait for the first event (or the rejection).
+  type Item = { readonly _tag: "Frame"; readonly text: string } | { readonly _tag: "End"; readonly outcome: Turn.Outcome }
+  const queue = yield* Queue.unbounded<Item>()
+  const fiber = yield* Turn.run(env, create, {
+    ...base,
+    sink: (event) => Queue.offer(queue, { _tag: "Frame", text: sseFrame(event) })
+  }).pipe(
+    Effect.flatMap((outcome) => Queue.offer(queue, { _tag: "End", outcome })),
+    Effect.forkDaemon
+  )
+  const first = yield* Queue.take(queue)
+  if (first._tag === "End" && first.outcome._tag === "Rejected") return errorResponse(first.outcome.error)
+  const rest = Stream.fromQueue(queue).pipe(
+    Stream.takeWhile((item) => item._tag === "Frame"),
+    Stream.map((item) => (item as { readonly text: string }).text)
+  )
+  const frames = first._tag === "Frame" ? Stream.concat(Stream.make(first.text), rest) : Stream.empty
+  return HttpServerResponse.stream(
+    frames.pipe(
+      Stream.encodeText,
+      Stream.ensuring(Fiber.interrupt(fiber))
+    ),
+    { contentType: "text/event-stream", headers: { "cache-control": "no-cache" } }
+  )
+})
+
+/**
+ * The HTTP routes: `POST /v1/responses`, `GET /v1/responses` without an upgrade (426), `GET /healthz`.
+ *
+ * @since 0.1.0
+ * @category routers
+ */
+export const router: HttpRouter.HttpRouter<never, Requirements> = HttpRouter.empty.pipe(
+  HttpRouter.get("/healthz", Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" }))),
+  HttpRouter.get(
+    "/v1/responses",
+    Effect.succeed(
+      HttpServerResponse.text(
+        upgradeRequiredBody("GET /v1/responses needs a WebSocket upgrade; use POST /v1/responses for HTTP mode."),
+        { status: 426, contentType: "application/json" }
+      )
+    )
+  ),
+  HttpRouter.post("/v1/responses", createResponse)
+)

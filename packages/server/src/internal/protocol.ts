@@ -1,0 +1,108 @@
+/**
+ * The gateway's view of the wire: decoding client frames and building the frames the gateway sends, all through
+ * `@loopwire/protocol` (so codes and messages are exactly the documented ones).
+ *
+ * @internal
+ */
+import type { ResponseCreate, ResponseSteer } from "@loopwire/protocol/ClientEvent"
+import * as Codec from "@loopwire/protocol/Codec"
+import * as ProtocolError from "@loopwire/protocol/ProtocolError"
+import type { ErrorEnvelope } from "@loopwire/protocol/ServerEvent"
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
+
+export type { ResponseCreate, ResponseSteer }
+
+/** A decoded client event the gateway acts on; anything else it may ignore. */
+export type Decoded =
+  | ResponseCreate
+  | ResponseSteer
+  | { readonly type: "ignored" }
+
+/**
+ * Client event types the gateway accepts and ignores: Codex's fire-and-forget acknowledgement (a compatible
+ * server must not fail Codex's turn over it).
+ */
+const ignoredTypes = new Set(["response.processed"])
+
+/** Decodes one text frame: the event, or the 400 error frame to answer. */
+export const decode = (text: string): Either.Either<Decoded, ErrorEnvelope> => {
+  const result = Codec.decodeClientEvent(text)
+  if (Either.isRight(result)) {
+    const event = result.right
+    if (event.type === "response.create" || event.type === "response.steer") return Either.right(event as Decoded)
+    return Either.right({ type: "ignored" })
+  }
+  const error = result.left
+  if (error.reason === "UnknownType" && error.eventType !== undefined && ignoredTypes.has(error.eventType)) {
+    return Either.right({ type: "ignored" })
+  }
+  return Either.left(Codec.clientFrameErrorToFrame(error))
+}
+
+/** Validates a JSON value as a `response.create` (HTTP mode's body, with `type` added). */
+export const decodeCreate = (value: unknown): Either.Either<ResponseCreate, ErrorEnvelope> =>
+  Either.match(Codec.decodeClientEventUnknown(value), {
+    onLeft: (error) => Either.left(Codec.clientFrameErrorToFrame(error)),
+    onRight: (event) => Either.right(event as ResponseCreate)
+  })
+
+export const streamLimitReached = (streamId: string, maxLanes: number): ErrorEnvelope =>
+  ProtocolError.websocketStreamLimitReached(maxLanes, streamId)
+
+export const connectionLimitReached = (age: Duration.DurationInput): ErrorEnvelope =>
+  ProtocolError.websocketConnectionLimitReached(Math.round(Duration.toMinutes(Duration.decode(age))))
+
+export const steerFailed = (
+  steer: ResponseSteer,
+  code: ProtocolError.SteerErrorCode,
+  streamId: string | undefined
+) => ProtocolError.steerFailed({ code, previousResponseId: steer.previous_response_id, input: steer.input, streamId })
+
+export const serverError = (streamId?: string): ErrorEnvelope =>
+  ProtocolError.errorFrame({
+    status: 500,
+    type: "server_error",
+    code: "server_error",
+    message: "The server had an error while processing your request.",
+    param: null,
+    streamId
+  })
+
+export const previousResponseNotFound = ProtocolError.previousResponseNotFound
+
+export const unknownCallId = (callId: string, streamId?: string): ErrorEnvelope =>
+  ProtocolError.invalidRequest(
+    null,
+    `No tool call found for function call output with call_id ${callId}.`,
+    "input",
+    streamId
+  )
+
+export const backgroundUnsupported = (streamId?: string): ErrorEnvelope =>
+  ProtocolError.invalidRequest(
+    "unsupported_parameter",
+    "Background mode is not supported by this gateway: 'background' must be false or omitted.",
+    "background",
+    streamId
+  )
+
+export const streamIdOverHttp = (): ErrorEnvelope =>
+  ProtocolError.invalidRequest(
+    "unsupported_parameter",
+    "The 'stream_id' field is only supported in WebSocket mode.",
+    "stream_id"
+  )
+
+export const tooManyQueued = (limit: number, streamId?: string): ErrorEnvelope =>
+  ProtocolError.errorFrame({
+    status: 429,
+    type: "rate_limit_error",
+    code: "too_many_queued_responses",
+    message:
+      `This WebSocket connection already has ${limit} queued responses. Wait for responses to finish before sending more.`,
+    param: null,
+    streamId
+  })
+
+export const invalidBody = (message: string): ErrorEnvelope => ProtocolError.invalidRequest("invalid_json", message, null)

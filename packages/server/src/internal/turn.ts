@@ -1,0 +1,266 @@
+/**
+ * One `response.create`, from its parent lookup to its terminal event: shared by WebSocket mode and HTTP mode.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import { randomBytes } from "node:crypto"
+import type { ResponseCreate } from "@loopwire/protocol/ClientEvent"
+import type { InputItem, OutputItem } from "@loopwire/protocol/Items"
+import type { Response } from "@loopwire/protocol/Response"
+import { type ErrorEnvelope, type ServerEvent, withEnvelope } from "@loopwire/protocol/ServerEvent"
+import type { Tenant } from "../Auth.js"
+import type { GatewayConfigShape } from "../GatewayConfig.js"
+import type { ModelBackend, ModelTurn } from "../ModelBackend.js"
+import type { ResponseStore } from "../ResponseStore.js"
+import { type CachedResponse, makeEntry, type StateCache } from "../StateCache.js"
+import * as Chain from "./chain.js"
+import * as Protocol from "./protocol.js"
+
+/** A server event as the gateway handles it: a wire JSON object with a `type`. */
+export type WireEvent = { readonly type: string; readonly [key: string]: unknown }
+
+/**
+ * Writes one numbered event.
+ *
+ * @internal
+ */
+export type Sink = (event: WireEvent) => Effect.Effect<void>
+
+/**
+ * A response that is generating: its numbering is shared with steer events aimed at it.
+ *
+ * @internal
+ */
+export interface Running {
+  readonly id: string
+  readonly lane: string
+  readonly streamId: string | undefined
+  seq: number
+}
+
+/**
+ * The services and identity a turn runs with.
+ *
+ * @internal
+ */
+export interface TurnEnv {
+  readonly connectionId: string
+  readonly tenant: Tenant
+  readonly config: GatewayConfigShape
+  readonly backend: ModelBackend["Type"]
+  /** The connection's warm state; absent in HTTP mode (continuations come from the store only). */
+  readonly cache: StateCache["Type"] | undefined
+  readonly store: ResponseStore["Type"]
+}
+
+/**
+ * How a request ended.
+ *
+ * - `Rejected`: refused before it started (the error frame to report); no response exists.
+ * - `Finished`: a response ran to its terminal event (`completed`, `incomplete` or `failed`).
+ *
+ * @internal
+ */
+export type Outcome =
+  | { readonly _tag: "Rejected"; readonly error: ErrorEnvelope; readonly parent: ParentRef | undefined }
+  | {
+    readonly _tag: "Finished"
+    readonly status: string
+    readonly response: Response
+    readonly parent: ParentRef | undefined
+  }
+
+/**
+ * Where a continuation's parent came from: its id, and its lane when it was in the connection cache.
+ *
+ * @internal
+ */
+export interface ParentRef {
+  readonly id: string
+  readonly lane: string | undefined
+}
+
+/**
+ * A fresh response id.
+ *
+ * @internal
+ */
+export const responseId = (): string => `resp_${randomBytes(16).toString("hex")}`
+
+const terminalTypes = new Set(["response.completed", "response.incomplete", "response.failed"])
+
+/**
+ * Whether an event ends its response.
+ *
+ * @internal
+ */
+export const isTerminal = (event: WireEvent): boolean => terminalTypes.has(event.type)
+
+const numbered = (event: WireEvent, seq: number, streamId: string | undefined): WireEvent =>
+  withEnvelope(event as ServerEvent, seq, streamId) as WireEvent
+
+/** The parent of a continuation, from the connection cache first, then (when the request stores) the store. */
+const findParent = (
+  env: TurnEnv,
+  request: ResponseCreate,
+  parentId: string
+): Effect.Effect<Option.Option<{ readonly entry: CachedResponse; readonly lane: string | undefined }>> =>
+  Effect.gen(function*() {
+    if (env.cache !== undefined) {
+      const cached = yield* env.cache.get(env.connectionId, parentId)
+      if (Option.isSome(cached)) return Option.some({ entry: cached.value, lane: cached.value.lane })
+    }
+    if (request.store === false) return Option.none()
+    // Hydration is the slow path (the stored context is measured once); an unavailable store is a miss, so the
+    // client recovers with a full resend.
+    const stored = yield* env.store.get(env.tenant, parentId).pipe(
+      Effect.catchAll((error) => Effect.as(Effect.logWarning("response store lookup failed", error), Option.none()))
+    )
+    return Option.map(stored, (record) => ({ entry: makeEntry(record), lane: undefined }))
+  })
+
+const usageOf = (parent: CachedResponse | undefined, newInput: ReadonlyArray<InputItem>) => {
+  // A rough token estimate (4 bytes a token) for a prewarm, which the model never sees; O(new input).
+  const parentBytes = parent === undefined ? 0 : parent.contextBytes + JSON.stringify(parent.response.output).length
+  const input = Math.ceil((parentBytes + JSON.stringify(newInput).length) / 4)
+  return {
+    input_tokens: input,
+    input_tokens_details: { cached_tokens: 0 },
+    output_tokens: 0,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: input
+  }
+}
+
+/**
+ * Runs one `response.create`: resolves its parent, assembles its context by reference, checks its tool outputs,
+ * then either answers a prewarm (`generate: false`) itself or streams the backend's events through `sink`
+ * (numbered per response, tagged with the lane), and keeps the finished response warm / stored.
+ *
+ * Never fails: a backend failure becomes `response.failed`; interruption (the connection went away) propagates.
+ *
+ * @internal
+ */
+export const run = (
+  env: TurnEnv,
+  request: ResponseCreate,
+  options: {
+    readonly lane: string
+    readonly streamId: string | undefined
+    readonly sink: Sink
+    /** Called when the response exists (before `response.created`) and when it ends. */
+    readonly onStart?: ((running: Running) => void) | undefined
+    readonly onEnd?: ((running: Running) => void) | undefined
+  }
+): Effect.Effect<Outcome> =>
+  Effect.gen(function*() {
+    const { lane, sink, streamId } = options
+    const newInput = Chain.inputItems(request.input)
+    const parentId = request.previous_response_id ?? undefined
+
+    let parent: CachedResponse | undefined
+    let parentRef: ParentRef | undefined
+    if (parentId !== undefined) {
+      const found = yield* findParent(env, request, parentId)
+      if (Option.isNone(found)) {
+        const error = Protocol.previousResponseNotFound(parentId, streamId)
+        return { _tag: "Rejected", error, parent: { id: parentId, lane: undefined } } as const
+      }
+      parent = found.value.entry
+      parentRef = { id: parentId, lane: found.value.lane }
+    }
+
+    const parentOutput: ReadonlyArray<OutputItem> = parent?.response.output ?? []
+    const parentContext: ReadonlyArray<InputItem> = parent?.context ?? []
+    const unmatched = Chain.unmatchedToolOutput(newInput, parentOutput, parentContext)
+    if (unmatched !== undefined) {
+      return { _tag: "Rejected", error: Protocol.unknownCallId(unmatched.callId, streamId), parent: parentRef } as const
+    }
+
+    const input = parent === undefined ? newInput : Chain.continueContext(parentContext, parentOutput, newInput)
+    // Model responses already in the chain: incremental on a continuation, counted once on a full resend.
+    // (a prewarm parent generated nothing, so it does not count).
+    const turn = parent === undefined
+      ? Chain.countModelResponses(newInput)
+      : parent.turn + (parent.request.generate === false ? 0 : 1)
+
+    const running: Running = { id: responseId(), lane, streamId, seq: 0 }
+    const createdAt = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+    const skeleton = Chain.skeleton(request, {
+      id: running.id,
+      createdAt,
+      defaultModel: env.config.defaultModel
+    }) as unknown as Response
+
+    const emit = (event: WireEvent) => Effect.suspend(() => sink(numbered(event, running.seq++, streamId)))
+
+    const keep = (response: Response) =>
+      Effect.gen(function*() {
+        const entry = makeEntry({ response, context: input, turn, request, parent, newInput })
+        if (env.cache !== undefined) yield* env.cache.put(env.connectionId, lane, entry)
+        if (request.store !== false) {
+          yield* env.store.put(env.tenant, entry).pipe(
+            Effect.catchAll((error) => Effect.logWarning("response store write failed", error))
+          )
+        }
+      })
+
+    options.onStart?.(running)
+    return yield* Effect.gen(function*() {
+      if (request.generate === false) {
+        // Prewarm: a chainable, empty, completed response; the model is not called.
+        const final = {
+          ...skeleton,
+          status: "completed",
+          completed_at: createdAt,
+          usage: usageOf(parent, newInput)
+        } as unknown as Response
+        yield* emit({ type: "response.created", response: skeleton })
+        yield* emit({ type: "response.in_progress", response: skeleton })
+        yield* emit({ type: "response.completed", response: final })
+        yield* keep(final)
+        return { _tag: "Finished", status: "completed", response: final, parent: parentRef } as const
+      }
+
+      const modelTurn: ModelTurn = { response: skeleton, request, input, newInput, turn }
+      let terminal: WireEvent | undefined
+      const consumed = yield* env.backend.generate(modelTurn).pipe(
+        Stream.takeUntil((event) => isTerminal(event as WireEvent)),
+        Stream.runForEach((event) =>
+          Effect.map(emit(event as WireEvent), () => {
+            if (isTerminal(event as WireEvent)) terminal = event as WireEvent
+          })
+        ),
+        Effect.sandbox,
+        Effect.either
+      )
+
+      if (terminal !== undefined) {
+        const response = terminal["response"] as Response
+        if (terminal.type !== "response.failed") yield* keep(response)
+        return { _tag: "Finished", status: response.status ?? "completed", response, parent: parentRef } as const
+      }
+
+      // The backend failed or ended without a terminal event: the response still ends, as `response.failed`.
+      const message = consumed._tag === "Left"
+        ? `The model backend failed: ${Cause.pretty(consumed.left).split("\n")[0]}`
+        : "The model backend ended the response without a terminal event."
+      if (consumed._tag === "Left" && Cause.isInterruptedOnly(consumed.left)) {
+        return yield* Effect.interrupt
+      }
+      yield* Effect.logWarning(message)
+      if (running.seq === 0) yield* emit({ type: "response.created", response: skeleton })
+      const failed = {
+        ...skeleton,
+        status: "failed",
+        error: { code: "server_error", message }
+      } as unknown as Response
+      yield* emit({ type: "response.failed", response: failed })
+      return { _tag: "Finished", status: "failed", response: failed, parent: parentRef } as const
+    }).pipe(Effect.ensuring(Effect.sync(() => options.onEnd?.(running))))
+  })

@@ -1,0 +1,174 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import type { Connection } from "../src/Connection.js"
+import * as FaultInjection from "../src/FaultInjection.js"
+import * as ManagedConnection from "../src/ManagedConnection.js"
+import * as Memory from "../src/Memory.js"
+import * as ReconnectPolicy from "../src/ReconnectPolicy.js"
+import { Transport } from "../src/Transport.js"
+import type { TransportShape } from "../src/Transport.js"
+import * as Upgrade from "../src/Upgrade.js"
+
+const echo = (connection: Connection) =>
+  connection.frames.pipe(Stream.runForEach((frame) => connection.send(frame)), Effect.ignore)
+
+/** Lets forked fibers run until the state satisfies `predicate` (no clock movement). */
+const waitFor = (managed: ManagedConnection.ManagedConnection, predicate: (s: ManagedConnection.State) => boolean) =>
+  managed.state.pipe(Stream.filter(predicate), Stream.runHead, Effect.map((s) => s.pipe((o) => o._tag === "Some" ? o.value : undefined)))
+
+/** Records every state from now on; returns once the recorder has seen the current state. */
+const record = (managed: ManagedConnection.ManagedConnection) =>
+  Effect.gen(function*() {
+    const seen: Array<ManagedConnection.State> = []
+    yield* managed.state.pipe(Stream.runForEach((s) => Effect.sync(() => seen.push(s))), Effect.forkScoped)
+    while (seen.length === 0) yield* Effect.yieldNow()
+    return seen
+  })
+
+const tags = (states: ReadonlyArray<ManagedConnection.State>) => states.map((s) => s._tag)
+
+const withTransport = (transport: TransportShape) => Effect.provideService(Transport, transport)
+
+describe("ManagedConnection", () => {
+  it.scoped("reconnects after a drop with backoff, and reports every state", () =>
+    Effect.gen(function*() {
+      let opens = 0
+      const memory = yield* Memory.makeServer({
+        // The first connection is dropped one (virtual) second after it opens.
+        handle: (connection) => (opens++ === 0 ? Effect.zipRight(Effect.sleep("1 second"), connection.terminate) : echo(connection))
+      })
+      const managed = yield* ManagedConnection.make({ url: "ws://memory/", heartbeat: false }).pipe(withTransport(memory))
+      const seen = yield* record(managed)
+      const first = yield* managed.current
+      yield* TestClock.adjust("1 second")
+      const reconnecting = yield* waitFor(managed, (s) => s._tag === "Reconnecting")
+      assert.isTrue(reconnecting?._tag === "Reconnecting")
+      if (reconnecting?._tag === "Reconnecting") {
+        assert.strictEqual(reconnecting.attempt, 1)
+        assert.deepStrictEqual(reconnecting.cause, { _tag: "Closed", code: 1006, reason: "" })
+        const millis = Duration.toMillis(reconnecting.delay)
+        assert.isTrue(millis >= 375 && millis <= 500)
+      }
+      assert.strictEqual((yield* first.closed).code, 1006)
+      yield* TestClock.adjust("500 millis")
+      const connection = yield* managed.current
+      assert.notStrictEqual(connection, first)
+      yield* connection.send("hi")
+      const [frame] = yield* connection.frames.pipe(Stream.take(1), Stream.runCollect, Effect.map(Chunk.toArray))
+      assert.strictEqual(frame, "hi")
+      const observed = tags(seen).filter((tag, i, all) => i === 0 || all[i - 1] !== tag)
+      assert.deepStrictEqual(observed.slice(-4), ["Open", "Reconnecting", "Connecting", "Open"])
+      assert.isTrue(observed.length === 4 || (observed.length === 5 && observed[0] === "Connecting"))
+    }))
+
+  it.scoped("never reconnects after a non-recoverable close", () =>
+    Effect.gen(function*() {
+      for (const code of [1000, 1008, 1009, 4001]) {
+        const memory = yield* Memory.makeServer({ handle: (connection) => connection.close(code, "no") })
+        const managed = yield* ManagedConnection.make({ url: "ws://memory/", heartbeat: false }).pipe(withTransport(memory))
+        const closed = yield* waitFor(managed, (s) => s._tag === "Closed")
+        assert.isTrue(closed?._tag === "Closed" && closed.reason._tag === "PeerClosed")
+        const error = yield* Effect.flip(managed.current)
+        assert.strictEqual(error.reason, "PeerClosed")
+        assert.strictEqual(error.code, code)
+      }
+    }))
+
+  it.scoped("a 401 refusal ends at once; a 503 is retried until the budget is spent", () =>
+    Effect.gen(function*() {
+      const memory = yield* Memory.makeServer({
+        // Each decision takes 100 virtual milliseconds, so the test sees every state.
+        onUpgrade: (request) =>
+          Effect.as(
+            Effect.sleep("100 millis"),
+            request.headers["authorization"] === undefined ? Upgrade.reject(401, "key?") : Upgrade.reject(503, "busy")
+          ),
+        handle: echo
+      })
+      const unauthorized = yield* ManagedConnection.make({ url: "ws://memory/", heartbeat: false }).pipe(
+        withTransport(memory)
+      )
+      yield* TestClock.adjust("100 millis")
+      const error = yield* Effect.flip(unauthorized.current)
+      assert.strictEqual(error.reason, "Refused")
+      assert.strictEqual(error.status, 401)
+
+      const busy = yield* ManagedConnection.make({
+        url: "ws://memory/",
+        headers: { authorization: "Bearer x" },
+        heartbeat: false,
+        policy: ReconnectPolicy.make({ maxAttempts: 2 })
+      }).pipe(withTransport(memory))
+      const all = yield* record(busy)
+      for (let i = 0; i < 40 && all[all.length - 1]?._tag !== "Closed"; i++) yield* TestClock.adjust("100 millis")
+      assert.deepStrictEqual(tags(all), [
+        "Connecting",
+        "Reconnecting",
+        "Connecting",
+        "Reconnecting",
+        "Connecting",
+        "Closed"
+      ])
+      const last = all[all.length - 1]!
+      assert.isTrue(last._tag === "Closed" && last.reason._tag === "GaveUp" && last.reason.attempts === 2)
+    }))
+
+  it.scoped("rotates before the maximum age, and closes the old connection after the grace", () =>
+    Effect.gen(function*() {
+      const memory = yield* Memory.makeServer({ handle: echo })
+      const managed = yield* ManagedConnection.make({
+        url: "ws://memory/",
+        heartbeat: false,
+        rotation: { maxAge: "55 minutes" },
+        rotationGrace: "30 seconds"
+      }).pipe(withTransport(memory))
+      const first = yield* managed.current
+      yield* TestClock.adjust("54 minutes")
+      assert.strictEqual(yield* managed.current, first)
+      yield* TestClock.adjust("1 minute")
+      const second = yield* waitFor(managed, (s) => s._tag === "Open" && s.connection !== first)
+      assert.isTrue(second?._tag === "Open")
+      yield* TestClock.adjust("30 seconds")
+      const info = yield* first.closed
+      assert.strictEqual(info.code, 1000)
+      assert.strictEqual(info.reason, "rotate: max age")
+    }))
+
+  it.scoped("the heartbeat finds a black-holed server and the connection is replaced", () =>
+    Effect.gen(function*() {
+      const memory = yield* Memory.makeServer({ handle: echo })
+      const faulty = FaultInjection.wrap(memory, (index) =>
+        index === 0 ? { blackHoleAfterFrames: { direction: "inbound", frames: 0 } } : {})
+      const managed = yield* ManagedConnection.make({
+        url: "ws://memory/",
+        heartbeat: { interval: "30 seconds", timeout: "10 seconds" }
+      }).pipe(withTransport(faulty))
+      const first = yield* managed.current
+      yield* TestClock.adjust("40 seconds")
+      assert.strictEqual((yield* first.closed).code, 1006)
+      const reconnecting = yield* waitFor(managed, (s) => s._tag === "Reconnecting")
+      assert.isTrue(reconnecting?._tag === "Reconnecting")
+      yield* TestClock.adjust("500 millis")
+      const second = yield* managed.current
+      assert.notStrictEqual(second, first)
+      yield* second.send("alive")
+      const [frame] = yield* second.frames.pipe(Stream.take(1), Stream.runCollect, Effect.map(Chunk.toArray))
+      assert.strictEqual(frame, "alive")
+    }))
+
+  it.scoped("close ends it for good with the given code", () =>
+    Effect.gen(function*() {
+      const memory = yield* Memory.makeServer({ handle: echo })
+      const managed = yield* ManagedConnection.make({ url: "ws://memory/", heartbeat: false }).pipe(withTransport(memory))
+      const connection = yield* managed.current
+      yield* managed.close(1000, "bye")
+      assert.deepStrictEqual({ ...(yield* connection.closed) }, { code: 1000, reason: "bye" })
+      const state = yield* managed.get
+      assert.isTrue(state._tag === "Closed" && state.reason._tag === "Shutdown")
+      assert.strictEqual((yield* Effect.flip(managed.current)).reason, "Shutdown")
+    }))
+})
