@@ -1,5 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
 import * as Conformance from "../src/Conformance.js"
 import * as MiniServer from "./fixtures/MiniServer.js"
 
@@ -196,5 +199,26 @@ describe("report formatting", () => {
       const json = JSON.parse(Conformance.formatJson(report))
       assert.strictEqual(json.ok, false)
       assert.deepStrictEqual(json.results.map((r: { status: string }) => r.status), ["passed", "failed", "not_applicable"])
+    }))
+})
+
+describe("bounded waits", () => {
+  // The per-frame timeout runs on the Effect Clock: a silent server is driven past it with TestClock while the
+  // real socket work proceeds in between (bounded number of steps).
+  it.scoped("a server that never answers fails the check with the timeout reason", () =>
+    Effect.gen(function*() {
+      const url = yield* MiniServer.start({ silent: true })
+      const fiber = yield* Effect.fork(Conformance.run({ url, checks: ["basic-create"], timeout: "30 seconds" }))
+      let report: Conformance.Report | undefined
+      for (let step = 0; step < 200 && report === undefined; step++) {
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+        yield* TestClock.adjust("31 seconds")
+        const done = yield* Fiber.poll(fiber)
+        if (Option.isSome(done)) report = yield* done.value
+      }
+      assert.isDefined(report, "the run did not finish")
+      const result = resultOf(report!, "basic-create")
+      assert.strictEqual(result.status, "failed")
+      assert.include(result.reason ?? "", "no frame arrived in time while waiting for the terminal event")
     }))
 })
