@@ -155,6 +155,9 @@ describe("each deliberately broken server fails the corresponding check", () => 
   it.scopedLive("unknown event type ignored → unknown-event-type", () =>
     failsWith("unknown-event-type", { ignoreUnknownType: true }, "expected an 'error' frame"))
 
+  it.scopedLive("background:true accepted → background-rejected", () =>
+    failsWith("background-rejected", { acceptBackground: true }, "expected an 'error' frame, got 'response.created'"))
+
   it.scopedLive("no lane limit → stream-limit", () =>
     failsWith("stream-limit", { noStreamLimit: true }, "a 33rd distinct stream_id"))
 

@@ -409,6 +409,26 @@ const unknownType = badFrame(
   "an unknown client event type"
 )
 
+const background: Definition = {
+  id: "background-rejected",
+  title: "background:true is rejected with a 400 error frame (no background mode over WebSocket)",
+  sections: "§2.1",
+  requires: "websocket",
+  run: (env) =>
+    Effect.gen(function*() {
+      const probe = yield* env.open
+      for (const lane of [undefined, env.unique("bg")]) {
+        const what = lane === undefined ? "a default-lane create with background:true" : `a create with background:true on lane '${lane}'`
+        const extra = lane === undefined ? {} : { stream_id: lane }
+        yield* probe.send(create(env, { ...extra, background: true }))
+        const reply = yield* probe.next(`the error frame for ${what}`)
+        yield* check(V.errorFrame(reply, { status: 400, type: "invalid_request_error", streamId: lane ?? null }, what))
+        const after = yield* roundTrip(probe, create(env, extra), `a normal create after ${what}`)
+        yield* check(V.laneEcho(after.frames, lane, `a normal create after ${what}`))
+      }
+    })
+}
+
 const streamLimit: Definition = {
   id: "stream-limit",
   title: "the 33rd distinct stream_id gets websocket_stream_limit_reached",
@@ -564,6 +584,7 @@ export const all: ReadonlyArray<Definition> = [
   extras,
   nonJson,
   unknownType,
+  background,
   streamLimit,
   functionCall,
   authRejected,
