@@ -52,6 +52,15 @@ export class CloseInfo extends Schema.Class<CloseInfo>("@loopwire/transport/Clos
 export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024
 
 /**
+ * Default inbound high-water mark in bytes: when more than this many received bytes wait for the consumer of
+ * `frames`, the transport stops reading from the socket (TCP then slows the peer down) until half is consumed.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_INBOUND_HIGH_WATER_MARK = 4 * 1024 * 1024
+
+/**
  * The failures of an open connection.
  *
  * - `Closed`: `send` or `ping` after the connection closed (carries the close code).

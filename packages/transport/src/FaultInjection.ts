@@ -21,6 +21,8 @@ import { ConnectionError } from "./Connection.js"
 import { byteLength } from "./internal/core.js"
 import type { TransportShape } from "./Transport.js"
 import { Transport, TransportError } from "./Transport.js"
+import type { Handler, UpgradeRequest } from "./Upgrade.js"
+import { accept, reject } from "./Upgrade.js"
 
 /**
  * @since 0.1.0
@@ -288,6 +290,41 @@ export const wrap = (transport: TransportShape, plan: Plan, options: Options = {
           (connection) => wrapConnection(connection, faults, { seed: `${options.seed ?? 0}:${index}` })
         )
       })
+  }
+}
+
+/**
+ * Wraps a server's `Upgrade.Handler` (for `WebSocketServer` or `Memory.makeServer`): the n-th upgrade gets the
+ * plan's faults, applied to the server side of the connection (`outbound` = what the server sends). `refuse`
+ * answers the upgrade with that HTTP status before any WebSocket exists — over real sockets the client gets a
+ * real HTTP refusal.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const wrapHandler = <R>(handler: Handler<R>, plan: Plan, options: Options = {}): Handler<R> => {
+  let upgrades = 0
+  const assigned = new WeakMap<UpgradeRequest, { readonly faults: Faults; readonly index: number }>()
+  return {
+    onUpgrade: (request) =>
+      Effect.suspend(() => {
+        const index = upgrades++
+        const faults = typeof plan === "function" ? plan(index) : plan
+        assigned.set(request, { faults, index })
+        if (faults.refuse) {
+          return Effect.succeed(reject(faults.refuse.status, faults.refuse.body ?? "", faults.refuse.headers ?? {}))
+        }
+        return handler.onUpgrade ? handler.onUpgrade(request) : Effect.succeed(accept())
+      }),
+    handle: (connection, request) => {
+      const entry = assigned.get(request)
+      return handler.handle(
+        entry === undefined
+          ? connection
+          : wrapConnection(connection, entry.faults, { seed: `${options.seed ?? 0}:${entry.index}` }),
+        request
+      )
+    }
   }
 }
 

@@ -90,6 +90,7 @@ export const layer = (options: Options = {}): Layer.Layer<Transport, never, Tran
     Transport,
     Effect.map(Transport, (transport) =>
       Transport.of({
-        open: (url, openOptions) => Effect.tap(transport.open(url, openOptions), (connection) => start(connection, options))
+        open: (url, openOptions) =>
+          Effect.tap(transport.open(url, openOptions), (connection) => start(connection, options))
       }))
   )

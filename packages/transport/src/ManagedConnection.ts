@@ -12,6 +12,7 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
@@ -186,8 +187,9 @@ export const make = (options: Options): Effect.Effect<ManagedConnection, never, 
       while (true) {
         if (yield* Deferred.isDone(stop)) return yield* finish({ _tag: "Shutdown" })
         yield* set({ _tag: "Connecting", attempt })
-        const scope = yield* Scope.make()
-        const opened = yield* Effect.either(
+        // A child of the outer scope, so an interrupted loop still closes the connection it holds.
+        const scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
+        const dial = Effect.either(
           Effect.gen(function*() {
             const connection = yield* transport.open(yield* url, {
               headers: yield* headers,
@@ -200,6 +202,16 @@ export const make = (options: Options): Effect.Effect<ManagedConnection, never, 
             return watched
           }).pipe(Scope.extend(scope))
         )
+        // `close` must not wait for a dial in progress.
+        const dialed = yield* Effect.raceFirst(
+          Effect.map(dial, Option.some),
+          Effect.as(Deferred.await(stop), Option.none())
+        )
+        if (Option.isNone(dialed)) {
+          yield* Scope.close(scope, Exit.void)
+          return yield* finish({ _tag: "Shutdown" })
+        }
+        const opened = dialed.value
         let outcome: ReconnectPolicy.Outcome
         if (opened._tag === "Left") {
           yield* Scope.close(scope, Exit.void)
@@ -256,11 +268,12 @@ export const make = (options: Options): Effect.Effect<ManagedConnection, never, 
       }
     })
 
-    yield* Effect.forkScoped(loop)
+    // Finalizers run in reverse: the loop is interrupted first, then the final state is published.
     yield* Effect.addFinalizer(() =>
       Effect.flatMap(SubscriptionRef.get(ref), (state) =>
         state._tag === "Closed" ? Effect.void : finish({ _tag: "Shutdown" }))
     )
+    yield* Effect.forkScoped(loop)
 
     const state = ref.changes.pipe(Stream.takeUntil((s) => s._tag === "Closed"))
     const current = ref.changes.pipe(

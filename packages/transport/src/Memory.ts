@@ -18,7 +18,7 @@ import { lowerCaseKeys } from "./internal/ws.js"
 import type { TransportShape } from "./Transport.js"
 import { Transport, TransportError } from "./Transport.js"
 import type { Handler, UpgradeRequest } from "./Upgrade.js"
-import { DEFAULT_MAX_PAYLOAD } from "./WebSocket.js"
+import { DEFAULT_MAX_PAYLOAD, refusalMessage } from "./WebSocket.js"
 
 /**
  * Options of an in-memory pair.
@@ -60,7 +60,8 @@ export const unsafeMakePair = (options: PairOptions = {}): readonly [client: Con
     send: (frame: string, done: (error?: Error | null) => void) => {
       if (!self().isClosed() && !peer().isClosed()) {
         if (byteLength(frame) > maxPayload) {
-          peer().onError("MessageTooLarge", `connection ${peer().connection.id}: Max payload size exceeded (closed with 1009)`, 1009)
+          const id = peer().connection.id
+          peer().onError("MessageTooLarge", `connection ${id}: Max payload size exceeded (closed with 1009)`, 1009)
           closeBoth(1009, "")
         } else {
           peer().onFrame(frame)
@@ -155,7 +156,7 @@ export const makeServer = <R>(options: ServerOptions<R>): Effect.Effect<Transpor
             status: decision.status,
             headers: lowerCaseKeys(decision.headers),
             body: decision.body,
-            message: `upgrade to ${url} refused with HTTP ${decision.status}${decision.body ? `: ${decision.body.slice(0, 200)}` : ""}`
+            message: refusalMessage(url, decision.status, decision.body)
           })
         }
         const protocol = decision.protocol ?? protocols[0] ?? ""
@@ -164,7 +165,13 @@ export const makeServer = <R>(options: ServerOptions<R>): Effect.Effect<Transpor
           Effect.sync(() =>
             unsafeMakePair({
               clientHandshake: { url, protocol, requestHeaders: headers, responseHeaders },
-              serverHandshake: { url: request.url, protocol, requestHeaders: headers, responseHeaders, remoteAddress: "memory" },
+              serverHandshake: {
+                url: request.url,
+                protocol,
+                requestHeaders: headers,
+                responseHeaders,
+                remoteAddress: "memory"
+              },
               maxPayload: options.maxPayload,
               highWaterMark: options.highWaterMark
             })

@@ -95,9 +95,11 @@ export const watch = (connection: Connection, options: Options = {}): Effect.Eff
       send: (frame: string): Effect.Effect<void, ConnectionError> => Effect.zipRight(connection.send(frame), touch),
       frames: connection.frames.pipe(Stream.tap(() => touch))
     }
-    const deadline = Effect.raceFirst(Effect.map(Effect.raceFirst(age, idleLoop), Option.some), Effect.as(connection.closed, Option.none<Reason>())).pipe(
-      Effect.flatMap(Option.match({ onNone: () => Effect.never, onSome: Effect.succeed }))
-    )
+    // Once the connection has closed there is nothing to rotate: the deadline never comes.
+    const deadline = Effect.raceFirst(
+      Effect.map(Effect.raceFirst(age, idleLoop), Option.some),
+      Effect.as(connection.closed, Option.none<Reason>())
+    ).pipe(Effect.flatMap(Option.match({ onNone: () => Effect.never, onSome: Effect.succeed })))
     return { connection: watched, deadline }
   })
 
@@ -128,6 +130,7 @@ export const layer = (options: Options = {}): Layer.Layer<Transport, never, Tran
     Transport,
     Effect.map(Transport, (transport) =>
       Transport.of({
-        open: (url, openOptions) => Effect.flatMap(transport.open(url, openOptions), (connection) => start(connection, options))
+        open: (url, openOptions) =>
+          Effect.flatMap(transport.open(url, openOptions), (connection) => start(connection, options))
       }))
   )

@@ -48,9 +48,20 @@ export interface Options {
   readonly openTimeout?: Duration.DurationInput | undefined
   /** Outbound high-water mark in bytes (default 1 MiB), see `Connection.DEFAULT_HIGH_WATER_MARK`. */
   readonly highWaterMark?: number | undefined
+  /** Inbound high-water mark in bytes (default 4 MiB), see `Connection.DEFAULT_INBOUND_HIGH_WATER_MARK`. */
+  readonly inboundHighWaterMark?: number | undefined
   /** Headers sent on every handshake; per-call `open` headers override them. */
   readonly headers?: Readonly<Record<string, string>> | undefined
 }
+
+/**
+ * The message of a `Refused` `TransportError`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const refusalMessage = (url: string, status: number, body: string): string =>
+  `upgrade to ${url} refused with HTTP ${status}${body ? `: ${body.slice(0, 200)}` : ""}`
 
 const readBody = (response: import("node:http").IncomingMessage): Promise<string> =>
   new Promise((resolve) => {
@@ -85,7 +96,9 @@ export const connect = (
     let ws: WS.WebSocket
     try {
       const parsed = new URL(url)
-      if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") throw new Error(`unsupported scheme ${parsed.protocol}`)
+      if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") {
+        throw new Error(`unsupported scheme ${parsed.protocol}`)
+      }
       ws = new WS.WebSocket(url, openOptions.protocols ? [...openOptions.protocols] : [], {
         headers: requestHeaders,
         maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
@@ -93,7 +106,8 @@ export const connect = (
         followRedirects: false
       })
     } catch (cause) {
-      resume(Effect.fail(new TransportError({ reason: "InvalidUrl", url, message: `invalid WebSocket URL ${url}: ${String(cause)}` })))
+      const message = `invalid WebSocket URL ${url}: ${String(cause)}`
+      resume(Effect.fail(new TransportError({ reason: "InvalidUrl", url, message })))
       return
     }
     let settled = false
@@ -108,7 +122,12 @@ export const connect = (
       requestHeaders,
       responseHeaders: {}
     }
-    const core = attachWs(ws, { side: "client", handshake, highWaterMark: options.highWaterMark })
+    const core = attachWs(ws, {
+      side: "client",
+      handshake,
+      highWaterMark: options.highWaterMark,
+      inboundHighWaterMark: options.inboundHighWaterMark
+    })
     ws.on("upgrade", (response) => {
       handshake.responseHeaders = headersOf(response.headers)
       handshake.remoteAddress = response.socket?.remoteAddress
@@ -124,7 +143,7 @@ export const connect = (
             status,
             headers,
             body,
-            message: `upgrade to ${url} refused with HTTP ${status}${body ? `: ${body.slice(0, 200)}` : ""}`
+            message: refusalMessage(url, status, body)
           })
         ))
         ws.terminate()
@@ -132,11 +151,13 @@ export const connect = (
     })
     ws.on("error", (error) => {
       if (ws.readyState !== WS.WebSocket.OPEN) {
-        settle(Effect.fail(new TransportError({ reason: "Network", url, message: `cannot connect to ${url}: ${error.message}` })))
+        const message = `cannot connect to ${url}: ${error.message}`
+        settle(Effect.fail(new TransportError({ reason: "Network", url, message })))
       }
     })
     ws.on("close", (code) => {
-      settle(Effect.fail(new TransportError({ reason: "Network", url, message: `connection to ${url} closed during the handshake (${code})` })))
+      const message = `connection to ${url} closed during the handshake (${code})`
+      settle(Effect.fail(new TransportError({ reason: "Network", url, message })))
     })
     ws.on("open", () => {
       handshake.protocol = ws.protocol
@@ -149,7 +170,8 @@ export const connect = (
   }).pipe(
     Effect.timeoutFail({
       duration: options.openTimeout ?? Duration.seconds(10),
-      onTimeout: () => new TransportError({ reason: "Timeout", url, message: `no WebSocket handshake with ${url} in time` })
+      onTimeout: () =>
+        new TransportError({ reason: "Timeout", url, message: `no WebSocket handshake with ${url} in time` })
     })
   )
 
@@ -161,7 +183,12 @@ export const connect = (
  */
 export const make = (options: Options = {}): TransportShape => ({
   open: (url, openOptions) =>
-    Effect.acquireRelease(connect(url, openOptions, options), (connection) => connection.close(1000))
+    // The dial itself stays interruptible (open timeout, a caller giving up); an interrupted dial terminates the
+    // socket, a completed one is released by closing with 1000.
+    Effect.acquireRelease(
+      Effect.interruptible(connect(url, openOptions, options)),
+      (connection) => connection.close(1000)
+    )
 })
 
 /**

@@ -39,7 +39,9 @@ import { DEFAULT_MAX_PAYLOAD } from "./WebSocket.js"
  * @since 0.1.0
  * @category tags
  */
-export class NodeServer extends Context.Tag("@loopwire/transport/WebSocketServer/NodeServer")<NodeServer, Http.Server>() {}
+export class NodeServer
+  extends Context.Tag("@loopwire/transport/WebSocketServer/NodeServer")<NodeServer, Http.Server>()
+{}
 
 /**
  * `NodeHttpServer.layer` that also provides the underlying `http.Server` as `NodeServer`, so `layer` can attach
@@ -75,6 +77,8 @@ export interface Options<R> extends Handler<R> {
   readonly perMessageDeflate?: boolean | undefined
   /** Outbound high-water mark in bytes per connection (default 1 MiB). */
   readonly highWaterMark?: number | undefined
+  /** Inbound high-water mark in bytes per connection (default 4 MiB): reading pauses above it. */
+  readonly inboundHighWaterMark?: number | undefined
 }
 
 type Route = (request: Http.IncomingMessage, socket: Duplex, head: Buffer) => void
@@ -205,6 +209,11 @@ export const attach = <R>(
       headers: Readonly<Record<string, string>>
     ): Effect.Effect<Connection | undefined> =>
       Effect.async<Connection | undefined>((resume) => {
+        // The client may have gone while `onUpgrade` ran: then no 'close' event will come.
+        if (socket.destroyed || !socket.writable) {
+          socket.destroy()
+          return resume(Effect.succeed(undefined))
+        }
         extraHeaders.set(nodeRequest, headers)
         const onGone = () => resume(Effect.succeed(undefined))
         socket.once("close", onGone)
@@ -218,7 +227,13 @@ export const attach = <R>(
               responseHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),
               remoteAddress: request.remoteAddress
             }
-            resume(Effect.succeed(attachWs(ws, { side: "server", handshake, highWaterMark: options.highWaterMark }).connection))
+            const core = attachWs(ws, {
+              side: "server",
+              handshake,
+              highWaterMark: options.highWaterMark,
+              inboundHighWaterMark: options.inboundHighWaterMark
+            })
+            resume(Effect.succeed(core.connection))
           })
         } catch {
           socket.destroy()

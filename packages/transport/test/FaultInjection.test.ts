@@ -149,7 +149,9 @@ describe("FaultInjection", () => {
   it.scoped("a black hole stops delivery without closing; ping never completes", () =>
     Effect.gen(function*() {
       const [client, server] = yield* Memory.makePair()
-      const faulty = FaultInjection.wrapConnection(client, { blackHoleAfterFrames: { direction: "inbound", frames: 1 } })
+      const faulty = FaultInjection.wrapConnection(client, {
+        blackHoleAfterFrames: { direction: "inbound", frames: 1 }
+      })
       yield* server.send("first")
       yield* server.send("second")
       const received: Array<string> = []
@@ -194,5 +196,28 @@ describe("FaultInjection", () => {
       assert.strictEqual(server.closed.code, 1006)
       assert.strictEqual(server.error?.reason, "Dropped")
       assert.strictEqual((yield* connection.closed).code, 1006)
+    }))
+
+  it.scoped("wrapHandler injects faults on the server side over real sockets: refusal, then a cut", () =>
+    Effect.gen(function*() {
+      const { handle, observed } = yield* recordingServer()
+      const { url } = yield* serve({
+        path: "/server-faults",
+        ...FaultInjection.wrapHandler({ handle }, (index) =>
+          index === 0
+            ? { refuse: { status: 401, body: "who are you" } }
+            : { cutAfterFrames: { direction: "inbound", frames: 2 } })
+      })
+      const refused = yield* Effect.flip(WebSocket.make().open(url))
+      assert.strictEqual(refused.status, 401)
+      assert.strictEqual(refused.body, "who are you")
+      const connection = yield* WebSocket.make().open(url)
+      for (const frame of ["a", "b", "c"]) yield* Effect.ignore(connection.send(frame))
+      const client = yield* collect(connection)
+      assert.strictEqual(client.error?.reason, "Dropped")
+      assert.strictEqual(client.closed.code, 1006)
+      const server = yield* Deferred.await(observed)
+      assert.deepStrictEqual(server.frames, ["a", "b"])
+      assert.strictEqual(server.closed.code, 1006)
     }))
 })

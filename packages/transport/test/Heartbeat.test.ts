@@ -38,7 +38,9 @@ describe("Heartbeat", () => {
   it.scoped("cuts a black-holed peer after interval + timeout", () =>
     Effect.gen(function*() {
       const [client, server] = yield* Memory.makePair()
-      const faulty = FaultInjection.wrapConnection(client, { blackHoleAfterFrames: { direction: "inbound", frames: 0 } })
+      const faulty = FaultInjection.wrapConnection(client, {
+        blackHoleAfterFrames: { direction: "inbound", frames: 0 }
+      })
       const fiber = yield* Effect.fork(Heartbeat.run(faulty, { interval: "30 seconds", timeout: "10 seconds" }))
       yield* TestClock.adjust("30 seconds")
       assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import type { Connection } from "../src/Connection.js"
@@ -18,7 +19,7 @@ const echo = (connection: Connection) =>
 
 /** Lets forked fibers run until the state satisfies `predicate` (no clock movement). */
 const waitFor = (managed: ManagedConnection.ManagedConnection, predicate: (s: ManagedConnection.State) => boolean) =>
-  managed.state.pipe(Stream.filter(predicate), Stream.runHead, Effect.map((s) => s.pipe((o) => o._tag === "Some" ? o.value : undefined)))
+  managed.state.pipe(Stream.filter(predicate), Stream.runHead, Effect.map(Option.getOrUndefined))
 
 /** Records every state from now on; returns once the recorder has seen the current state. */
 const record = (managed: ManagedConnection.ManagedConnection) =>
@@ -33,15 +34,19 @@ const tags = (states: ReadonlyArray<ManagedConnection.State>) => states.map((s) 
 
 const withTransport = (transport: TransportShape) => Effect.provideService(Transport, transport)
 
+const plain = (transport: TransportShape) =>
+  ManagedConnection.make({ url: "ws://memory/", heartbeat: false }).pipe(withTransport(transport))
+
 describe("ManagedConnection", () => {
   it.scoped("reconnects after a drop with backoff, and reports every state", () =>
     Effect.gen(function*() {
       let opens = 0
       const memory = yield* Memory.makeServer({
         // The first connection is dropped one (virtual) second after it opens.
-        handle: (connection) => (opens++ === 0 ? Effect.zipRight(Effect.sleep("1 second"), connection.terminate) : echo(connection))
+        handle: (connection) =>
+          opens++ === 0 ? Effect.zipRight(Effect.sleep("1 second"), connection.terminate) : echo(connection)
       })
-      const managed = yield* ManagedConnection.make({ url: "ws://memory/", heartbeat: false }).pipe(withTransport(memory))
+      const managed = yield* plain(memory)
       const seen = yield* record(managed)
       const first = yield* managed.current
       yield* TestClock.adjust("1 second")
@@ -69,7 +74,7 @@ describe("ManagedConnection", () => {
     Effect.gen(function*() {
       for (const code of [1000, 1008, 1009, 4001]) {
         const memory = yield* Memory.makeServer({ handle: (connection) => connection.close(code, "no") })
-        const managed = yield* ManagedConnection.make({ url: "ws://memory/", heartbeat: false }).pipe(withTransport(memory))
+        const managed = yield* plain(memory)
         const closed = yield* waitFor(managed, (s) => s._tag === "Closed")
         assert.isTrue(closed?._tag === "Closed" && closed.reason._tag === "PeerClosed")
         const error = yield* Effect.flip(managed.current)
@@ -163,12 +168,37 @@ describe("ManagedConnection", () => {
   it.scoped("close ends it for good with the given code", () =>
     Effect.gen(function*() {
       const memory = yield* Memory.makeServer({ handle: echo })
-      const managed = yield* ManagedConnection.make({ url: "ws://memory/", heartbeat: false }).pipe(withTransport(memory))
+      const managed = yield* plain(memory)
       const connection = yield* managed.current
       yield* managed.close(1000, "bye")
       assert.deepStrictEqual({ ...(yield* connection.closed) }, { code: 1000, reason: "bye" })
       const state = yield* managed.get
       assert.isTrue(state._tag === "Closed" && state.reason._tag === "Shutdown")
       assert.strictEqual((yield* Effect.flip(managed.current)).reason, "Shutdown")
+    }))
+
+  it.scoped("close does not wait for a dial in progress", () =>
+    Effect.gen(function*() {
+      const memory = yield* Memory.makeServer({
+        onUpgrade: () => Effect.as(Effect.sleep("1 hour"), Upgrade.accept()),
+        handle: echo
+      })
+      const managed = yield* plain(memory)
+      yield* waitFor(managed, (s) => s._tag === "Connecting")
+      yield* managed.close()
+      const state = yield* managed.get
+      assert.isTrue(state._tag === "Closed" && state.reason._tag === "Shutdown")
+    }))
+
+  it.scoped("closing the scope closes the live connection and publishes Shutdown", () =>
+    Effect.gen(function*() {
+      const memory = yield* Memory.makeServer({ handle: echo })
+      const { connection, managed } = yield* Effect.gen(function*() {
+        const managed = yield* plain(memory)
+        return { connection: yield* managed.current, managed }
+      }).pipe(Effect.scoped)
+      assert.strictEqual((yield* connection.closed).code, 1000)
+      const state = yield* managed.get
+      assert.isTrue(state._tag === "Closed" && state.reason._tag === "Shutdown")
     }))
 })

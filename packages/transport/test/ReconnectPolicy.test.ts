@@ -13,7 +13,10 @@ const outcome: fc.Arbitrary<ReconnectPolicy.Outcome> = fc.oneof(
   closeCode.map((code) => ({ _tag: "Closed" as const, code })),
   fc.constant({ _tag: "NetworkError" as const }),
   fc.record({
-    status: fc.oneof(fc.constantFrom(401, 403, 404, 408, 426, 429, 500, 502, 503, 504), fc.integer({ min: 100, max: 599 }))
+    status: fc.oneof(
+      fc.constantFrom(401, 403, 404, 408, 426, 429, 500, 502, 503, 504),
+      fc.integer({ min: 100, max: 599 })
+    )
   }).map(({ status }) => ({ _tag: "Refused" as const, status }))
 )
 
@@ -38,7 +41,10 @@ const unrecoverableCodes = [1000, 1002, 1003, 1007, 1008, 1009, 1010, 1014]
 describe("ReconnectPolicy", () => {
   it.prop(
     "never retries what is not recoverable, stays within its bounds, and never exceeds the attempt budget",
-    [fc.oneof(fc.constant(ReconnectPolicy.defaultPolicy), policy), fc.array(fc.tuple(outcome, fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true })), { maxLength: 40 })],
+    [
+      fc.oneof(fc.constant(ReconnectPolicy.defaultPolicy), policy),
+      fc.array(fc.tuple(outcome, fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true })), { maxLength: 40 })
+    ],
     ([p, run]) => {
       // Apply the policy the way a supervisor does: count retries in a row, stop at the first Stop.
       let attempt = 0

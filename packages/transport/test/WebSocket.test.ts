@@ -1,3 +1,4 @@
+import * as Socket from "@effect/platform/Socket"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
@@ -5,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
 import * as Net from "node:net"
 import * as WS from "ws"
 import type { Connection } from "../src/Connection.js"
@@ -182,11 +184,16 @@ describe("WebSocket transport over loopback", () => {
       assert.strictEqual(invalid.reason, "InvalidUrl")
 
       // A server that answers garbage, and one that resets the socket mid-handshake.
+      let accepted = 0
       const garbage = yield* Effect.acquireRelease(
         Effect.async<Net.Server>((resume) => {
           const server = Net.createServer((socket) => {
             socket.on("error", () => {})
-            socket.once("data", () => socket.remotePort! % 2 === 0 ? socket.end("NOT HTTP\r\n\r\n") : socket.resetAndDestroy())
+            // Alternate: answer garbage, then reset mid-handshake.
+            socket.once("data", () => {
+              if (accepted++ % 2 === 0) socket.end("NOT HTTP\r\n\r\n")
+              else socket.resetAndDestroy()
+            })
           })
           server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
         }),
@@ -222,9 +229,105 @@ describe("WebSocket transport over loopback", () => {
         socket.on("error", () => {})
         socket.on("close", () => resume(Effect.void))
       })
+      // An upgrade without Sec-WebSocket-Key is answered 400 by the handshake, not left hanging.
+      const answer = yield* Effect.async<string>((resume) => {
+        const socket = Net.connect(Number(wsPort), "127.0.0.1", () => {
+          socket.write("GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        })
+        let text = ""
+        socket.on("data", (chunk) => (text += chunk.toString()))
+        socket.on("error", () => {})
+        socket.on("close", () => resume(Effect.succeed(text)))
+      })
+      assert.match(answer, /^HTTP\/1\.1 400/)
       const connection = yield* WebSocket.make().open(url)
       yield* connection.send("still alive")
       const [frame] = yield* connection.frames.pipe(Stream.take(1), Stream.runCollect, Effect.map(Chunk.toArray))
       assert.strictEqual(frame, "still alive")
     }))
 })
+
+describe("WebSocket backpressure over loopback", () => {
+  it.scoped("a reader that stops reading slows the sender down (bounded buffers both ways), and nothing is lost", () =>
+    Effect.gen(function*() {
+      const total = 200
+      const frame = (i: number) => `${String(i).padStart(6, "0")}${"z".repeat(100_000)}`
+      let sent = 0
+      const { url } = yield* serve({
+        path: "/flood",
+        highWaterMark: 256 * 1024,
+        handle: (connection) =>
+          Effect.gen(function*() {
+            for (let i = 0; i < total; i++) {
+              yield* connection.send(frame(i))
+              sent++
+            }
+            yield* connection.closed
+          })
+      })
+      const connection = yield* WebSocket.make({ inboundHighWaterMark: 256 * 1024 }).open(url)
+      // Let the server push as much as the buffers allow while nobody reads on the client.
+      let last = -1
+      let still = 0
+      for (let i = 0; i < 250 && still < 10 && sent < total; i++) {
+        still = sent === last && sent > 0 ? still + 1 : 0
+        last = sent
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+      }
+      assert.isBelow(sent, total)
+      const received = Chunk.toArray(yield* connection.frames.pipe(Stream.take(total), Stream.runCollect))
+      assert.strictEqual(received.length, total)
+      for (let i = 0; i < total; i++) assert.strictEqual(received[i]!.slice(0, 6), String(i).padStart(6, "0"))
+      assert.strictEqual(sent, total)
+    }))
+})
+
+describe("WebSocket open timeout and the platform bridge", () => {
+  it.scoped("a server that never answers the handshake fails with Timeout on the Clock", () =>
+    Effect.gen(function*() {
+      const sockets = new Set<Net.Socket>()
+      const silent = yield* Effect.acquireRelease(
+        Effect.async<Net.Server>((resume) => {
+          const server = Net.createServer((socket) => {
+            sockets.add(socket)
+            socket.on("error", () => {})
+          })
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) =>
+          Effect.async<void>((resume) => {
+            for (const socket of sockets) socket.destroy()
+            server.close(() => resume(Effect.void))
+          })
+      )
+      const port = (silent.address() as Net.AddressInfo).port
+      const url = `ws://127.0.0.1:${port}/`
+      const fiber = yield* Effect.fork(Effect.flip(WebSocket.make({ openTimeout: "5 seconds" }).open(url)))
+      // Wait until the open timeout is registered on the TestClock, then let it fire.
+      while (Chunk.isEmpty(yield* TestClock.sleeps())) yield* Effect.yieldNow()
+      yield* TestClock.adjust("5 seconds")
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error.reason, "Timeout")
+    }))
+
+  it.scoped("layerWebSocketConstructor lets @effect/platform's Socket send handshake headers", () =>
+    Effect.gen(function*() {
+      const seen = yield* Deferred.make<string | undefined>()
+      const { url } = yield* serve({
+        path: "/platform",
+        onUpgrade: (request) => Effect.as(Deferred.succeed(seen, request.headers["authorization"]), Upgrade.accept()),
+        handle: echo
+      })
+      const socket = yield* Socket.makeWebSocket(url).pipe(
+        Effect.provide(WebSocket.layerWebSocketConstructor({ headers: { Authorization: "Bearer platform" } }))
+      )
+      const received = yield* Deferred.make<string>()
+      const write = yield* socket.writer
+      yield* socket.runRaw((data) => Deferred.succeed(received, String(data)), {
+        onOpen: Effect.orDie(write("via platform"))
+      }).pipe(Effect.forkScoped)
+      assert.strictEqual(yield* Deferred.await(seen), "Bearer platform")
+      assert.strictEqual(yield* Deferred.await(received), "via platform")
+    }))
+})
+

@@ -1,10 +1,18 @@
+import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Mailbox from "effect/Mailbox"
+import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
-import { CloseInfo, ConnectionError, DEFAULT_HIGH_WATER_MARK, isSendableCloseCode } from "../Connection.js"
+import {
+  CloseInfo,
+  ConnectionError,
+  DEFAULT_HIGH_WATER_MARK,
+  DEFAULT_INBOUND_HIGH_WATER_MARK,
+  isSendableCloseCode
+} from "../Connection.js"
 import type { Connection, Handshake } from "../Connection.js"
 
 /**
@@ -16,6 +24,9 @@ export interface Driver {
   readonly close: (code: number, reason: string) => void
   readonly terminate: () => void
   readonly ping: () => void
+  /** Stop / restart reading from the socket (inbound backpressure); optional. */
+  readonly pause?: (() => void) | undefined
+  readonly resume?: (() => void) | undefined
 }
 
 /** @internal */
@@ -55,17 +66,21 @@ export const unsafeMakeCore = (options: {
   readonly handshake: Handshake
   readonly driver: Driver
   readonly highWaterMark?: number | undefined
+  readonly inboundHighWaterMark?: number | undefined
 }): Core => {
   const id = options.id ?? makeConnectionId()
   const driver = options.driver
   const highWaterMark = Math.max(1, options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK)
   const mailbox = Effect.runSync(Mailbox.make<string, ConnectionError>())
   const closedDeferred = Deferred.unsafeMake<CloseInfo>(FiberId.none)
-  const semaphore = Effect.unsafeMakeSemaphore(highWaterMark)
   const pingWaiters = new Set<Deferred.Deferred<void, ConnectionError>>()
   let closing = false
   let closedInfo: CloseInfo | undefined
   let failure: ConnectionError | undefined
+  // Inbound backpressure: bytes received but not yet taken by the consumer; reading pauses above the mark.
+  const inboundHighWaterMark = Math.max(1, options.inboundHighWaterMark ?? DEFAULT_INBOUND_HIGH_WATER_MARK)
+  let inboundBytes = 0
+  let paused = false
 
   const closedError = () =>
     new ConnectionError({
@@ -85,7 +100,20 @@ export const unsafeMakeCore = (options: {
   const onFrame = (frame: string) => {
     if (closedInfo || failure) return
     wakePingers()
+    inboundBytes += byteLength(frame)
     mailbox.unsafeOffer(frame)
+    if (!paused && inboundBytes > inboundHighWaterMark && driver.pause) {
+      paused = true
+      driver.pause()
+    }
+  }
+
+  const onTaken = (frames: ReadonlyArray<string>) => {
+    for (const frame of frames) inboundBytes -= byteLength(frame)
+    if (paused && inboundBytes <= inboundHighWaterMark / 2 && driver.resume) {
+      paused = false
+      driver.resume()
+    }
   }
 
   const onError = (reason: ConnectionError["reason"], message: string, code?: number) => {
@@ -129,32 +157,46 @@ export const unsafeMakeCore = (options: {
     driver.close(1003, "binary frames are not supported")
   }
 
+  // Outbound accounting: bytes handed to the driver and not yet flushed. The fast path sends synchronously; only
+  // a sender above the high-water mark waits (for a flush or for the end of the connection).
+  let buffered = 0
+  let drained: Deferred.Deferred<void> | undefined
+  const release = (size: number) => {
+    buffered -= size
+    if (drained !== undefined && buffered < highWaterMark) {
+      Deferred.unsafeDone(drained, Exit.void)
+      drained = undefined
+    }
+  }
+
   const send = (frame: string): Effect.Effect<void, ConnectionError> =>
     Effect.suspend(() => {
       if (closing || closedInfo) return Effect.fail(closedError())
-      const permits = Math.min(byteLength(frame), highWaterMark)
-      return semaphore.take(permits).pipe(
-        Effect.raceFirst(Effect.zipRight(Deferred.await(closedDeferred), Effect.failSync(closedError))),
-        Effect.zipRight(Effect.suspend(() => {
-          if (closing || closedInfo) {
-            return Effect.zipRight(semaphore.release(permits), Effect.failSync(closedError))
-          }
-          let released = false
-          const release = () => {
+      const size = byteLength(frame)
+      if (buffered === 0 || buffered + size <= highWaterMark) {
+        buffered += size
+        let released = false
+        try {
+          driver.send(frame, () => {
             if (released) return
             released = true
-            Effect.runSync(semaphore.release(permits))
+            release(size)
+          })
+        } catch (cause) {
+          if (!released) {
+            released = true
+            release(size)
           }
-          try {
-            driver.send(frame, release)
-          } catch (cause) {
-            release()
-            return Effect.fail(
-              new ConnectionError({ reason: "Network", connectionId: id, message: `send failed: ${String(cause)}` })
-            )
-          }
-          return Effect.void
-        }))
+          return Effect.fail(
+            new ConnectionError({ reason: "Network", connectionId: id, message: `send failed: ${String(cause)}` })
+          )
+        }
+        return Effect.void
+      }
+      drained ??= Deferred.unsafeMake<void>(FiberId.none)
+      return Deferred.await(drained).pipe(
+        Effect.raceFirst(Effect.zipRight(Deferred.await(closedDeferred), Effect.failSync(closedError))),
+        Effect.zipRight(send(frame))
       )
     })
 
@@ -192,7 +234,12 @@ export const unsafeMakeCore = (options: {
     side: options.side,
     handshake: options.handshake,
     send,
-    frames: Mailbox.toStream(mailbox),
+    frames: Mailbox.toStream(mailbox).pipe(
+      Stream.mapChunks((chunk) => {
+        onTaken(Chunk.toReadonlyArray(chunk))
+        return chunk
+      })
+    ),
     closed: Deferred.await(closedDeferred),
     close,
     terminate,

@@ -31,6 +31,7 @@ export const attachWs = (ws: WS.WebSocket, options: {
   readonly side: "client" | "server"
   readonly handshake: Handshake
   readonly highWaterMark?: number | undefined
+  readonly inboundHighWaterMark?: number | undefined
 }): Core => {
   const core = unsafeMakeCore({
     ...options,
@@ -38,7 +39,9 @@ export const attachWs = (ws: WS.WebSocket, options: {
       send: (frame, done) => ws.send(frame, done),
       close: (code, reason) => ws.close(code, reason),
       terminate: () => ws.terminate(),
-      ping: () => ws.ping()
+      ping: () => ws.ping(),
+      pause: () => ws.pause(),
+      resume: () => ws.resume()
     }
   })
   ws.on("message", (data, isBinary) => {
