@@ -71,18 +71,15 @@ export const make = (options: Options = {}): Effect.Effect<Shape> =>
     const counter = generationsMetric.pipe(Metric.tagged("backend", "scripted"))
 
     const recordGeneration = (responseId: string) =>
-      Effect.zipRight(
-        Ref.update(count, (n) => n + 1),
-        Effect.zipRight(
-          Effect.sync(() => {
-            const previous = perId.get(responseId) ?? 0
-            perId.delete(responseId)
-            perId.set(responseId, previous + 1)
-            if (perId.size > rememberedIds) perId.delete(perId.keys().next().value!)
-          }),
-          Metric.increment(counter)
-        )
-      )
+      Effect.gen(function*() {
+        yield* Ref.update(count, (n) => n + 1)
+        yield* Metric.increment(counter)
+        // Re-inserted so the map stays in recency order and the bound drops the oldest id.
+        const previous = perId.get(responseId) ?? 0
+        perId.delete(responseId)
+        perId.set(responseId, previous + 1)
+        if (perId.size > rememberedIds) perId.delete(perId.keys().next().value!)
+      })
 
     const generate = (turn: ModelBackendNs.ModelTurn): Stream.Stream<ModelBackendNs.ServerEventBody> =>
       Stream.unwrap(Effect.gen(function*() {

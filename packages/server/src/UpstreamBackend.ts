@@ -251,7 +251,10 @@ export const make = (options: Options): Effect.Effect<Shape, never, HttpClient.H
           Effect.timeoutFail({ duration: idle, onTimeout: timeoutError(idle) })
         )
         if (response.status < 200 || response.status >= 300) {
-          const body = yield* Effect.orElseSucceed(response.text, () => "")
+          const body = yield* response.text.pipe(
+            Effect.timeoutFail({ duration: idle, onTimeout: timeoutError(idle) }),
+            Effect.orElseSucceed(() => "")
+          )
           return yield* Effect.fail(statusError(response.status, body))
         }
         const contentType = String(response.headers["content-type"] ?? "")
