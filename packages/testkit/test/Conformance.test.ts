@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
+import * as Net from "node:net"
 import * as Conformance from "../src/Conformance.js"
 import * as MiniServer from "./fixtures/MiniServer.js"
 
@@ -87,6 +88,25 @@ describe("Conformance against a correct minimal server", () => {
       const result = resultOf(report, "upgrade-required")
       assert.strictEqual(result.status, "failed")
       assert.include(result.reason ?? "", "expected HTTP 426")
+    }))
+
+  it.scopedLive("an unreachable server fails the checks with the connection error, never crashes", () =>
+    Effect.gen(function*() {
+      // A port that was just free: bind port 0, note the port, close it; the connect is then refused at once.
+      const port = yield* Effect.async<number>((resume) => {
+        const server = Net.createServer()
+        server.listen(0, "127.0.0.1", () => {
+          const { port } = server.address() as Net.AddressInfo
+          server.close(() => resume(Effect.succeed(port)))
+        })
+      })
+      const report = yield* Conformance.run({
+        url: `ws://127.0.0.1:${port}/v1/responses`,
+        checks: ["basic-create", "lane-echo"],
+        timeout
+      })
+      assert.deepStrictEqual(report.results.map((r) => r.status), ["failed", "failed"])
+      assert.include(report.results[0]!.reason ?? "", "cannot open a WebSocket")
     }))
 
   it.scopedLive("a refused upgrade fails the WebSocket checks with the status", () =>
