@@ -175,6 +175,9 @@ describe("each deliberately broken server fails the corresponding check", () => 
   it.scopedLive("unknown event type ignored → unknown-event-type", () =>
     failsWith("unknown-event-type", { ignoreUnknownType: true }, "expected an 'error' frame"))
 
+  it.scopedLive("no param on a field error → invalid-field", () =>
+    failsWith("invalid-field", { noParam: true }, "error.param null (expected \"input\")"))
+
   it.scopedLive("background:true accepted → background-rejected", () =>
     failsWith("background-rejected", { acceptBackground: true }, "expected an 'error' frame, got 'response.created'"))
 

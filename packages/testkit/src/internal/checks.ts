@@ -415,6 +415,29 @@ const unknownType = badFrame(
   "an unknown client event type"
 )
 
+const invalidField: Definition = {
+  id: "invalid-field",
+  title: "a create with a field of the wrong type gets a 400 error frame naming the field",
+  sections: "§6.1, §3.4",
+  requires: "websocket",
+  run: (env) =>
+    Effect.gen(function*() {
+      const probe = yield* env.open
+      const cases: ReadonlyArray<readonly [string, Record<string, unknown>]> = [
+        ["input", { input: 42 }],
+        ["temperature", { temperature: "hot" }],
+        ["previous_response_id", { previous_response_id: 7 }]
+      ]
+      for (const [param, fields] of cases) {
+        const what = `a create whose '${param}' has the wrong type`
+        yield* probe.send(create(env, fields))
+        const reply = yield* probe.next(`the error frame for ${what}`)
+        yield* check(V.errorFrame(reply, { status: 400, type: "invalid_request_error", param, streamId: null }, what))
+      }
+      yield* usable(probe, env, "the invalid fields")
+    })
+}
+
 const background: Definition = {
   id: "background-rejected",
   title: "background:true is rejected with a 400 error frame (no background mode over WebSocket)",
@@ -590,6 +613,7 @@ export const all: ReadonlyArray<Definition> = [
   extras,
   nonJson,
   unknownType,
+  invalidField,
   background,
   streamLimit,
   functionCall,
