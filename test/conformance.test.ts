@@ -105,7 +105,7 @@ describe("conformance suite against the Loopwire gateway", () => {
             Effect.provide(NodeContext.layer)
           )
         )
-      const ok = yield* run(["--check", "basic-create", "--json"])
+      const ok = yield* run(["--check", "basic-create", "--json", "--header", "OpenAI-Beta=responses_websockets=2026-02-06"])
       assert.isTrue(Exit.isSuccess(ok))
       const json = JSON.parse(printed.join("\n"))
       assert.strictEqual(json.ok, true)

@@ -11,6 +11,7 @@ import * as Conformance from "@loopwire/testkit/Conformance"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -56,6 +57,10 @@ const requiresAuth = Options.boolean("requires-auth").pipe(
 const rejectsWebSocket = Options.boolean("rejects-websocket").pipe(
   Options.withDescription("the server rejects WebSocket mode: check the 426 answer (every other check is N/A)")
 )
+const header = Options.keyValueMap("header").pipe(
+  Options.withDescription("extra upgrade header NAME=VALUE (repeatable), e.g. OpenAI-Beta=responses_websockets=2026-02-06"),
+  Options.optional
+)
 const timeout = Options.integer("timeout").pipe(
   Options.withDescription("seconds to wait for each frame"),
   Options.withDefault(30)
@@ -63,14 +68,15 @@ const timeout = Options.integer("timeout").pipe(
 
 /**
  * `loopwire conformance --url ws://127.0.0.1:PORT/v1/responses [--api-key K] [--json] [--model M]
- * [--check ID]... [--not-applicable ID]... [--requires-auth] [--rejects-websocket] [--timeout SECONDS]`
+ * [--check ID]... [--not-applicable ID]... [--requires-auth] [--rejects-websocket] [--header NAME=VALUE]...
+ * [--timeout SECONDS]`
  *
  * @since 0.1.0
  * @category commands
  */
 export const command = Command.make(
   "conformance",
-  { url, apiKey, model, json, check, notApplicable, requiresAuth, rejectsWebSocket, timeout },
+  { url, apiKey, model, json, check, notApplicable, requiresAuth, rejectsWebSocket, header, timeout },
   (options) =>
     Effect.gen(function*() {
       const report = yield* Conformance.run({
@@ -81,7 +87,8 @@ export const command = Command.make(
         notApplicable: options.notApplicable,
         requiresAuth: options.requiresAuth,
         rejectsWebSocket: options.rejectsWebSocket,
-        timeout: Duration.seconds(options.timeout)
+        timeout: Duration.seconds(options.timeout),
+        headers: Option.getOrUndefined(Option.map(options.header, (map) => Object.fromEntries(HashMap.toEntries(map))))
       })
       yield* Console.log(options.json ? Conformance.formatJson(report) : Conformance.formatReport(report))
       if (!report.ok) {
