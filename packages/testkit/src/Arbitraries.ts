@@ -181,6 +181,33 @@ export const responseCreate = (options: RequestOptions = {}): fc.Arbitrary<Clien
   }))
 
 /**
+ * A client text frame a server must answer with a 400 `invalid_request_error` frame (and keep the connection):
+ * not JSON, JSON but not an object, no or a non-string `type`, an unknown `type`, an invalid `stream_id`, or a
+ * `response.create` field of the wrong type. Every value is rejected by `Codec.decodeClientEvent`.
+ *
+ * @since 0.1.0
+ * @category client events
+ */
+export const badClientFrame: fc.Arbitrary<string> = fc.oneof(
+  fc.constantFrom("", "{", "not json", "{\"type\":", "[1,", "{'type':'response.create'}"),
+  fc.oneof(fc.integer(), fc.string({ maxLength: 8 }), fc.constant(null), fc.array(fc.integer(), { maxLength: 3 }))
+    .map((value) => JSON.stringify(value)),
+  fc.record({ model: fc.string({ maxLength: 6 }) }).map((value) => JSON.stringify(value)),
+  fc.oneof(fc.integer(), fc.boolean(), fc.constant(null)).map((type) => JSON.stringify({ type })),
+  fc.constantFrom("response.cancel", "response.append", "session.update", "x.unknown").map((type) =>
+    JSON.stringify({ type })
+  ),
+  invalidStreamId.map((stream_id) => JSON.stringify({ type: "response.create", stream_id })),
+  fc.constantFrom<Record<string, unknown>>(
+    { input: 42 },
+    { temperature: "hot" },
+    { tools: "none" },
+    { store: "yes" },
+    { previous_response_id: 7 }
+  ).map((fields) => JSON.stringify({ type: "response.create", ...fields }))
+)
+
+/**
  * Any Response object (any status, any output).
  *
  * @since 0.1.0

@@ -38,6 +38,12 @@ describe("Arbitraries", () => {
     runs
   )
 
+  it.prop("badClientFrame values are rejected by the codec with a 400 frame", [Arbitraries.badClientFrame], ([frame]) => {
+    const decoded = Codec.decodeClientEvent(frame)
+    assert.isTrue(Either.isLeft(decoded), frame)
+    if (Either.isLeft(decoded)) assert.strictEqual(Codec.clientFrameErrorToFrame(decoded.left).status, 400)
+  }, runs)
+
   it.prop("anyResponseCreate values decode as response.create", [Arbitraries.anyResponseCreate], ([request]) => {
     const decoded = Codec.decodeClientEvent(JSON.stringify(request))
     assert.isTrue(Either.isRight(decoded), Either.isLeft(decoded) ? decoded.left.message : "")
