@@ -1,7 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
@@ -13,6 +15,8 @@ import * as ReconnectPolicy from "../src/ReconnectPolicy.js"
 import { Transport } from "../src/Transport.js"
 import type { TransportShape } from "../src/Transport.js"
 import * as Upgrade from "../src/Upgrade.js"
+import * as WebSocket from "../src/WebSocket.js"
+import { serve } from "./utils.js"
 
 const echo = (connection: Connection) =>
   connection.frames.pipe(Stream.runForEach((frame) => connection.send(frame)), Effect.ignore)
@@ -30,6 +34,24 @@ const record = (managed: ManagedConnection.ManagedConnection) =>
     return seen
   })
 
+/**
+ * Advances the TestClock by `step` until `done` holds, letting fibers and real IO run in between. Returns the
+ * number of steps taken; fails the test after `maxSteps`. Stepping (instead of one big adjust) does not depend on
+ * when a forked fiber registers its sleep.
+ */
+const tickUntil = (step: Duration.DurationInput, done: Effect.Effect<boolean>, maxSteps = 200) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < maxSteps; i++) {
+      if (yield* done) return i
+      yield* TestClock.adjust(step)
+      yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+    }
+    return assert.fail(`condition not reached after ${maxSteps} steps`)
+  })
+
+const stateIs = (managed: ManagedConnection.ManagedConnection, predicate: (s: ManagedConnection.State) => boolean) =>
+  Effect.map(managed.get, predicate)
+
 const tags = (states: ReadonlyArray<ManagedConnection.State>) => states.map((s) => s._tag)
 
 const withTransport = (transport: TransportShape) => Effect.provideService(Transport, transport)
@@ -41,15 +63,16 @@ describe("ManagedConnection", () => {
   it.scoped("reconnects after a drop with backoff, and reports every state", () =>
     Effect.gen(function*() {
       let opens = 0
+      const firstServerSide = yield* Deferred.make<Connection>()
       const memory = yield* Memory.makeServer({
-        // The first connection is dropped one (virtual) second after it opens.
         handle: (connection) =>
-          opens++ === 0 ? Effect.zipRight(Effect.sleep("1 second"), connection.terminate) : echo(connection)
+          opens++ === 0 ? Effect.zipRight(Deferred.succeed(firstServerSide, connection), connection.closed) : echo(connection)
       })
       const managed = yield* plain(memory)
       const seen = yield* record(managed)
       const first = yield* managed.current
-      yield* TestClock.adjust("1 second")
+      // The server drops the first connection.
+      yield* Effect.flatMap(Deferred.await(firstServerSide), (connection) => connection.terminate)
       const reconnecting = yield* waitFor(managed, (s) => s._tag === "Reconnecting")
       assert.isTrue(reconnecting?._tag === "Reconnecting")
       if (reconnecting?._tag === "Reconnecting") {
@@ -59,7 +82,7 @@ describe("ManagedConnection", () => {
         assert.isTrue(millis >= 375 && millis <= 500)
       }
       assert.strictEqual((yield* first.closed).code, 1006)
-      yield* TestClock.adjust("500 millis")
+      yield* tickUntil("100 millis", stateIs(managed, (s) => s._tag === "Open"))
       const connection = yield* managed.current
       assert.notStrictEqual(connection, first)
       yield* connection.send("hi")
@@ -97,7 +120,7 @@ describe("ManagedConnection", () => {
       const unauthorized = yield* ManagedConnection.make({ url: "ws://memory/", heartbeat: false }).pipe(
         withTransport(memory)
       )
-      yield* TestClock.adjust("100 millis")
+      yield* tickUntil("100 millis", stateIs(unauthorized, (s) => s._tag === "Closed"))
       const error = yield* Effect.flip(unauthorized.current)
       assert.strictEqual(error.reason, "Refused")
       assert.strictEqual(error.status, 401)
@@ -109,7 +132,7 @@ describe("ManagedConnection", () => {
         policy: ReconnectPolicy.make({ maxAttempts: 2 })
       }).pipe(withTransport(memory))
       const all = yield* record(busy)
-      for (let i = 0; i < 40 && all[all.length - 1]?._tag !== "Closed"; i++) yield* TestClock.adjust("100 millis")
+      yield* tickUntil("100 millis", Effect.sync(() => all[all.length - 1]?._tag === "Closed"))
       assert.deepStrictEqual(tags(all), [
         "Connecting",
         "Reconnecting",
@@ -132,12 +155,11 @@ describe("ManagedConnection", () => {
         rotationGrace: "30 seconds"
       }).pipe(withTransport(memory))
       const first = yield* managed.current
-      yield* TestClock.adjust("54 minutes")
-      assert.strictEqual(yield* managed.current, first)
-      yield* TestClock.adjust("1 minute")
-      const second = yield* waitFor(managed, (s) => s._tag === "Open" && s.connection !== first)
-      assert.isTrue(second?._tag === "Open")
-      yield* TestClock.adjust("30 seconds")
+      const minutes = yield* tickUntil("1 minute", stateIs(managed, (s) => s._tag === "Open" && s.connection !== first))
+      assert.isAtLeast(minutes, 55)
+      assert.isAtMost(minutes, 56)
+      const seconds = yield* tickUntil("1 second", Effect.map(Fiber.poll(yield* Effect.fork(first.closed)), Option.isSome))
+      assert.isAtLeast(seconds, 30)
       const info = yield* first.closed
       assert.strictEqual(info.code, 1000)
       assert.strictEqual(info.reason, "rotate: max age")
@@ -153,11 +175,11 @@ describe("ManagedConnection", () => {
         heartbeat: { interval: "30 seconds", timeout: "10 seconds" }
       }).pipe(withTransport(faulty))
       const first = yield* managed.current
-      yield* TestClock.adjust("40 seconds")
+      const closedFiber = yield* Effect.fork(first.closed)
+      const seconds = yield* tickUntil("1 second", Effect.map(Fiber.poll(closedFiber), Option.isSome))
+      assert.isAtLeast(seconds, 40)
       assert.strictEqual((yield* first.closed).code, 1006)
-      const reconnecting = yield* waitFor(managed, (s) => s._tag === "Reconnecting")
-      assert.isTrue(reconnecting?._tag === "Reconnecting")
-      yield* TestClock.adjust("500 millis")
+      yield* tickUntil("100 millis", stateIs(managed, (s) => s._tag === "Open" && s.connection !== first))
       const second = yield* managed.current
       assert.notStrictEqual(second, first)
       yield* second.send("alive")
@@ -200,5 +222,35 @@ describe("ManagedConnection", () => {
       assert.strictEqual((yield* connection.closed).code, 1000)
       const state = yield* managed.get
       assert.isTrue(state._tag === "Closed" && state.reason._tag === "Shutdown")
+    }))
+
+  it.scoped("over loopback: a dropped WebSocket is replaced, with the resume-style headers evaluated per dial", () =>
+    Effect.gen(function*() {
+      let accepted = 0
+      const tokens: Array<string | undefined> = []
+      const { url } = yield* serve({
+        path: "/managed",
+        onUpgrade: (request) =>
+          Effect.sync(() => {
+            tokens.push(request.headers["x-resume"])
+            return Upgrade.accept({ headers: { "x-resume-offer": `t${accepted}` } })
+          }),
+        handle: (connection) => (accepted++ === 0 ? connection.terminate : echo(connection))
+      })
+      let dials = 0
+      const managed = yield* ManagedConnection.make({
+        url,
+        headers: Effect.sync(() => ({ "x-resume": `dial-${dials++}` })),
+        heartbeat: false
+      }).pipe(Effect.provide(WebSocket.layer()))
+      const reconnecting = yield* waitFor(managed, (s) => s._tag === "Reconnecting")
+      assert.isTrue(reconnecting?._tag === "Reconnecting" && reconnecting.cause._tag === "Closed")
+      yield* tickUntil("100 millis", stateIs(managed, (s) => s._tag === "Open"))
+      const connection = yield* managed.current
+      assert.strictEqual(connection.handshake.responseHeaders["x-resume-offer"], "t1")
+      yield* connection.send("back")
+      const [frame] = yield* connection.frames.pipe(Stream.take(1), Stream.runCollect, Effect.map(Chunk.toArray))
+      assert.strictEqual(frame, "back")
+      assert.deepStrictEqual(tokens, ["dial-0", "dial-1"])
     }))
 })
