@@ -1,4 +1,13 @@
 /**
  * @since 0.1.0
  */
-export {}
+
+/**
+ * @since 0.1.0
+ */
+export * as Cli from "./Cli.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Serve from "./Serve.js"

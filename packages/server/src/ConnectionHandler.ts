@@ -8,8 +8,10 @@
  * lane, at most `maxInFlight` running across lanes, at most `maxLanes` named lanes); run it (continuation from
  * the connection's `StateCache`, else the tenant's `ResponseStore` when `store` is not false); number its events
  * per response and tag them with the lane. `response.steer` is answered with `response.steer.failed`
- * (`steering_not_supported`) unless the backend steers. After `maxConnectionAge` the connection gets
- * `websocket_connection_limit_reached` and is closed (1001).
+ * (`steering_not_supported`) unless the backend steers; with a steering backend an accepted steer ends the
+ * running response at its next item boundary and the gateway starts its successor on the same lane (or, when the
+ * response ended with tool calls, `response.steer.pending` and the steer input joins the lane's next continuation).
+ * After `maxConnectionAge` the connection gets `websocket_connection_limit_reached` and is closed (1001).
  *
  * @since 0.1.0
  */
@@ -19,15 +21,28 @@ import * as Either from "effect/Either"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as Stream from "effect/Stream"
+import type { OutputItem } from "@loopwire/protocol/Items"
+import { type ServerEvent, withEnvelope } from "@loopwire/protocol/ServerEvent"
 import type { Connection } from "@loopwire/transport/Connection"
 import type { Tenant } from "./Auth.js"
 import { GatewayConfig } from "./GatewayConfig.js"
+import * as Chain from "./internal/chain.js"
 import * as Protocol from "./internal/protocol.js"
 import * as Turn from "./internal/turn.js"
 import * as Lanes from "./Lanes.js"
 import { ModelBackend } from "./ModelBackend.js"
 import { ResponseStore } from "./ResponseStore.js"
 import { StateCache } from "./StateCache.js"
+
+interface RunResult {
+  readonly outcome: Turn.Outcome
+  readonly started: Turn.Running | undefined
+}
+
+const isToolCall = (
+  item: OutputItem
+): item is OutputItem & { readonly type: string; readonly call_id: string; readonly name: string } =>
+  (item.type === "function_call" || item.type === "custom_tool_call") && typeof item["call_id"] === "string"
 
 /**
  * What the handler needs from its environment.
@@ -93,25 +108,88 @@ export const handle = (connection: Connection, options: HandleOptions): Effect.E
           Effect.zipRight(job, Effect.suspend(() => start(scheduler.complete(lane))))
         ), { discard: true })
 
-    const job = (request: Protocol.ResponseCreate, lane: string, streamId: string | undefined) =>
-      Turn.run(env, request, {
-        lane,
-        streamId,
-        sink: sendEvent,
-        onStart: (r) => running.set(r.id, r),
-        onEnd: (r) => running.delete(r.id)
-      }).pipe(
-        Effect.flatMap((outcome) =>
-          Effect.gen(function*() {
-            if (outcome._tag === "Rejected") yield* sendEvent(outcome.error)
-            // A failed continuation evicts its parent when the parent is this lane's (protocol §4.3); a failed
-            // cross-lane fork leaves the shared parent to its own lane.
-            const failed = outcome._tag === "Rejected" || outcome.status === "failed"
-            if (failed && outcome.parent !== undefined && outcome.parent.lane === lane) {
-              yield* cache.evict(connection.id, outcome.parent.id)
+    // Steers accepted for a response that then asked for tool output: applied to the lane's next create that
+    // continues that response (protocol §5.3, 3b).
+    const heldSteers = new Map<string, { readonly parentId: string; readonly steers: Array<Turn.AcceptedSteer> }>()
+
+    const steerEvent = (target: Turn.Running, event: Turn.WireEvent) =>
+      sendEvent(withEnvelope(event as ServerEvent, target.seq++, target.streamId) as Turn.WireEvent)
+
+    const runOne = (
+      request: Protocol.ResponseCreate,
+      lane: string,
+      streamId: string | undefined
+    ): Effect.Effect<RunResult> =>
+      Effect.gen(function*() {
+        let started = undefined as Turn.Running | undefined
+        const outcome = yield* Turn.run(env, request, {
+          lane,
+          streamId,
+          sink: sendEvent,
+          onStart: (r) => {
+            started = r
+            running.set(r.id, r)
+          },
+          onEnd: (r) => running.delete(r.id)
+        })
+        // (A failed continuation has already evicted its same-lane parent.)
+        if (outcome._tag === "Rejected") yield* sendEvent(outcome.error)
+        return { outcome, started }
+      })
+
+    const job = (first: Protocol.ResponseCreate, lane: string, streamId: string | undefined) =>
+      Effect.gen(function*() {
+        let request: Protocol.ResponseCreate | undefined = first
+        const held = heldSteers.get(lane)
+        if (held !== undefined) {
+          heldSteers.delete(lane)
+          if (first.previous_response_id === held.parentId) {
+            // The steer input goes first, then the client's tool outputs.
+            const items = held.steers.flatMap((steer) => steer.items)
+            request = { ...first, input: [...items, ...Chain.inputItems(first.input)] }
+          }
+        }
+        // One create, plus the automatic successors of its steers.
+        while (request !== undefined) {
+          const result: RunResult = yield* runOne(request, lane, streamId)
+          const { outcome, started } = result
+          request = undefined
+          if (started === undefined || started.steers.length === 0) break
+          const steers: Array<Turn.AcceptedSteer> = started.steers.splice(0)
+          if (outcome._tag !== "Finished" || outcome.status === "failed") {
+            for (const steer of steers) {
+              yield* steerEvent(started, Protocol.steerFailedFor(started.id, steer, "response_not_found"))
             }
-          })
-        ),
+            break
+          }
+          const calls = outcome.response.output.filter(isToolCall)
+          if (calls.length > 0) {
+            for (const steer of steers) {
+              yield* steerEvent(started, {
+                type: "response.steer.pending",
+                steer: { id: steer.id, previous_response_id: started.id },
+                reason: "waiting_for_required_input",
+                required_input: calls.map((call) => ({
+                  type: `${call.type}_output`,
+                  call_id: call.call_id,
+                  name: call.name
+                }))
+              })
+            }
+            heldSteers.set(lane, { parentId: started.id, steers })
+            break
+          }
+          // The successor inherits the parent's settings; its new input is the steer input.
+          const parentRequest: Protocol.ResponseCreate = started.request
+          const { generate: _generate, input: _input, previous_response_id: _parent, ...settings } = parentRequest
+          request = {
+            ...settings,
+            type: "response.create",
+            previous_response_id: started.id,
+            input: steers.flatMap((steer) => steer.items)
+          }
+        }
+      }).pipe(
         Effect.catchAllCause((cause) =>
           Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.logError("response failed", cause)
         )
@@ -132,10 +210,21 @@ export const handle = (connection: Connection, options: HandleOptions): Effect.E
 
     const onSteer = (steer: Protocol.ResponseSteer): Effect.Effect<void> => {
       const target = running.get(steer.previous_response_id)
-      const code = !env.backend.supportsSteering ? "steering_not_supported" : "response_not_found"
-      const failed = Protocol.steerFailed(steer, code, target?.streamId)
-      // Steer events share the numbering of the response they target.
-      return sendEvent({ ...failed, sequence_number: target === undefined ? 0 : target.seq++ })
+      if (!env.backend.supportsSteering || target === undefined) {
+        const code = !env.backend.supportsSteering ? "steering_not_supported" : "response_not_found"
+        const failed = Protocol.steerFailed(steer, code, target?.streamId)
+        // Steer events share the numbering of the response they target.
+        return sendEvent({ ...failed, sequence_number: target === undefined ? 0 : target.seq++ })
+      }
+      if (target.steers.length >= config.maxPendingSteers) {
+        return steerEvent(target, Protocol.steerFailed(steer, "too_many_pending_steers", undefined))
+      }
+      const accepted: Turn.AcceptedSteer = { id: Protocol.steerId(), items: Chain.inputItems(steer.input) }
+      target.steers.push(accepted)
+      return steerEvent(target, {
+        type: "response.steer.accepted",
+        steer: { id: accepted.id, previous_response_id: target.id }
+      })
     }
 
     const onFrame = (text: string): Effect.Effect<void> =>

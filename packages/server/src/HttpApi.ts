@@ -12,6 +12,7 @@ import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as ProtocolError from "@loopwire/protocol/ProtocolError"
 import type { ErrorEnvelope } from "@loopwire/protocol/ServerEvent"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -71,6 +72,18 @@ export const upgradeRequiredBody = (message: string): string =>
 export const sseFrame = (event: { readonly type: string }): string =>
   `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`
 
+/** The request's tenant, or the 401 answer. */
+const authenticate = (request: HttpServerRequest.HttpServerRequest) =>
+  Effect.flatMap(Auth, (auth) =>
+    Effect.either(
+      Effect.mapError(auth.authenticate(request.headers["authorization"]), (error) =>
+        HttpServerResponse.text(unauthorizedBody(error), {
+          status: 401,
+          contentType: "application/json",
+          headers: { "www-authenticate": "Bearer" }
+        }))
+    ))
+
 let httpRequests = 0
 
 const decodeBody = (text: string): Either.Either<Protocol.ResponseCreate, ErrorEnvelope> => {
@@ -102,15 +115,8 @@ export const createResponse: Effect.Effect<
 > = Effect.gen(function*() {
   const request = yield* HttpServerRequest.HttpServerRequest
   const config = yield* GatewayConfig
-  const auth = yield* Auth
-  const authenticated = yield* Effect.either(auth.authenticate(request.headers["authorization"]))
-  if (Either.isLeft(authenticated)) {
-    return HttpServerResponse.text(unauthorizedBody(authenticated.left), {
-      status: 401,
-      contentType: "application/json",
-      headers: { "www-authenticate": "Bearer" }
-    })
-  }
+  const authenticated = yield* authenticate(request)
+  if (Either.isLeft(authenticated)) return authenticated.left
   const text = yield* request.text.pipe(
     HttpIncomingMessage.withMaxBodySize(Option.some(config.maxFrameBytes)),
     Effect.either
@@ -167,7 +173,39 @@ export const createResponse: Effect.Effect<
 })
 
 /**
- * The HTTP routes: `POST /v1/responses`, `GET /v1/responses` without an upgrade (426), `GET /healthz`.
+ * `GET /v1/responses/:id`: a stored response of the caller's tenant (404 for unknown ids and other tenants').
+ *
+ * @since 0.1.0
+ * @category handlers
+ */
+export const retrieveResponse: Effect.Effect<
+  HttpServerResponse.HttpServerResponse,
+  never,
+  Requirements | HttpServerRequest.HttpServerRequest | HttpRouter.RouteContext
+> = Effect.gen(function*() {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const { params } = yield* HttpRouter.RouteContext
+  const authenticated = yield* authenticate(request)
+  if (Either.isLeft(authenticated)) return authenticated.left
+  const id = params["id"] ?? ""
+  const store = yield* ResponseStore
+  const found = yield* store.get(authenticated.right, id).pipe(Effect.orElseSucceed(() => Option.none()))
+  return Option.match(found, {
+    onNone: () =>
+      errorResponse(ProtocolError.errorFrame({
+        status: 404,
+        type: "invalid_request_error",
+        code: null,
+        message: `Response with id '${id}' not found.`,
+        param: null
+      })),
+    onSome: (record) => HttpServerResponse.unsafeJson(record.response)
+  })
+})
+
+/**
+ * The HTTP routes: `POST /v1/responses`, `GET /v1/responses/:id`, `GET /v1/responses` without an upgrade (426),
+ * `GET /healthz`.
  *
  * @since 0.1.0
  * @category routers
@@ -183,5 +221,6 @@ export const router: HttpRouter.HttpRouter<never, Requirements> = HttpRouter.emp
       )
     )
   ),
-  HttpRouter.post("/v1/responses", createResponse)
+  HttpRouter.post("/v1/responses", createResponse),
+  HttpRouter.get("/v1/responses/:id", retrieveResponse)
 )

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/TestClock"
+import * as StateCache from "../src/StateCache.js"
 import { connect, finalResponse, type Json, makeBackend, services, user } from "./fixtures.js"
 
 const create = (fields: Json = {}): Json => ({ type: "response.create", model: "test-model", ...fields })
@@ -164,6 +165,20 @@ describe("ConnectionHandler", () => {
       const [gone] = yield* client.untilDone("a")
       assert.strictEqual(gone!.error.code, "previous_response_not_found")
       assert.strictEqual(gone!.stream_id, "a")
+    }).pipe(Effect.provide(services(backend)))
+  })
+
+  it.scoped("a same-lane continuation that ends in response.failed evicts its parent too", () => {
+    const backend = makeBackend()
+    return Effect.gen(function*() {
+      const client = yield* connect()
+      yield* client.send(create({ input: [user("root")], store: false }))
+      const root = finalResponse(yield* client.untilDone())
+      yield* client.send(create({ previous_response_id: root.id, input: [user("fail")], store: false }))
+      assert.strictEqual(finalResponse(yield* client.untilDone()).status, "failed")
+      yield* client.send(create({ previous_response_id: root.id, input: [user("retry")], store: false }))
+      const [error] = yield* client.untilDone()
+      assert.strictEqual(error!.error.code, "previous_response_not_found")
     }).pipe(Effect.provide(services(backend)))
   })
 
@@ -371,6 +386,28 @@ describe("ConnectionHandler", () => {
     }).pipe(Effect.provide(services(backend)))
   })
 
+  it.scoped("a backend failure before any event is an error frame with the backend's status and code", () => {
+    const backend = makeBackend()
+    return Effect.gen(function*() {
+      const client = yield* connect()
+      yield* client.send(create({ input: [user("fail early")], stream_id: "l" }))
+      const [error] = yield* client.untilDone("l")
+      assert.deepStrictEqual(error, {
+        type: "error",
+        status: 404,
+        error: {
+          type: "invalid_request_error",
+          code: "model_not_found",
+          message: "The model 'nope' does not exist.",
+          param: "model"
+        },
+        stream_id: "l"
+      })
+      yield* client.send(create({ input: [user("ok")], stream_id: "l" }))
+      assert.strictEqual(finalResponse(yield* client.untilDone("l")).status, "completed")
+    }).pipe(Effect.provide(services(backend)))
+  })
+
   it.scoped("the age limit sends websocket_connection_limit_reached, then closes with 1001", () => {
     const backend = makeBackend()
     return Effect.gen(function*() {
@@ -412,6 +449,27 @@ describe("ConnectionHandler", () => {
       assert.strictEqual(error!.error.code, "previous_response_not_found")
       yield* a.send(create({ previous_response_id: fromA.id, input: [user("a2")], store: false }))
       assert.strictEqual(finalResponse(yield* a.untilDone()).status, "completed")
+    }).pipe(Effect.provide(services(backend)))
+  })
+
+  it.scoped("a closed connection interrupts its running responses and drops its warm state", () => {
+    const backend = makeBackend({ gated: true })
+    return Effect.gen(function*() {
+      const client = yield* connect()
+      yield* client.send(create({ input: [user("warm")], store: false }))
+      yield* client.next
+      yield* client.next
+      yield* backend.release()
+      yield* client.untilDone()
+      const cache = yield* StateCache.StateCache
+      assert.strictEqual((yield* cache.stats).entries, 1)
+      yield* client.send(create({ input: [user("left running")], store: false, stream_id: "x" }))
+      yield* client.next
+      assert.strictEqual(backend.running, 1)
+      yield* client.close
+      yield* client.handled
+      assert.strictEqual(backend.running, 0)
+      assert.strictEqual((yield* cache.stats).entries, 0)
     }).pipe(Effect.provide(services(backend)))
   })
 })

@@ -19,7 +19,7 @@ const start = (config: Partial<GatewayConfigShape> = {}) =>
       Gateway.layer.pipe(
         Layer.provide(Layer.merge(
           services(backend, { port: 0, ...config }),
-          Auth.layer({ _tag: "StaticKeys", keys: [[key, "tenant-a"]] })
+          Auth.layer({ _tag: "StaticKeys", keys: [[key, "tenant-a"], ["sk-other", "tenant-b"]] })
         ))
       )
     )
@@ -70,6 +70,22 @@ describe("Gateway over loopback", () => {
       assert.strictEqual(continued.status, "completed")
       assert.strictEqual(continued.output[0].content[0].text, "turn 1")
       assert.strictEqual(backend.turns[1]!.input.length, 3)
+    })))
+
+  it.live("GET /v1/responses/:id serves the tenant's stored responses only", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { url } = yield* start()
+      const createdRes = yield* post(url, { input: "keep me" })
+      const created = (yield* Effect.promise(() => createdRes.json())) as Json
+      const get = (id: string, token: string) =>
+        Effect.promise(() => fetch(`${url}/v1/responses/${id}`, { headers: { authorization: `Bearer ${token}` } }))
+      const own = yield* get(created.id, key)
+      assert.strictEqual(own.status, 200)
+      assert.deepStrictEqual(yield* Effect.promise(() => own.json()), created)
+      const other = yield* get(created.id, "sk-other")
+      assert.strictEqual(other.status, 404)
+      assert.strictEqual(((yield* Effect.promise(() => other.json())) as Json).error.message, `Response with id '${created.id}' not found.`)
+      assert.strictEqual((yield* get(created.id, "sk-nobody")).status, 401)
     })))
 
   it.live("POST errors: store:false ids are not continuable, bad JSON, stream_id, background, bad key", () =>

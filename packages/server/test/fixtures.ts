@@ -3,6 +3,7 @@
  */
 import * as Memory from "@loopwire/transport/Memory"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
@@ -36,7 +37,8 @@ export interface BackendOptions {
 
 /**
  * A deterministic backend. A user message `call:NAME` yields a `function_call` (call_id `call_<response id>`),
- * `fail` makes the stream fail after `response.created`, anything else yields the text `turn <n>`.
+ * `fail` makes the stream fail after `response.created`, `fail early` before any event (an upstream-like 404),
+ * anything else yields the text `turn <n>`.
  */
 export const makeBackend = (options: BackendOptions = {}) => {
   const permits = Effect.runSync(Queue.unbounded<void>())
@@ -86,6 +88,18 @@ export const makeBackend = (options: BackendOptions = {}) => {
     const rest = user === "fail"
       ? Stream.fail(new ModelBackendError({ reason: "Internal", message: "scripted failure" }))
       : Stream.fromIterable(body)
+    if (user === "fail early") {
+      return Stream.fail(
+        new ModelBackendError({
+          reason: "HttpStatus",
+          status: 404,
+          code: "model_not_found",
+          type: "invalid_request_error",
+          param: "model",
+          message: "The model 'nope' does not exist."
+        })
+      )
+    }
     return Stream.fromEffect(start).pipe(
       Stream.drain,
       Stream.concat(Stream.fromIterable(head)),
@@ -129,6 +143,10 @@ export interface TestClient {
   readonly untilDone: (streamId?: string) => Effect.Effect<ReadonlyArray<Json>>
   readonly pending: Effect.Effect<number>
   readonly closed: Effect.Effect<{ readonly code: number; readonly reason: string }>
+  /** Closes the client side (as a client going away would). */
+  readonly close: Effect.Effect<void>
+  /** Ends once the server-side handler has returned (its cleanup done). */
+  readonly handled: Effect.Effect<void>
 }
 
 const terminal = new Set(["response.completed", "response.incomplete", "response.failed", "error"])
@@ -139,7 +157,7 @@ export const connect = (
 ): Effect.Effect<TestClient, never, Scope.Scope | ConnectionHandler.Requirements> =>
   Effect.gen(function*() {
     const [client, server] = yield* Memory.makePair()
-    yield* Effect.forkScoped(ConnectionHandler.handle(server, { tenant }))
+    const handler = yield* Effect.forkScoped(ConnectionHandler.handle(server, { tenant }))
     const inbox = yield* Queue.unbounded<Json>()
     yield* client.frames.pipe(
       Stream.runForEach((text) => Queue.offer(inbox, JSON.parse(text))),
@@ -175,7 +193,9 @@ export const connect = (
       next: Queue.take(inbox),
       untilDone,
       pending: Queue.size(inbox),
-      closed: client.closed
+      closed: client.closed,
+      close: client.close(1000),
+      handled: Fiber.join(handler)
     }
   })
 

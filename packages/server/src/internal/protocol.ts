@@ -10,6 +10,7 @@ import * as ProtocolError from "@loopwire/protocol/ProtocolError"
 import type { ErrorEnvelope } from "@loopwire/protocol/ServerEvent"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
+import { randomBytes } from "node:crypto"
 
 export type { ResponseCreate, ResponseSteer }
 
@@ -59,6 +60,23 @@ export const steerFailed = (
   streamId: string | undefined
 ) => ProtocolError.steerFailed({ code, previousResponseId: steer.previous_response_id, input: steer.input, streamId })
 
+/** A `response.steer.failed` for a steer that was accepted (it has an id) and will not be applied. */
+export const steerFailedFor = (
+  previousResponseId: string,
+  steer: { readonly id: string; readonly items: ReadonlyArray<unknown> },
+  code: ProtocolError.SteerErrorCode
+) =>
+  ProtocolError.steerFailed({
+    code,
+    previousResponseId,
+    input: steer.items,
+    steerId: steer.id,
+    message: "The steered response failed before the steer could be applied."
+  })
+
+/** A fresh steer id. */
+export const steerId = (): string => `steer_${randomBytes(12).toString("hex")}`
+
 export const serverError = (streamId?: string): ErrorEnvelope =>
   ProtocolError.errorFrame({
     status: 500,
@@ -70,6 +88,8 @@ export const serverError = (streamId?: string): ErrorEnvelope =>
   })
 
 export const previousResponseNotFound = ProtocolError.previousResponseNotFound
+
+export const errorFrame = ProtocolError.errorFrame
 
 export const unknownCallId = (callId: string, streamId?: string): ErrorEnvelope =>
   ProtocolError.invalidRequest(

@@ -15,7 +15,7 @@ import type { Response } from "@loopwire/protocol/Response"
 import { type ErrorEnvelope, type ServerEvent, withEnvelope } from "@loopwire/protocol/ServerEvent"
 import type { Tenant } from "../Auth.js"
 import type { GatewayConfigShape } from "../GatewayConfig.js"
-import type { ModelBackend, ModelTurn } from "../ModelBackend.js"
+import { type ModelBackend, ModelBackendError, type ModelTurn } from "../ModelBackend.js"
 import type { ResponseStore } from "../ResponseStore.js"
 import { type CachedResponse, makeEntry, type StateCache } from "../StateCache.js"
 import * as Chain from "./chain.js"
@@ -40,7 +40,20 @@ export interface Running {
   readonly id: string
   readonly lane: string
   readonly streamId: string | undefined
+  readonly request: ResponseCreate
   seq: number
+  /** Steers accepted for this response, not yet applied (only with a steering backend). */
+  readonly steers: Array<AcceptedSteer>
+}
+
+/**
+ * A `response.steer` the gateway owns: its id and its input as items.
+ *
+ * @internal
+ */
+export interface AcceptedSteer {
+  readonly id: string
+  readonly items: ReadonlyArray<InputItem>
 }
 
 /**
@@ -138,11 +151,46 @@ const usageOf = (parent: CachedResponse | undefined, newInput: ReadonlyArray<Inp
 }
 
 /**
+ * What to report for a backend failure: a `ModelBackendError`'s own status, type, code and param when it has
+ * them (an upstream 4xx stays a 4xx), else a 5xx by reason; anything else is a 500 `server_error`.
+ *
+ * @internal
+ */
+export const describeFailure = (cause: Cause.Cause<unknown>): {
+  readonly status: number
+  readonly type: string
+  readonly code: string | null
+  readonly message: string
+  readonly param: string | null
+} => {
+  const error = Option.getOrUndefined(Cause.failureOption(cause))
+  if (error instanceof ModelBackendError) {
+    const status = error.status ?? (error.reason === "Timeout" ? 504 : error.reason === "Network" ? 502 : 500)
+    const serverSide = status >= 500
+    return {
+      status,
+      type: error.type ?? (serverSide ? "server_error" : "invalid_request_error"),
+      code: error.code ?? (serverSide ? "server_error" : null),
+      message: error.message,
+      param: error.param ?? null
+    }
+  }
+  return {
+    status: 500,
+    type: "server_error",
+    code: "server_error",
+    message: `The model backend failed: ${Cause.pretty(cause).split("\n")[0]}`,
+    param: null
+  }
+}
+
+/**
  * Runs one `response.create`: resolves its parent, assembles its context by reference, checks its tool outputs,
  * then either answers a prewarm (`generate: false`) itself or streams the backend's events through `sink`
  * (numbered per response, tagged with the lane), and keeps the finished response warm / stored.
  *
- * Never fails: a backend failure becomes `response.failed`; interruption (the connection went away) propagates.
+ * Never fails: a backend failure becomes an error frame (before the first event) or `response.failed` (after);
+ * interruption (the connection went away) propagates.
  *
  * @internal
  */
@@ -178,18 +226,26 @@ export const run = (
     const parentOutput: ReadonlyArray<OutputItem> = parent?.response.output ?? []
     const parentContext: ReadonlyArray<InputItem> = parent?.context ?? []
     const unmatched = Chain.unmatchedToolOutput(newInput, parentOutput, parentContext)
+    // A failed continuation evicts its parent when the parent is this lane's (protocol §4.3); a failed cross-lane
+    // fork leaves the shared parent to its own lane. Done before the failure is written, so a client reacting to
+    // it sees the eviction.
+    const evictParent = parentRef !== undefined && parentRef.lane === lane && env.cache !== undefined
+      ? env.cache.evict(env.connectionId, parentRef.id)
+      : Effect.void
+
     if (unmatched !== undefined) {
+      yield* evictParent
       return { _tag: "Rejected", error: Protocol.unknownCallId(unmatched.callId, streamId), parent: parentRef } as const
     }
 
     const input = parent === undefined ? newInput : Chain.continueContext(parentContext, parentOutput, newInput)
-    // Model responses already in the chain: incremental on a continuation, counted once on a full resend.
-    // (a prewarm parent generated nothing, so it does not count).
+    // Model responses already in the chain: incremental on a continuation (a prewarm parent generated nothing, so
+    // it does not count), counted once on a full resend.
     const turn = parent === undefined
       ? Chain.countModelResponses(newInput)
       : parent.turn + (parent.request.generate === false ? 0 : 1)
 
-    const running: Running = { id: responseId(), lane, streamId, seq: 0 }
+    const running: Running = { id: responseId(), lane, streamId, request, seq: 0, steers: [] }
     const createdAt = Math.floor((yield* Clock.currentTimeMillis) / 1000)
     const skeleton = Chain.skeleton(request, {
       id: running.id,
@@ -222,43 +278,65 @@ export const run = (
         } as unknown as Response
         yield* emit({ type: "response.created", response: skeleton })
         yield* emit({ type: "response.in_progress", response: skeleton })
-        yield* emit({ type: "response.completed", response: final })
         yield* keep(final)
+        yield* emit({ type: "response.completed", response: final })
         return { _tag: "Finished", status: "completed", response: final, parent: parentRef } as const
       }
 
-      const modelTurn: ModelTurn = { response: skeleton, request, input, newInput, turn }
+      const modelTurn: ModelTurn = env.backend.supportsSteering
+        ? {
+          response: skeleton,
+          request,
+          input,
+          newInput,
+          turn,
+          steering: { requested: Effect.sync(() => running.steers.length > 0) }
+        }
+        : { response: skeleton, request, input, newInput, turn }
       let terminal: WireEvent | undefined
       const consumed = yield* env.backend.generate(modelTurn).pipe(
         Stream.takeUntil((event) => isTerminal(event as WireEvent)),
-        Stream.runForEach((event) =>
-          Effect.map(emit(event as WireEvent), () => {
-            if (isTerminal(event as WireEvent)) terminal = event as WireEvent
-          })
-        ),
+        Stream.runForEach((event) => {
+          const wire = event as WireEvent
+          if (!isTerminal(wire)) return emit(wire)
+          terminal = wire
+          // Kept before the terminal event is written: a client may continue (or fork) the moment it sees it.
+          return Effect.zipRight(
+            wire.type === "response.failed" ? evictParent : keep(wire["response"] as Response),
+            emit(wire)
+          )
+        }),
         Effect.sandbox,
         Effect.either
       )
 
       if (terminal !== undefined) {
         const response = terminal["response"] as Response
-        if (terminal.type !== "response.failed") yield* keep(response)
         return { _tag: "Finished", status: response.status ?? "completed", response, parent: parentRef } as const
       }
 
-      // The backend failed or ended without a terminal event: the response still ends, as `response.failed`.
-      const message = consumed._tag === "Left"
-        ? `The model backend failed: ${Cause.pretty(consumed.left).split("\n")[0]}`
-        : "The model backend ended the response without a terminal event."
       if (consumed._tag === "Left" && Cause.isInterruptedOnly(consumed.left)) {
         return yield* Effect.interrupt
       }
-      yield* Effect.logWarning(message)
-      if (running.seq === 0) yield* emit({ type: "response.created", response: skeleton })
+      const failure = consumed._tag === "Left" ? describeFailure(consumed.left) : {
+        status: 500,
+        type: "server_error",
+        code: "server_error",
+        message: "The model backend ended the response without a terminal event.",
+        param: null
+      }
+      yield* Effect.logWarning(`response ${running.id}: ${failure.message}`)
+      yield* evictParent
+      if (running.seq === 0) {
+        // Nothing was sent for this response: the request is answered with an error frame, as HTTP would answer.
+        const error = Protocol.errorFrame({ ...failure, streamId })
+        return { _tag: "Rejected", error, parent: parentRef } as const
+      }
+      // The response exists on the wire: it ends, as `response.failed`.
       const failed = {
         ...skeleton,
         status: "failed",
-        error: { code: "server_error", message }
+        error: { code: failure.code ?? "server_error", message: failure.message }
       } as unknown as Response
       yield* emit({ type: "response.failed", response: failed })
       return { _tag: "Finished", status: "failed", response: failed, parent: parentRef } as const
