@@ -4,13 +4,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as Auth from "@loopwire/server/Auth"
 import * as Gateway from "@loopwire/server/Gateway"
-import * as GatewayConfig from "@loopwire/server/GatewayConfig"
-import * as ResponseStore from "@loopwire/server/ResponseStore"
 import * as Scenario from "@loopwire/server/Scenario"
 import * as ScriptedBackend from "@loopwire/server/ScriptedBackend"
-import * as StateCache from "@loopwire/server/StateCache"
 import * as UpstreamBackend from "@loopwire/server/UpstreamBackend"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -29,16 +25,10 @@ const scenario = Either.getOrThrow(Scenario.decodeUnknown({
 }))
 
 const start = (backend: Layer.Layer<ModelBackend>, keys: ReadonlyArray<readonly [string, string]>) =>
-  Effect.gen(function*() {
-    const context = yield* Layer.build(Gateway.layer.pipe(Layer.provide(Layer.mergeAll(
-      GatewayConfig.layer({ port: 0 }),
-      Auth.layer({ _tag: "StaticKeys", keys }),
-      backend,
-      StateCache.layer(),
-      ResponseStore.layerMemory()
-    ))))
-    return yield* Effect.provide(Gateway.baseUrl, context)
-  })
+  Effect.flatMap(
+    Layer.build(Gateway.layerLocal({ config: { port: 0 }, auth: { _tag: "StaticKeys", keys }, backend })),
+    (context) => Effect.provide(Gateway.baseUrl, context)
+  )
 
 describe("Upstream backend against a second gateway", () => {
   it.live("a tool-call chain over WebSocket mode in front, full-context HTTP replay behind", () =>

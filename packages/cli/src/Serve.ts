@@ -149,7 +149,12 @@ const backendLayer = (o: ServeOptions) => {
       ? Config.succeed<string | undefined>(o.upstreamModel.value)
       : Config.map(Config.option(Config.nonEmptyString("LOOPWIRE_UPSTREAM_MODEL")), Option.getOrUndefined)
   })
-  return UpstreamBackend.layerConfig(upstream).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  return UpstreamBackend.layerConfig(upstream).pipe(
+    Layer.provide(NodeHttpClient.layerUndici),
+    Layer.mapError((error) =>
+      new Error(`the upstream backend needs --upstream-url (or LOOPWIRE_UPSTREAM_URL): ${String(error)}`)
+    )
+  )
 }
 
 /**

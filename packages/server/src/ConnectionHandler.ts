@@ -110,7 +110,7 @@ export const handle = (connection: Connection, options: HandleOptions): Effect.E
 
     // Steers accepted for a response that then asked for tool output: applied to the lane's next create that
     // continues that response (protocol §5.3, 3b).
-    const heldSteers = new Map<string, { readonly parentId: string; readonly steers: Array<Turn.AcceptedSteer> }>()
+    const heldSteers = new Map<string, { readonly parent: Turn.Running; readonly steers: Array<Turn.AcceptedSteer> }>()
 
     const steerEvent = (target: Turn.Running, event: Turn.WireEvent) =>
       sendEvent(withEnvelope(event as ServerEvent, target.seq++, target.streamId) as Turn.WireEvent)
@@ -143,10 +143,22 @@ export const handle = (connection: Connection, options: HandleOptions): Effect.E
         const held = heldSteers.get(lane)
         if (held !== undefined) {
           heldSteers.delete(lane)
-          if (first.previous_response_id === held.parentId) {
+          if (first.previous_response_id === held.parent.id) {
             // The steer input goes first, then the client's tool outputs.
             const items = held.steers.flatMap((steer) => steer.items)
             request = { ...first, input: [...items, ...Chain.inputItems(first.input)] }
+          } else {
+            // The lane moved on without continuing the steered response: its steers will never apply.
+            for (const steer of held.steers) {
+              yield* steerEvent(
+                held.parent,
+                Protocol.steerFailedFor(
+                  held.parent.id,
+                  steer,
+                  "The steered response was not continued on its lane, so the steer was not applied."
+                )
+              )
+            }
           }
         }
         // One create, plus the automatic successors of its steers.
@@ -158,7 +170,10 @@ export const handle = (connection: Connection, options: HandleOptions): Effect.E
           const steers: Array<Turn.AcceptedSteer> = started.steers.splice(0)
           if (outcome._tag !== "Finished" || outcome.status === "failed") {
             for (const steer of steers) {
-              yield* steerEvent(started, Protocol.steerFailedFor(started.id, steer, "response_not_found"))
+              yield* steerEvent(
+                started,
+                Protocol.steerFailedFor(started.id, steer, "The steered response failed before the steer was applied.")
+              )
             }
             break
           }
@@ -176,7 +191,7 @@ export const handle = (connection: Connection, options: HandleOptions): Effect.E
                 }))
               })
             }
-            heldSteers.set(lane, { parentId: started.id, steers })
+            heldSteers.set(lane, { parent: started, steers })
             break
           }
           // The successor inherits the parent's settings; its new input is the steer input.

@@ -19,10 +19,15 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Http from "node:http"
-import { Auth, type Tenant } from "./Auth.js"
+import * as AuthModule from "./Auth.js"
 import * as ConnectionHandler from "./ConnectionHandler.js"
-import { GatewayConfig } from "./GatewayConfig.js"
+import * as GatewayConfig from "./GatewayConfig.js"
 import * as HttpApi from "./HttpApi.js"
+import type { ModelBackend } from "./ModelBackend.js"
+import * as ResponseStoreModule from "./ResponseStore.js"
+import type * as Scenario from "./Scenario.js"
+import * as ScriptedBackend from "./ScriptedBackend.js"
+import * as StateCacheModule from "./StateCache.js"
 
 /**
  * Everything the gateway needs: its configuration, `Auth`, `ModelBackend`, `StateCache`, `ResponseStore`.
@@ -50,9 +55,9 @@ export const path = "/v1/responses"
  */
 export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requirements> = Effect.gen(function*() {
   const context = yield* Effect.context<Requirements>()
-  const auth = yield* Auth
-  const config = yield* GatewayConfig
-  const tenants = new WeakMap<Upgrade.UpgradeRequest, Tenant>()
+  const auth = yield* AuthModule.Auth
+  const config = yield* GatewayConfig.GatewayConfig
+  const tenants = new WeakMap<Upgrade.UpgradeRequest, AuthModule.Tenant>()
   const authenticate = (request: Upgrade.UpgradeRequest) =>
     Effect.either(auth.authenticate(request.headers["authorization"]))
   return {
@@ -98,7 +103,7 @@ export const layerRoutes: Layer.Layer<
   never,
   Requirements | HttpServer.HttpServer | WebSocketServer.NodeServer
 > = Layer.unwrapEffect(Effect.gen(function*() {
-  const config = yield* GatewayConfig
+  const config = yield* GatewayConfig.GatewayConfig
   const handler = yield* upgradeHandler
   return Layer.merge(
     HttpServerModule.serve(HttpApi.router),
@@ -114,13 +119,52 @@ export const layerRoutes: Layer.Layer<
  * @category layers
  */
 export const layer: Layer.Layer<HttpServer.HttpServer, ServeError, Requirements> = Layer.unwrapEffect(
-  Effect.map(GatewayConfig, (config) =>
+  Effect.map(GatewayConfig.GatewayConfig, (config) =>
     layerRoutes.pipe(
       Layer.provideMerge(
         WebSocketServer.layerHttpServer(() => Http.createServer(), { port: config.port, host: config.host })
       )
     ))
 )
+
+/**
+ * Options of {@link layerLocal}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LocalOptions {
+  /** Overrides of the defaults (e.g. `{ port: 0 }` for a free port). */
+  readonly config?: Partial<GatewayConfig.GatewayConfigShape> | undefined
+  /** Default: allow all. */
+  readonly auth?: AuthModule.Options | undefined
+  /** Default: the scripted backend with `scenario`. */
+  readonly backend?: Layer.Layer<ModelBackend> | undefined
+  /** The scripted backend's scenario (default: empty). */
+  readonly scenario?: Scenario.Scenario | undefined
+  /** Default: LatestPerLane. */
+  readonly cache?: StateCacheModule.Options | undefined
+  /** Default: in memory, 10 000 records. */
+  readonly store?: ResponseStoreModule.MemoryOptions | undefined
+}
+
+/**
+ * A complete gateway from code, with in-process defaults for every service: for tests, benchmarks and demos.
+ * Its output `HttpServer` gives the address (`baseUrl`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerLocal = (options: LocalOptions = {}): Layer.Layer<HttpServer.HttpServer, ServeError> =>
+  layer.pipe(
+    Layer.provide(Layer.mergeAll(
+      GatewayConfig.layer(options.config),
+      AuthModule.layer(options.auth),
+      options.backend ?? ScriptedBackend.layer({ scenario: options.scenario }),
+      StateCacheModule.layer(options.cache),
+      ResponseStoreModule.layerMemory(options.store)
+    ))
+  )
 
 /**
  * The bound address as a URL base, e.g. `http://127.0.0.1:8080`.

@@ -84,8 +84,6 @@ const authenticate = (request: HttpServerRequest.HttpServerRequest) =>
         }))
     ))
 
-let httpRequests = 0
-
 const decodeBody = (text: string): Either.Either<Protocol.ResponseCreate, ErrorEnvelope> => {
   let body: unknown
   try {
@@ -130,7 +128,8 @@ export const createResponse: Effect.Effect<
   if (create.background === true) return errorResponse(Protocol.backgroundUnsupported())
 
   const env: Turn.TurnEnv = {
-    connectionId: `http-${++httpRequests}`,
+    // No connection cache over HTTP: continuations come from the store only.
+    connectionId: "http",
     tenant: authenticated.right,
     config,
     backend: yield* ModelBackend,

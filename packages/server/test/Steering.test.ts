@@ -94,6 +94,32 @@ describe("steering with a steering backend", () => {
     }).pipe(Effect.provide(services(backend)))
   })
 
+  it.scoped("a held steer whose response is not continued on its lane fails with response_not_found", () => {
+    const backend = scripted({
+      latency: { chars_per_delta: 2, delta_delay_ms: 100 },
+      turns: [{ output: [{ type: "function_call", name: "search", arguments: "{\"q\":\"x\"}" }] }]
+    })
+    return Effect.gen(function*() {
+      const client = yield* connect()
+      yield* client.send(create({ input: [user("start")] }))
+      const created = yield* client.next
+      yield* client.next
+      yield* client.next
+      yield* client.send({ type: "response.steer", previous_response_id: created.response.id, input: "steer me" })
+      const accepted = yield* client.next
+      yield* TestClock.adjust("10 seconds")
+      yield* client.untilDone()
+      assert.strictEqual((yield* client.next).type, "response.steer.pending")
+      // A new chain on the same lane instead of the tool output.
+      yield* client.send(create({ input: [user("something else")] }))
+      const failed = yield* client.next
+      assert.strictEqual(failed.type, "response.steer.failed")
+      assert.strictEqual(failed.steer.id, accepted.steer.id)
+      assert.strictEqual(failed.error.code, "response_not_found")
+      assert.strictEqual((yield* client.next).type, "response.created")
+    }).pipe(Effect.provide(services(backend)))
+  })
+
   it.scoped("steer errors: unknown target and too many pending steers", () => {
     const backend = scripted({ turns: [{ output: [{ type: "message", text: "x" }], latency: { time_to_first_token_ms: 1000 } }] })
     return Effect.gen(function*() {

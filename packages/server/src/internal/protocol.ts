@@ -64,14 +64,14 @@ export const steerFailed = (
 export const steerFailedFor = (
   previousResponseId: string,
   steer: { readonly id: string; readonly items: ReadonlyArray<unknown> },
-  code: ProtocolError.SteerErrorCode
+  message: string
 ) =>
   ProtocolError.steerFailed({
-    code,
+    code: "response_not_found",
     previousResponseId,
     input: steer.items,
     steerId: steer.id,
-    message: "The steered response failed before the steer could be applied."
+    message
   })
 
 /** A fresh steer id. */

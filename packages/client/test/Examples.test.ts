@@ -1,0 +1,68 @@
+/**
+ * Runs the docs examples against the OpenAI-like fake server (in memory): the agent with two tools, and the
+ * HTTP service where each request runs an agent loop over the shared pool.
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpServer from "@effect/platform/HttpServer"
+import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Stream } from "effect"
+import { createServer } from "node:http"
+import * as AgentLoop from "../src/AgentLoop.js"
+import * as ClientConfig from "../src/ClientConfig.js"
+import * as ConnectionPool from "../src/ConnectionPool.js"
+import { WeatherTools, WeatherToolsLive } from "./examples/agent.js"
+import { router } from "./examples/httpService.js"
+import { makeServer } from "./helpers/openaiLike.js"
+import { memoryTransport } from "./helpers/servers.js"
+
+const config = ClientConfig.make({ url: "ws://fake.test/v1/responses" })
+
+describe("docs examples", () => {
+  it.live("the two-tool agent runs its tools and answers", () => {
+    const server = makeServer({ toolCalls: 1, toolName: "to_fahrenheit", args: () => JSON.stringify({ celsius: 100 }) })
+    return Effect.gen(function*() {
+      const events = yield* AgentLoop.run("convert", { toolkit: WeatherTools, settings: { model: "m", store: false } }).pipe(
+        Stream.runCollect
+      )
+      const finished = [...events].find((e) => e._tag === "ToolFinished") as any
+      assert.strictEqual(finished.output, "212")
+      assert.strictEqual(([...events].at(-1) as any).text, "done after 1 tool calls for convert")
+    }).pipe(
+      Effect.provide(WeatherToolsLive),
+      Effect.provide(ConnectionPool.layer(config).pipe(Layer.provide(memoryTransport(server))))
+    )
+  })
+
+  it.scopedLive("the HTTP service answers concurrent requests over one shared pool", () => {
+    const server = makeServer({ toolCalls: 2, toolName: "get_weather", args: () => JSON.stringify({ city: "Paris" }) })
+    const ServerLive = HttpServer.serve(router).pipe(
+      Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" })),
+      Layer.provide(WeatherToolsLive),
+      Layer.provide(ConnectionPool.layer(config, { size: 2 }).pipe(Layer.provide(memoryTransport(server))))
+    )
+    return Effect.gen(function*() {
+      const address = yield* HttpServer.addressWith((a) => Effect.succeed(a))
+      const port = address._tag === "TcpAddress" ? address.port : 0
+      const client = yield* HttpClient.HttpClient
+      const ask = (question: string) =>
+        HttpClientRequest.post(`http://127.0.0.1:${port}/ask`).pipe(
+          HttpClientRequest.bodyUnsafeJson({ question }),
+          client.execute,
+          Effect.flatMap((r) => r.json),
+          Effect.scoped
+        )
+      const answers = yield* Effect.forEach(["q1", "q2", "q3", "q4", "q5"], ask, { concurrency: "unbounded" })
+      answers.forEach((a: any, i) => assert.strictEqual(a.answer, `done after 2 tool calls for q${i + 1}`))
+      const bad = yield* HttpClientRequest.post(`http://127.0.0.1:${port}/ask`).pipe(
+        HttpClientRequest.bodyUnsafeJson({ nope: 1 }),
+        client.execute,
+        Effect.map((r) => r.status),
+        Effect.scoped
+      )
+      assert.strictEqual(bad, 400)
+      assert.strictEqual(server.stats().connections, 2)
+    }).pipe(Effect.provide(Layer.merge(ServerLive, NodeHttpClient.layerUndici)))
+  })
+})
