@@ -9,10 +9,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { command } from "@loopwire/cli/Conformance"
 import * as Auth from "@loopwire/server/Auth"
 import * as Gateway from "@loopwire/server/Gateway"
-import * as GatewayConfig from "@loopwire/server/GatewayConfig"
-import * as ResponseStore from "@loopwire/server/ResponseStore"
-import * as ScriptedBackend from "@loopwire/server/ScriptedBackend"
-import * as StateCache from "@loopwire/server/StateCache"
+import type * as GatewayConfig from "@loopwire/server/GatewayConfig"
 import * as Conformance from "@loopwire/testkit/Conformance"
 import * as Scenarios from "@loopwire/testkit/Scenarios"
 import * as Effect from "effect/Effect"
@@ -25,23 +22,17 @@ const scenario = Scenarios.toolCallsThenAnswer({
   answer: "The value is 42."
 })
 
-/** The gateway on 127.0.0.1, port 0; yields its WebSocket URL. */
+/** The gateway (`Gateway.layerLocal`: every service in process) on 127.0.0.1, port 0; yields its WebSocket URL. */
 const startGateway = (options: {
   readonly config?: Partial<GatewayConfig.GatewayConfigShape> | undefined
   readonly auth?: Auth.Options | undefined
 } = {}) =>
   Effect.gen(function*() {
-    const context = yield* Layer.build(
-      Gateway.layer.pipe(
-        Layer.provide(Layer.mergeAll(
-          GatewayConfig.layer({ host: "127.0.0.1", port: 0, ...options.config }),
-          StateCache.layer(),
-          ResponseStore.layerMemory(),
-          ScriptedBackend.layer({ scenario }),
-          Auth.layer(options.auth ?? { _tag: "AllowAll" })
-        ))
-      )
-    )
+    const context = yield* Layer.build(Gateway.layerLocal({
+      config: { host: "127.0.0.1", port: 0, ...options.config },
+      auth: options.auth,
+      scenario
+    }))
     const base = yield* Effect.provide(Gateway.baseUrl, context)
     return `${base.replace(/^http/, "ws")}${Gateway.path}`
   })
