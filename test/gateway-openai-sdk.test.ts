@@ -259,6 +259,49 @@ describe("gateway with the official openai SDK", () => {
     })))
 })
 
+describe("steering with the official openai SDK", () => {
+  it.live("response.steer on a running response: accepted, steered, and an automatic successor", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const steerable = Either.getOrThrow(Scenario.decodeUnknown({
+        turns: [
+          {
+            output: [{ type: "message", text: "Working on the first part." }, { type: "message", text: "Second." }],
+            // Slow enough that the steer always arrives before the second item starts (it is polled there).
+            latency: { time_to_first_token_ms: 300, delta_delay_ms: 50, chars_per_delta: 4 }
+          },
+          { output: [{ type: "message", text: "Switching to what you asked." }] }
+        ]
+      }))
+      const context = yield* Layer.build(Gateway.layerLocal({ config: { port: 0 }, scenario: steerable }))
+      const url = yield* Effect.provide(Gateway.baseUrl, context)
+      const { errors, ws } = yield* openWs(url)
+      const events: Array<Json> = []
+      const done = Effect.promise(() =>
+        new Promise<void>((resolve) => {
+          ws.on("event", (event: Json) => {
+            events.push(event)
+            if (event.type === "response.created" && events.filter((e) => e.type === "response.created").length === 1) {
+              ws.send({ type: "response.steer", previous_response_id: event.response.id, input: "Do the other thing." })
+            }
+            if (event.type === "response.completed") resolve()
+          })
+        })
+      )
+      ws.send({ type: "response.create", model: "m", input: "Start.", stream_id: "main" })
+      yield* done
+      const kinds = events.map((e) => e.type)
+      assert.include(kinds, "response.steer.accepted")
+      const steered = events.find((e) => e.type === "response.incomplete")!
+      assert.strictEqual(steered.response.incomplete_details.reason, "steered")
+      const successor = events.filter((e) => e.type === "response.created")[1]!
+      assert.strictEqual(successor.response.previous_response_id, steered.response.id)
+      const completed = events[events.length - 1]!
+      assert.strictEqual(completed.response.output[0].content[0].text, "Switching to what you asked.")
+      assert.isTrue(events.every((e) => e.stream_id === "main"))
+      assert.strictEqual(errors.length, 0)
+    })))
+})
+
 /** A raw socket speaking like Codex: Bearer + beta header, `stream: true`, `client_metadata`, full or delta. */
 const codexSocket = (url: string, apiKey = key) =>
   Effect.acquireRelease(
