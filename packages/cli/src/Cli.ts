@@ -5,6 +5,7 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Bench from "./Bench.js"
+import * as Conformance from "./Conformance.js"
 import * as Demo from "./Demo.js"
 import * as Serve from "./Serve.js"
 
@@ -14,7 +15,7 @@ import * as Serve from "./Serve.js"
  */
 export const command = Command.make("loopwire").pipe(
   Command.withDescription("OpenAI Responses API WebSocket mode: gateway, demo, benchmarks, conformance."),
-  Command.withSubcommands([Serve.command, Demo.command, Bench.command])
+  Command.withSubcommands([Serve.command, Demo.command, Bench.command, Conformance.command])
 )
 
 /**
