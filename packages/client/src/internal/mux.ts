@@ -88,6 +88,8 @@ export interface Pending {
   wire: string | undefined
   readonly mailbox: Mailbox.Mailbox<ServerEvent.ServerEvent, ResponsesError>
   readonly notify: ((notice: Notice) => void) | undefined
+  /** When set, events go straight to it from the reader (one hop fewer); the mailbox then only ends or fails. */
+  readonly sink: ((event: ServerEvent.ServerEvent) => void) | undefined
   sent: boolean
   /** Send order on this socket: resumes go out in it. */
   order: number
@@ -111,7 +113,8 @@ export interface Mux {
   readonly submit: (
     frame: string,
     lane: string | undefined,
-    notify?: ((notice: Notice) => void) | undefined
+    notify?: ((notice: Notice) => void) | undefined,
+    sink?: ((event: ServerEvent.ServerEvent) => void) | undefined
   ) => Effect.Effect<Stream.Stream<ServerEvent.ServerEvent, ResponsesError>, ResponsesError>
   readonly isAlive: () => boolean
   /** Reconnecting with a resume token after a drop. */
@@ -378,7 +381,8 @@ export const make = (options: {
                 new ResponsesError({ reason: "Protocol", message: `Undecodable ${obj.type} event: ${decoded.left.message}` })
               )
             } else {
-              head.mailbox.unsafeOffer(decoded.right)
+              if (head.sink !== undefined) head.sink(decoded.right)
+              else head.mailbox.unsafeOffer(decoded.right)
               if (head.resumed) head.notify?.({ _tag: "ResumedEvent" })
               if (terminal) settle(head, undefined)
             }
@@ -508,7 +512,7 @@ export const make = (options: {
     yield* startReader(options.connection)
     yield* Effect.addFinalizer(() => die(new ResponsesError({ reason: "ConnectionLost", message: "The client closed the connection." })))
 
-    const submit: Mux["submit"] = (frame, lane, notify) =>
+    const submit: Mux["submit"] = (frame, lane, notify, sink) =>
       Effect.gen(function*() {
         if (dead !== undefined) return yield* Effect.fail(dead)
         if (retired) {
@@ -533,6 +537,7 @@ export const make = (options: {
           wire: undefined,
           mailbox,
           notify,
+          sink,
           sent: false,
           order: -1,
           lastSeq: -1,
