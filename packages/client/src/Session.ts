@@ -405,7 +405,10 @@ export const make = (
         }
         return {
           generation: mux.generation,
-          stream: Stream.unwrap(mux.submit(frame, lease.lane, notify)),
+          // The multiplexer's reader hands each event straight to `onEvent` (no per-event hop through a mailbox
+          // and this turn's fiber); the stream only ends or fails.
+          run: (onEvent: (event: ServerEvent.ServerEvent) => void): Effect.Effect<void, ResponsesError> =>
+            Stream.runDrain(Stream.unwrap(mux.submit(frame, lease.lane, notify, onEvent))),
           wasDelta: decision._tag === "Delta"
         }
       })
@@ -434,9 +437,11 @@ export const make = (
         const request = JSON.parse(body) as CreateRequest
         return {
           generation: -1,
-          stream: HttpResponses.create(config, request).pipe(
-            Stream.provideService(HttpClient.HttpClient, http.value)
-          ),
+          run: (onEvent: (event: ServerEvent.ServerEvent) => void): Effect.Effect<void, ResponsesError> =>
+            HttpResponses.create(config, request).pipe(
+              Stream.provideService(HttpClient.HttpClient, http.value),
+              Stream.runForEach((event) => Effect.sync(() => onEvent(event)))
+            ),
           wasDelta: false
         }
       })
@@ -447,7 +452,7 @@ export const make = (
     const runTurn = (
       settings: Settings,
       generate: boolean,
-      emit: (event: TurnEvent) => Effect.Effect<void>
+      emit: (event: TurnEvent) => void
     ): Effect.Effect<Response.Response, ResponsesError> =>
       Effect.gen(function*() {
         const settingsJson = settingsJsonOf(settings)
@@ -472,23 +477,28 @@ export const make = (
             generation = attempt.generation
             wasDelta = attempt.wasDelta
             // The idle timeout (no event for `idleTimeout`) is one watchdog per attempt, not a timer per event.
-            yield* failWhenIdle((touch) =>
-              attempt.stream.pipe(Stream.runForEach((event) =>
-                Effect.suspend(() => {
-                  touch()
-                  delivered++
-                  // The accumulator rebuilds the output from the deltas; a server it cannot follow still
-                  // gets its terminal Response used as is.
-                  if (folding) {
-                    const next = Accumulator.step(acc, event)
-                    if (Either.isRight(next)) acc = next.right
-                    else folding = false
-                  }
-                  const done = terminalResponse(event)
-                  if (Option.isSome(done)) final = folding && acc.final !== undefined ? acc.final : done.value
-                  return emit({ _tag: "Event", event })
-                })
-              )), idleError, idleTimeout)
+            yield* failWhenIdle((touch) => {
+              // Events run synchronously in the delivering fiber; once this attempt ends (or is interrupted),
+              // late events of its request are ignored.
+              let live = true
+              return attempt.run((event) => {
+                if (!live) return
+                touch()
+                delivered++
+                // The accumulator rebuilds the output from the deltas; a server it cannot follow still
+                // gets its terminal Response used as is.
+                if (folding) {
+                  const next = Accumulator.step(acc, event)
+                  if (Either.isRight(next)) acc = next.right
+                  else folding = false
+                }
+                const done = terminalResponse(event)
+                if (Option.isSome(done)) final = folding && acc.final !== undefined ? acc.final : done.value
+                emit({ _tag: "Event", event })
+              }).pipe(Effect.ensuring(Effect.sync(() => {
+                live = false
+              })))
+            }, idleError, idleTimeout)
           }))
           if (outcome._tag === "Right") {
             if (final === undefined) {
@@ -523,7 +533,7 @@ export const make = (
             return response
           }
           const error = outcome.left
-          if (delivered > 0) yield* emit({ _tag: "Discard", reason: error.message })
+          if (delivered > 0) emit({ _tag: "Discard", reason: error.message })
           const r = yield* recover(error)
           if (r === "fail") {
             yield* publish({ _tag: "TurnFailed", error })
@@ -610,7 +620,9 @@ export const make = (
         lock.withPermits(1)(
           Effect.gen(function*() {
             for (const item of newItems) append(item)
-            return yield* runTurn(effectiveSettings(settings), true, (event) => Effect.sync(() => emit.single(event)))
+            return yield* runTurn(effectiveSettings(settings), true, (event) => {
+              emit.single(event)
+            })
           })
         ).pipe(
           Effect.matchCause({
@@ -624,12 +636,12 @@ export const make = (
     const turn: Session["turn"] = (newItems, settings) =>
       lock.withPermits(1)(Effect.gen(function*() {
         for (const item of newItems) append(item)
-        return yield* runTurn(effectiveSettings(settings), true, () => Effect.void)
+        return yield* runTurn(effectiveSettings(settings), true, () => {})
       }))
 
     const prewarm: Session["prewarm"] = (settings) =>
       mode === "http" ? Effect.void : lock.withPermits(1)(
-        Effect.asVoid(runTurn(effectiveSettings(settings), false, () => Effect.void))
+        Effect.asVoid(runTurn(effectiveSettings(settings), false, () => {}))
       )
 
     return {

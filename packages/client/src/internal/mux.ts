@@ -88,6 +88,8 @@ export interface Pending {
   wire: string | undefined
   readonly mailbox: Mailbox.Mailbox<ServerEvent.ServerEvent, ResponsesError>
   readonly notify: ((notice: Notice) => void) | undefined
+  /** When set, events go straight to it from the reader (one hop fewer); the mailbox then only ends or fails. */
+  readonly sink: ((event: ServerEvent.ServerEvent) => void) | undefined
   sent: boolean
   /** Send order on this socket: resumes go out in it. */
   order: number
@@ -111,7 +113,8 @@ export interface Mux {
   readonly submit: (
     frame: string,
     lane: string | undefined,
-    notify?: ((notice: Notice) => void) | undefined
+    notify?: ((notice: Notice) => void) | undefined,
+    sink?: ((event: ServerEvent.ServerEvent) => void) | undefined
   ) => Effect.Effect<Stream.Stream<ServerEvent.ServerEvent, ResponsesError>, ResponsesError>
   readonly isAlive: () => boolean
   /** Reconnecting with a resume token after a drop. */
@@ -160,6 +163,8 @@ export const make = (options: {
 }) =>
   Effect.gen(function*() {
     const muxScope = yield* Effect.scope
+    // Read synchronously per frame on the hot path (the reader's own Clock: TestClock in tests).
+    const clock = yield* Effect.clock
     const policy = options.resume
     const openedAt = yield* Clock.currentTimeMillis
     const lanes = new Map<string, Array<Pending>>()
@@ -299,23 +304,34 @@ export const make = (options: {
       return lanes.get(lane)?.[0]
     }
 
-    const route = (connection: Connection.Connection, text: string): Effect.Effect<void> =>
+    // Per inbound frame: plain code for events, an effect only for error frames and terminals (no generator per
+    // event).
+    const route = (connection: Connection.Connection, text: string): Effect.Effect<void> => {
+      if (connection !== current) return Effect.void // a late frame of a replaced connection
+      lastInbound = clock.unsafeCurrentTimeMillis()
+      let raw: unknown
+      try {
+        raw = JSON.parse(text)
+      } catch {
+        return die(new ResponsesError({ reason: "Protocol", message: "The server sent a frame that is not JSON." }))
+      }
+      if (typeof raw !== "object" || raw === null || typeof (raw as any).type !== "string") {
+        return die(new ResponsesError({ reason: "Protocol", message: "The server sent a frame without a type." }))
+      }
+      const obj = raw as Record<string, unknown> & { readonly type: string }
+      const streamId = typeof obj.stream_id === "string" ? obj.stream_id : undefined
+      const lane = streamId ?? ""
+      return obj.type === "error" ? routeError(connection, obj, streamId, lane) : deliver(obj, lane)
+    }
+
+    const routeError = (
+      connection: Connection.Connection,
+      obj: Record<string, unknown> & { readonly type: string },
+      streamId: string | undefined,
+      lane: string
+    ): Effect.Effect<void> =>
       Effect.gen(function*() {
-        if (connection !== current) return // a late frame of a replaced connection
-        lastInbound = yield* Clock.currentTimeMillis
-        let raw: unknown
-        try {
-          raw = JSON.parse(text)
-        } catch {
-          return yield* die(new ResponsesError({ reason: "Protocol", message: "The server sent a frame that is not JSON." }))
-        }
-        if (typeof raw !== "object" || raw === null || typeof (raw as any).type !== "string") {
-          return yield* die(new ResponsesError({ reason: "Protocol", message: "The server sent a frame without a type." }))
-        }
-        const obj = raw as Record<string, unknown> & { readonly type: string }
-        const streamId = typeof obj.stream_id === "string" ? obj.stream_id : undefined
-        const lane = streamId ?? ""
-        if (obj.type === "error") {
+        {
           const refusal = Resume.refusalOf(obj)
           if (refusal !== undefined) {
             const target = resumeTarget(obj, lane)
@@ -356,40 +372,44 @@ export const make = (options: {
           // An error tied to no lane while only named lanes run: connection-level.
           return yield* die(fromErrorFrame(obj, yield* Clock.currentTimeMillis))
         }
-        const head = lanes.get(lane)?.[0]
-        if (head === undefined) return // stray event (e.g. steer.pending after completion): nothing waits for it
-        if (obj.type !== "error" && typeof obj.sequence_number === "number") {
-          // At most once, in order: a replay overlapping what was delivered is dropped.
-          if (obj.sequence_number <= head.lastSeq) {
-            head.notify?.({ _tag: "Duplicate" })
-            return
-          }
-          head.lastSeq = obj.sequence_number
-        }
-        const terminal = isTerminal(obj)
-        if (!head.settled) {
-          if (obj.type === "error") {
-            settle(head, fromErrorFrame(obj, yield* Clock.currentTimeMillis))
-          } else {
-            const decoded = decodeEvent(obj)
-            if (Either.isLeft(decoded)) {
-              settle(
-                head,
-                new ResponsesError({ reason: "Protocol", message: `Undecodable ${obj.type} event: ${decoded.left.message}` })
-              )
-            } else {
-              head.mailbox.unsafeOffer(decoded.right)
-              if (head.resumed) head.notify?.({ _tag: "ResumedEvent" })
-              if (terminal) settle(head, undefined)
-            }
-          }
-        }
-        if (terminal) {
-          finishHead(lane)
-          yield* pump()
-          yield* maybeCloseRetired()
-        }
+        return yield* deliver(obj, lane)
       })
+
+    // Hands a frame to the head request of its lane; an effect only when the lane's head finished.
+    const deliver = (obj: Record<string, unknown> & { readonly type: string }, lane: string): Effect.Effect<void> => {
+      const head = lanes.get(lane)?.[0]
+      if (head === undefined) return Effect.void // stray event (e.g. steer.pending after completion)
+      if (obj.type !== "error" && typeof obj.sequence_number === "number") {
+        // At most once, in order: a replay overlapping what was delivered is dropped.
+        if (obj.sequence_number <= head.lastSeq) {
+          head.notify?.({ _tag: "Duplicate" })
+          return Effect.void
+        }
+        head.lastSeq = obj.sequence_number
+      }
+      const terminal = isTerminal(obj)
+      if (!head.settled) {
+        if (obj.type === "error") {
+          settle(head, fromErrorFrame(obj, clock.unsafeCurrentTimeMillis()))
+        } else {
+          const decoded = decodeEvent(obj)
+          if (Either.isLeft(decoded)) {
+            settle(
+              head,
+              new ResponsesError({ reason: "Protocol", message: `Undecodable ${obj.type} event: ${decoded.left.message}` })
+            )
+          } else {
+            if (head.sink !== undefined) head.sink(decoded.right)
+            else head.mailbox.unsafeOffer(decoded.right)
+            if (head.resumed) head.notify?.({ _tag: "ResumedEvent" })
+            if (terminal) settle(head, undefined)
+          }
+        }
+      }
+      if (!terminal) return Effect.void
+      finishHead(lane)
+      return Effect.zipRight(Effect.suspend(pump), Effect.suspend(maybeCloseRetired))
+    }
 
     const startReader = (connection: Connection.Connection): Effect.Effect<void> =>
       connection.frames.pipe(
@@ -508,7 +528,7 @@ export const make = (options: {
     yield* startReader(options.connection)
     yield* Effect.addFinalizer(() => die(new ResponsesError({ reason: "ConnectionLost", message: "The client closed the connection." })))
 
-    const submit: Mux["submit"] = (frame, lane, notify) =>
+    const submit: Mux["submit"] = (frame, lane, notify, sink) =>
       Effect.gen(function*() {
         if (dead !== undefined) return yield* Effect.fail(dead)
         if (retired) {
@@ -533,6 +553,7 @@ export const make = (options: {
           wire: undefined,
           mailbox,
           notify,
+          sink,
           sent: false,
           order: -1,
           lastSeq: -1,
