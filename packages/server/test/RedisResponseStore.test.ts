@@ -1,4 +1,5 @@
 import { assert, layer } from "@effect/vitest"
+import * as ChainContext from "@loopwire/server/ChainContext"
 import * as Redis from "@loopwire/server/Redis"
 import * as RedisResponseStore from "@loopwire/server/RedisResponseStore"
 import * as ResponseStore from "@loopwire/server/ResponseStore"
@@ -9,7 +10,7 @@ class Server extends Context.Tag("test/RedisServer")<Server, TestRedis.RedisServ
 
 const record = (id: string, turn = 0): ResponseStore.StoredResponse => ({
   response: { id, object: "response", created_at: 1, status: "completed", model: "scripted", output: [] },
-  context: [{ type: "message", role: "user", content: [{ type: "input_text", text: "héllo" }] }],
+  context: ChainContext.fromArray([{ type: "message", role: "user", content: [{ type: "input_text", text: "héllo" }] }]),
   turn,
   request: { type: "response.create", model: "scripted", store: true, tools: [] }
 })
