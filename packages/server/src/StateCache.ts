@@ -59,9 +59,9 @@ export interface CacheHit extends CachedResponse {
 const jsonSize = (value: unknown): number => (value === undefined ? 0 : JSON.stringify(value).length)
 
 /**
- * Builds an entry and estimates its size once. With a `parent` entry, the context size is the parent's context
- * size + the parent's output + the new items, so the cost is proportional to the new input and the output, never
- * to the history; without one the whole `context` is measured (a full request carries it anyway).
+ * Builds an entry and estimates its size once, in O(new input): a `ChainContext` carries its own size (summed per
+ * segment as the chain grows); a plain array is wrapped as one segment and measured once (a full request carries
+ * it anyway). `parent` and `newInput` are accepted for compatibility and no longer needed.
  *
  * @since 0.1.0
  * @category constructors
