@@ -15,6 +15,7 @@ import * as Metric from "effect/Metric"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
+import type * as ChainContext from "./ChainContext.js"
 
 /**
  * A server event as a backend emits it: no `sequence_number`, no `stream_id` (the gateway adds both).
@@ -61,8 +62,13 @@ export interface ModelTurn {
   readonly response: Response
   /** The create body as received. */
   readonly request: ResponseCreate
-  /** The effective context: the parent's context + the parent's output + the new items. */
+  /**
+   * The effective context as one array: the parent's context + the parent's output + the new items. The gateway
+   * materialises it on access (O(history)); a backend that needs only sizes reads `context`.
+   */
   readonly input: ReadonlyArray<InputItem>
+  /** The effective context as a shared segment chain with precomputed sizes (set by the gateway). */
+  readonly context?: ChainContext.ChainContext | undefined
   /** Only this turn's new items. */
   readonly newInput: ReadonlyArray<InputItem>
   /** Model responses already in this chain (0 for the first). */

@@ -7,7 +7,6 @@
  * @since 0.1.0
  */
 import { ResponseCreate } from "@loopwire/protocol/ClientEvent"
-import { InputItem } from "@loopwire/protocol/Items"
 import { Response } from "@loopwire/protocol/Response"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
@@ -20,9 +19,11 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { Tenant } from "./Auth.js"
+import * as ChainContext from "./ChainContext.js"
 
 /**
- * What is stored per response: the Response, its effective input context, its `turn` (model responses before it
+ * What is stored per response: the Response, its effective input context (a `ChainContext`, shared by reference in
+ * memory; encoded as the full item array), its `turn` (model responses before it
  * in the chain) and the request that created it (the settings needed to continue). A `StateCache.CachedResponse`
  * is one (structurally), so the gateway can put the same value in both.
  *
@@ -31,7 +32,7 @@ import type { Tenant } from "./Auth.js"
  */
 export const StoredResponse = Schema.Struct({
   response: Response,
-  context: Schema.Array(InputItem),
+  context: ChainContext.FromItems,
   turn: Schema.Int.pipe(Schema.nonNegative()),
   request: ResponseCreate
 })

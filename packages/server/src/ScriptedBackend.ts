@@ -99,7 +99,7 @@ export const make = (options: Options = {}): Effect.Effect<Shape> =>
           ending: "completed" | "steered" | "failed"
         ): Stream.Stream<ModelBackendNs.ServerEventBody> =>
           Stream.fromEffect(Effect.map(Clock.currentTimeMillis, (now) => {
-            const usage = internal.estimateUsage(turn.input, turn.request.instructions, outputChars)
+            const usage = internal.estimateUsage(turn.context ?? turn.input, turn.request.instructions, outputChars)
             const completedAt = Math.floor(now / 1000)
             switch (ending) {
               case "completed":

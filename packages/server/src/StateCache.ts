@@ -18,6 +18,7 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
+import * as ChainContext from "./ChainContext.js"
 import * as internal from "./internal/cacheState.js"
 
 /**
@@ -30,8 +31,11 @@ import * as internal from "./internal/cacheState.js"
  */
 export interface CachedResponse {
   readonly response: Response
-  /** The effective input of `response`: the parent's context + the parent's output + this turn's new items. */
-  readonly context: ReadonlyArray<InputItem>
+  /**
+   * The effective input of `response`: the parent's context + the parent's output + this turn's new items, as a
+   * persistent segment chain sharing the parent's segments (O(new input) per entry, O(N) items for an N-turn chain).
+   */
+  readonly context: ChainContext.ChainContext
   /** Model responses already in the chain before this one (0 for the first). */
   readonly turn: number
   readonly request: ResponseCreate
@@ -55,28 +59,30 @@ export interface CacheHit extends CachedResponse {
 const jsonSize = (value: unknown): number => (value === undefined ? 0 : JSON.stringify(value).length)
 
 /**
- * Builds an entry and estimates its size once. With a `parent` entry, the context size is the parent's context
- * size + the parent's output + the new items, so the cost is proportional to the new input and the output, never
- * to the history; without one the whole `context` is measured (a full request carries it anyway).
+ * Builds an entry and estimates its size once, in O(new input): a `ChainContext` carries its own size (summed per
+ * segment as the chain grows); a plain array is wrapped as one segment and measured once (a full request carries
+ * it anyway). `parent` and `newInput` are accepted for compatibility and no longer needed.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const makeEntry = (options: {
   readonly response: Response
-  readonly context: ReadonlyArray<InputItem>
+  /** A `ChainContext` (shared), or an array (measured once: a full request carries it anyway). */
+  readonly context: ChainContext.ChainContext | ReadonlyArray<InputItem>
   readonly turn: number
   readonly request: ResponseCreate
   readonly parent?: CachedResponse | undefined
   readonly newInput?: ReadonlyArray<InputItem> | undefined
 }): CachedResponse => {
-  const contextBytes = options.parent !== undefined
-    ? options.parent.contextBytes + jsonSize(options.parent.response.output) + jsonSize(options.newInput ?? [])
-    : jsonSize(options.context)
+  const context = ChainContext.isChainContext(options.context)
+    ? options.context
+    : ChainContext.fromArray(options.context)
+  const contextBytes = context.bytes + 2 + Math.max(0, context.length - 1)
   const settingsBytes = jsonSize({ ...options.request, input: undefined })
   return {
     response: options.response,
-    context: options.context,
+    context,
     turn: options.turn,
     request: options.request,
     contextBytes,

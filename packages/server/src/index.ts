@@ -10,6 +10,11 @@ export * as Auth from "./Auth.js"
 /**
  * @since 0.1.0
  */
+export * as ChainContext from "./ChainContext.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as ConnectionHandler from "./ConnectionHandler.js"
 
 /**

@@ -53,6 +53,34 @@ describe("ConnectionHandler", () => {
       assert.strictEqual(turn1!.input[0], turn0!.input[0])
       assert.deepStrictEqual(turn1!.input[1], call)
       assert.strictEqual(turn1!.input[2], turn1!.newInput[0])
+      // The context is a segment on top of the parent's: the history is shared, not copied.
+      assert.strictEqual(turn1!.context!.parent, turn0!.context)
+      assert.strictEqual(turn1!.context!.items.length, 2)
+    }).pipe(Effect.provide(services(backend)))
+  })
+
+  it.scoped("a 200-turn chain: each turn's new context segment is O(new input), whatever the turn index", () => {
+    const backend = makeBackend()
+    return Effect.gen(function*() {
+      const client = yield* connect()
+      yield* client.send(create({ input: [user("start")] }))
+      let previous = finalResponse(yield* client.untilDone())
+      for (let i = 1; i < 200; i++) {
+        yield* client.send(create({ previous_response_id: previous.id, input: [user(`turn ${i}`)] }))
+        previous = finalResponse(yield* client.untilDone())
+      }
+      assert.strictEqual(backend.turns.length, 200)
+      let held = 0
+      for (let i = 1; i < 200; i++) {
+        const context = backend.turns[i]!.context!
+        // One new segment per turn: the parent's output (one message) + one new item.
+        assert.strictEqual(context.parent, backend.turns[i - 1]!.context)
+        assert.strictEqual(context.items.length, 2)
+        assert.strictEqual(context.length, 1 + 2 * i)
+        held += context.items.length
+      }
+      // Every context of the chain together holds O(N) items (1 + 2 per turn), not O(N^2).
+      assert.strictEqual(1 + held, backend.turns[199]!.context!.length)
     }).pipe(Effect.provide(services(backend)))
   })
 

@@ -1,11 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as ChainContext from "@loopwire/server/ChainContext"
 import * as Metrics from "@loopwire/server/Metrics"
 import * as ResponseStore from "@loopwire/server/ResponseStore"
 import { Effect, Metric, Option } from "effect"
 
 const record = (id: string): ResponseStore.StoredResponse => ({
   response: { id, object: "response", created_at: 1, status: "completed", model: "scripted", output: [] },
-  context: [],
+  context: ChainContext.empty,
   turn: 0,
   request: { type: "response.create", model: "scripted" }
 })

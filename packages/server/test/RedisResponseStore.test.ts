@@ -1,4 +1,5 @@
 import { assert, layer } from "@effect/vitest"
+import * as ChainContext from "@loopwire/server/ChainContext"
 import * as Redis from "@loopwire/server/Redis"
 import * as RedisResponseStore from "@loopwire/server/RedisResponseStore"
 import * as ResponseStore from "@loopwire/server/ResponseStore"
@@ -9,7 +10,7 @@ class Server extends Context.Tag("test/RedisServer")<Server, TestRedis.RedisServ
 
 const record = (id: string, turn = 0): ResponseStore.StoredResponse => ({
   response: { id, object: "response", created_at: 1, status: "completed", model: "scripted", output: [] },
-  context: [{ type: "message", role: "user", content: [{ type: "input_text", text: "héllo" }] }],
+  context: ChainContext.fromArray([{ type: "message", role: "user", content: [{ type: "input_text", text: "héllo" }] }]),
   turn,
   request: { type: "response.create", model: "scripted", store: true, tools: [] }
 })
@@ -41,6 +42,63 @@ layer(ServerLive, { excludeTestServices: true })("RedisResponseStore (real redis
       assert.isFalse(yield* a.remove("globex", "resp_1"))
       assert.isTrue(yield* a.remove("acme", "resp_1"))
       assert.isTrue(Option.isNone(yield* b.get("acme", "resp_1")))
+    }))
+
+  it.scoped("a 200-turn chain: each write is O(new input) (bytes do not grow with the turn), hydration rebuilds it", () =>
+    Effect.gen(function*() {
+      const store = yield* storeOn({ checkpointEvery: 50 })
+      const server = yield* Server
+      const redis = yield* Redis.make({ url: server.url, prefix })
+      const user = (text: string) => ({ type: "message", role: "user", content: [{ type: "input_text", text }] } as const)
+      const reply = (i: number) => ({
+        type: "message",
+        id: `msg_${i}`,
+        role: "assistant",
+        status: "completed",
+        content: [{ type: "output_text", text: `reply ${String(i).padStart(3, "0")}`, annotations: [] }]
+      } as const)
+      const rec = (i: number, context: ChainContext.ChainContext): ResponseStore.StoredResponse => ({
+        response: {
+          id: `chain_${i}`,
+          object: "response",
+          created_at: 1,
+          status: "completed",
+          model: "scripted",
+          output: [reply(i)],
+          previous_response_id: i === 0 ? null : `chain_${i - 1}`
+        },
+        context,
+        turn: i,
+        request: { type: "response.create", model: "scripted" }
+      })
+      let context = ChainContext.fromArray([user("turn 000")])
+      const sizes: Array<number> = []
+      for (let i = 0; i < 200; i++) {
+        if (i > 0) context = ChainContext.append(context, [reply(i - 1), user(`turn ${String(i).padStart(3, "0")}`)])
+        yield* store.put("acme", rec(i, context))
+        const raw = yield* redis.use((c) => c.get(RedisResponseStore.key(prefix, "acme", `chain_${i}`)))
+        sizes.push(raw!.length)
+      }
+      // Delta records (all but the checkpoints, every 50th segment) have the same size at turn 1 and turn 199.
+      const deltas = sizes.filter((_, i) => i > 0 && (i + 1) % 50 !== 0)
+      // (Only the ids' digits differ.)
+      assert.isTrue(Math.max(...deltas) - Math.min(...deltas) <= 16, `${Math.min(...deltas)}..${Math.max(...deltas)}`)
+      // A checkpoint holds the whole context: it is the only kind of write that grows.
+      assert.isTrue(sizes[199]! > 100 * Math.max(...deltas) / 2)
+      const found = yield* store.get("acme", "chain_199")
+      assert.isTrue(Option.isSome(found))
+      const hydrated = Option.getOrThrow(found)
+      assert.strictEqual(hydrated.turn, 199)
+      assert.deepStrictEqual(ChainContext.toArray(hydrated.context), ChainContext.toArray(context))
+      assert.strictEqual(hydrated.context.bytes, context.bytes)
+      // An ancestor gone (expired / removed): the descendant does not hydrate, it is simply not found.
+      yield* store.remove("acme", "chain_180")
+      assert.isTrue(Option.isNone(yield* store.get("acme", "chain_190")))
+      // A checkpoint (segment 200 = turn 199) does not need it, nor does a record before the gap.
+      assert.isTrue(Option.isSome(yield* store.get("acme", "chain_199")))
+      assert.isTrue(Option.isSome(yield* store.get("acme", "chain_170")))
+      // Tenant scoping holds for the whole chain.
+      assert.isTrue(Option.isNone(yield* store.get("globex", "chain_199")))
     }))
 
   it.scoped("keys are scoped by tenant with a cluster hash tag, and tenant names cannot collide", () =>

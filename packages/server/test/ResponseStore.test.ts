@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as ChainContext from "@loopwire/server/ChainContext"
 import * as ResponseStore from "@loopwire/server/ResponseStore"
 import { ConfigProvider, Effect, Layer, Option, Schema, TestClock } from "effect"
 
@@ -11,7 +12,7 @@ const record = (id: string, turn = 0): ResponseStore.StoredResponse => ({
     model: "scripted",
     output: [{ type: "function_call", id: "fc_1", call_id: "call_1", name: "f", arguments: "{}", status: "completed" }]
   },
-  context: [{ type: "message", role: "user", content: [{ type: "input_text", text: "hi" }] }],
+  context: ChainContext.fromArray([{ type: "message", role: "user", content: [{ type: "input_text", text: "hi" }] }]),
   turn,
   request: { type: "response.create", model: "scripted", store: true, tools: [] }
 })

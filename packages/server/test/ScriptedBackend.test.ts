@@ -5,6 +5,7 @@ import * as Codec from "@loopwire/protocol/Codec"
 import type { InputItem } from "@loopwire/protocol/Items"
 import type { Response } from "@loopwire/protocol/Response"
 import * as ServerEvent from "@loopwire/protocol/ServerEvent"
+import * as ChainContext from "@loopwire/server/ChainContext"
 import * as ModelBackend from "@loopwire/server/ModelBackend"
 import * as Scenario from "@loopwire/server/Scenario"
 import * as ScriptedBackend from "@loopwire/server/ScriptedBackend"
@@ -115,6 +116,24 @@ describe("ScriptedBackend", () => {
       // The created/in_progress response is the gateway's skeleton.
       const created = events[0]!
       assert.deepStrictEqual(created.response, { ...makeTurn("resp_a", 0).response })
+    }))
+
+  it.effect("usage comes from the gateway context's precomputed size, without reading the items", () =>
+    Effect.gen(function*() {
+      const backend = yield* ScriptedBackend.make({ scenario })
+      const plain = checkStream(yield* collect(backend, makeTurn("resp_a", 0)))
+      const base = makeTurn("resp_a", 0)
+      const context = ChainContext.fromArray(base.input)
+      // A 200-turn-long history would be walked item by item; here the items are unreadable: only sizes are used.
+      const withContext: ModelBackend.ModelTurn = {
+        ...base,
+        get input(): ReadonlyArray<InputItem> {
+          throw new Error("the scripted backend must not walk the input")
+        },
+        context
+      }
+      const sized = checkStream(yield* collect(backend, withContext))
+      assert.deepStrictEqual(sized.usage, plain.usage)
     }))
 
   it.effect("is deterministic: the same (response id, turn) replays the same output; another id gets other ids", () =>

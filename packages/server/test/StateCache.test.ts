@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as ChainContext from "@loopwire/server/ChainContext"
 import type { InputItem } from "@loopwire/protocol/Items"
 import type { Response } from "@loopwire/protocol/Response"
 import * as StateCache from "@loopwire/server/StateCache"
@@ -15,7 +16,7 @@ const response = (id: string, output: Response["output"] = []): Response => ({
 
 const entry = (id: string, bytes = 10): StateCache.CachedResponse => ({
   response: response(id),
-  context: [],
+  context: ChainContext.empty,
   turn: 0,
   request: { type: "response.create" },
   contextBytes: 0,
@@ -129,21 +130,21 @@ describe("StateCache service", () => {
       request: { type: "response.create", model: "m", input: [user("hello")] }
     })
     let parent = first
-    let context: ReadonlyArray<InputItem> = first.context
+    let context: ReadonlyArray<InputItem> = ChainContext.toArray(first.context)
     for (let turn = 1; turn <= 20; turn++) {
       const newInput = [user(`turn ${turn}`)]
       context = [...context, ...parent.response.output as ReadonlyArray<InputItem>, ...newInput]
       parent = StateCache.makeEntry({
         response: response(`r${turn + 1}`, [{ type: "function_call", call_id: `call_${turn}`, name: "f", arguments: "{}" }]),
-        context,
+        context: ChainContext.append(parent.context, [...parent.response.output as ReadonlyArray<InputItem>, ...newInput]),
         turn,
         request: { type: "response.create", model: "m", previous_response_id: parent.response.id, input: newInput },
         parent,
         newInput
       })
       const exact = JSON.stringify(context).length
-      // Each incremental step adds the brackets of two arrays instead of one comma: a few bytes per turn.
-      assert.isTrue(Math.abs(parent.contextBytes - exact) <= 4 * turn, `turn ${turn}: ${parent.contextBytes} vs ${exact}`)
+      // Per-segment sizes add up to the exact size of the whole array.
+      assert.strictEqual(parent.contextBytes, exact)
       assert.isTrue(parent.bytes > parent.contextBytes)
     }
   })

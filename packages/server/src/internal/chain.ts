@@ -5,6 +5,7 @@
  * @internal
  */
 import type { InputItem, OutputItem } from "@loopwire/protocol/Items"
+import * as ChainContext from "../ChainContext.js"
 
 /** Anything item-shaped: the checks below read only `type`, `role` and `call_id`. */
 interface ItemLike {
@@ -28,20 +29,19 @@ export const inputItems = (input: unknown): ReadonlyArray<InputItem> => {
 }
 
 /**
- * The effective context of a continuation: the parent's context, the parent's output, then the new items. One
- * allocation of references; no item is copied, re-encoded or re-validated.
+ * The effective context of a continuation: the parent's context, the parent's output, then the new items. One new
+ * segment of O(parent output + new items) references on top of the parent's (shared) segments; no item is copied,
+ * re-encoded or re-validated, and the history is not walked.
  *
  * @internal
  */
 export const continueContext = (
-  parentContext: ReadonlyArray<InputItem>,
+  parentContext: ChainContext.ChainContext,
   parentOutput: ReadonlyArray<OutputItem>,
   newItems: ReadonlyArray<InputItem>
-): ReadonlyArray<InputItem> => {
-  if (parentOutput.length === 0 && newItems.length === 0) return parentContext
+): ChainContext.ChainContext =>
   // Output items are valid input items (a replayed history resends them verbatim).
-  return (parentContext as Array<InputItem>).concat(parentOutput as ReadonlyArray<InputItem>, newItems)
-}
+  ChainContext.append(parentContext, (parentOutput as ReadonlyArray<InputItem>).concat(newItems))
 
 const callTypeOf: Record<string, string> = {
   function_call_output: "function_call",
@@ -52,6 +52,14 @@ const findCall = (items: ReadonlyArray<ItemLike>, type: string, callId: string, 
   for (let i = end - 1; i >= 0; i--) {
     const item = items[i]!
     if (item.type === type && item.call_id === callId) return true
+  }
+  return false
+}
+
+// The rare path (a tool output for a call older than the parent's output): newest segment first.
+const findInContext = (context: ChainContext.ChainContext, type: string, callId: string): boolean => {
+  for (let c: ChainContext.ChainContext | undefined = context; c !== undefined; c = c.parent) {
+    if (findCall(c.items as ReadonlyArray<ItemLike>, type, callId)) return true
   }
   return false
 }
@@ -68,7 +76,7 @@ const findCall = (items: ReadonlyArray<ItemLike>, type: string, callId: string, 
 export const unmatchedToolOutput = (
   newItems: ReadonlyArray<ItemLike>,
   parentOutput: ReadonlyArray<ItemLike>,
-  parentContext: ReadonlyArray<ItemLike>
+  parentContext: ChainContext.ChainContext
 ): { readonly index: number; readonly callId: string } | undefined => {
   for (let index = 0; index < newItems.length; index++) {
     const item = newItems[index]!
@@ -77,7 +85,7 @@ export const unmatchedToolOutput = (
     const callId = item.call_id
     if (findCall(parentOutput, callType, callId)) continue
     if (findCall(newItems, callType, callId, index)) continue
-    if (findCall(parentContext, callType, callId)) continue
+    if (findInContext(parentContext, callType, callId)) continue
     return { index, callId }
   }
   return undefined

@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import * as ChainContext from "../ChainContext.js"
 import type { InputItem, OutputItem } from "@loopwire/protocol/Items"
 import type { Response, Usage } from "@loopwire/protocol/Response"
 import * as Events from "@loopwire/protocol/Events"
@@ -136,12 +137,14 @@ const tokens = (chars: number): number => Math.ceil(chars / 4)
  * @internal
  */
 export const estimateUsage = (
-  input: ReadonlyArray<InputItem>,
+  input: ReadonlyArray<InputItem> | ChainContext.ChainContext,
   instructions: unknown,
   outputChars: number
 ): Usage => {
   let inputChars = typeof instructions === "string" ? instructions.length : 0
-  for (const item of input) inputChars += itemSize(item)
+  // A gateway context carries its size: O(1), not a walk over the history.
+  if (ChainContext.isChainContext(input)) inputChars += input.bytes
+  else for (const item of input) inputChars += itemSize(item)
   const input_tokens = tokens(inputChars)
   const output_tokens = tokens(outputChars)
   return {

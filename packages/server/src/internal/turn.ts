@@ -18,6 +18,7 @@ import type { GatewayConfigShape } from "../GatewayConfig.js"
 import { type ModelBackend, ModelBackendError, type ModelTurn } from "../ModelBackend.js"
 import type { ResponseStore } from "../ResponseStore.js"
 import { type CachedResponse, makeEntry, type StateCache } from "../StateCache.js"
+import * as ChainContext from "../ChainContext.js"
 import * as Chain from "./chain.js"
 import * as Protocol from "./protocol.js"
 
@@ -231,7 +232,7 @@ export const run = (
     }
 
     const parentOutput: ReadonlyArray<OutputItem> = parent?.response.output ?? []
-    const parentContext: ReadonlyArray<InputItem> = parent?.context ?? []
+    const parentContext = parent?.context ?? ChainContext.empty
     const unmatched = Chain.unmatchedToolOutput(newInput, parentOutput, parentContext)
     // A failed continuation evicts its parent when the parent is this lane's (protocol §4.3); a failed cross-lane
     // fork leaves the shared parent to its own lane. Done before the failure is written, so a client reacting to
@@ -245,7 +246,9 @@ export const run = (
       return { _tag: "Rejected", error: Protocol.unknownCallId(unmatched.callId, streamId), parent: parentRef } as const
     }
 
-    const input = parent === undefined ? newInput : Chain.continueContext(parentContext, parentOutput, newInput)
+    const context = parent === undefined
+      ? ChainContext.fromArray(newInput)
+      : Chain.continueContext(parentContext, parentOutput, newInput)
     // Model responses already in the chain: incremental on a continuation (a prewarm parent generated nothing, so
     // it does not count), counted once on a full resend.
     const turn = parent === undefined
@@ -267,7 +270,7 @@ export const run = (
 
     const keep = (response: Response) =>
       Effect.gen(function*() {
-        const entry = makeEntry({ response, context: input, turn, request, parent, newInput })
+        const entry = makeEntry({ response, context, turn, request })
         if (env.cache !== undefined) yield* env.cache.put(env.connectionId, lane, entry)
         if (request.store !== false) {
           yield* env.store.put(env.tenant, entry).pipe(
@@ -293,16 +296,21 @@ export const run = (
         return { _tag: "Finished", status: "completed", response: final, parent: parentRef } as const
       }
 
-      const modelTurn: ModelTurn = env.backend.supportsSteering
-        ? {
-          response: skeleton,
-          request,
-          input,
-          newInput,
-          turn,
-          steering: { requested: Effect.sync(() => running.steers.length > 0) }
-        }
-        : { response: skeleton, request, input, newInput, turn }
+      // `input` is materialised only if the backend reads it (an upstream resend, O(history) anyway); the scripted
+      // backend reads the precomputed sizes of `context`.
+      const modelTurn: ModelTurn = {
+        response: skeleton,
+        request,
+        get input() {
+          return ChainContext.toArray(context)
+        },
+        context,
+        newInput,
+        turn,
+        ...(env.backend.supportsSteering
+          ? { steering: { requested: Effect.sync(() => running.steers.length > 0) } }
+          : {})
+      }
       let terminal: WireEvent | undefined
       const consumed = yield* env.backend.generate(modelTurn).pipe(
         Stream.takeUntil((event) => isTerminal(event as WireEvent)),
