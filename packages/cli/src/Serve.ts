@@ -243,7 +243,7 @@ const sharedStateLayer = (
     )
     const resumeLog = config.resume ? RedisResumeLog.layerConfig(resumeOptions) : Layer.empty
     const store = RedisResponseStore.layerConfig(
-      Config.map(RedisResponseStore.config, (fromEnv) => (storeTtl === undefined ? fromEnv : { ttl: storeTtl }))
+      Config.map(RedisResponseStore.config, (fromEnv) => (storeTtl === undefined ? fromEnv : { ...fromEnv, ttl: storeTtl }))
     )
     return Layer.mergeAll(store, resumeLog).pipe(Layer.provide(redis))
   }))
