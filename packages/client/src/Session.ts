@@ -28,6 +28,7 @@ import * as Stream from "effect/Stream"
 import * as ConnectionPool from "./ConnectionPool.js"
 import * as HttpResponses from "./HttpResponses.js"
 import { failWhenIdle } from "./internal/idle.js"
+import { fromProducer } from "./internal/produce.js"
 import type * as Mux from "./internal/mux.js"
 import * as Recovery from "./Recovery.js"
 import type { CreateRequest } from "./ResponsesClient.js"
@@ -408,7 +409,7 @@ export const make = (
           // The multiplexer's reader hands each event straight to `onEvent` (no per-event hop through a mailbox
           // and this turn's fiber); the stream only ends or fails.
           run: (onEvent: (event: ServerEvent.ServerEvent) => void): Effect.Effect<void, ResponsesError> =>
-            Stream.runDrain(Stream.unwrap(mux.submit(frame, lease.lane, notify, onEvent))),
+            mux.run(frame, lease.lane, onEvent, notify),
           wasDelta: decision._tag === "Delta"
         }
       })
@@ -616,20 +617,12 @@ export const make = (
       })
 
     const send: Session["send"] = (newItems, settings) =>
-      Stream.asyncPush<TurnEvent, ResponsesError>((emit) =>
+      fromProducer<TurnEvent, ResponsesError, never>((emit) =>
         lock.withPermits(1)(
-          Effect.gen(function*() {
+          Effect.suspend(() => {
             for (const item of newItems) append(item)
-            return yield* runTurn(effectiveSettings(settings), true, (event) => {
-              emit.single(event)
-            })
+            return runTurn(effectiveSettings(settings), true, emit)
           })
-        ).pipe(
-          Effect.matchCause({
-            onSuccess: () => emit.end(),
-            onFailure: (cause) => emit.halt(cause)
-          }),
-          Effect.forkScoped
         )
       )
 

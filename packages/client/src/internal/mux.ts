@@ -113,9 +113,18 @@ export interface Mux {
   readonly submit: (
     frame: string,
     lane: string | undefined,
-    notify?: ((notice: Notice) => void) | undefined,
-    sink?: ((event: ServerEvent.ServerEvent) => void) | undefined
+    notify?: ((notice: Notice) => void) | undefined
   ) => Effect.Effect<Stream.Stream<ServerEvent.ServerEvent, ResponsesError>, ResponsesError>
+  /**
+   * Sends a `response.create` frame on a lane and hands every event to `sink`, synchronously, from the reader;
+   * succeeds once the terminal event was handed over. No stream and no per-event hop: the hot path of a session.
+   */
+  readonly run: (
+    frame: string,
+    lane: string | undefined,
+    sink: (event: ServerEvent.ServerEvent) => void,
+    notify?: ((notice: Notice) => void) | undefined
+  ) => Effect.Effect<void, ResponsesError>
   readonly isAlive: () => boolean
   /** Reconnecting with a resume token after a drop. */
   readonly isResuming: () => boolean
@@ -528,7 +537,12 @@ export const make = (options: {
     yield* startReader(options.connection)
     yield* Effect.addFinalizer(() => die(new ResponsesError({ reason: "ConnectionLost", message: "The client closed the connection." })))
 
-    const submit: Mux["submit"] = (frame, lane, notify, sink) =>
+    const enqueue = (
+      frame: string,
+      lane: string | undefined,
+      notify: ((notice: Notice) => void) | undefined,
+      sink: ((event: ServerEvent.ServerEvent) => void) | undefined
+    ): Effect.Effect<Mailbox.Mailbox<ServerEvent.ServerEvent, ResponsesError>, ResponsesError> =>
       Effect.gen(function*() {
         if (dead !== undefined) return yield* Effect.fail(dead)
         if (retired) {
@@ -563,14 +577,22 @@ export const make = (options: {
         }
         waiting.push(pending)
         yield* pump()
-        return Mailbox.toStream(mailbox)
+        return mailbox
       })
+
+    const submit: Mux["submit"] = (frame, lane, notify) =>
+      Effect.map(enqueue(frame, lane, notify, undefined), Mailbox.toStream)
+
+    // With a sink nothing is offered to the mailbox: it only ends (or fails) when the response settles.
+    const run: Mux["run"] = (frame, lane, sink, notify) =>
+      Effect.flatMap(enqueue(frame, lane, notify, sink), (mailbox) => mailbox.await)
 
     const self: Mux = {
       generation: options.generation,
       connection: () => current,
       openedAt,
       submit,
+      run,
       isAlive: () => dead === undefined && !retired,
       isResuming: () => resuming && dead === undefined,
       resumable: tagging,
