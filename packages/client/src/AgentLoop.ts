@@ -116,30 +116,14 @@ export const runWith = <T extends Toolkit.Any>(
           emit.single({ _tag: "LimitReached", turns: turn - 1, reason: "max_turns" })
           return
         }
-        let response: Response.Response | undefined
-        yield* session.send(items, settings).pipe(
-          Stream.runForEach((e) =>
-            Effect.sync(() => {
-              if (e._tag === "Discard") {
-                emit.single({ _tag: "TurnRestarted", turn, reason: e.reason })
-                return
-              }
-              const event = e.event
-              if (event.type === "response.output_text.delta") {
-                emit.single({ _tag: "TextDelta", turn, delta: (event as any).delta })
-              } else if (
-                event.type === "response.completed" || event.type === "response.incomplete" ||
-                event.type === "response.failed"
-              ) {
-                response = (event as any).response
-              }
-            })
-          )
-        )
-        if (response === undefined) {
-          return yield* new ResponsesError({ reason: "Protocol", message: "The turn ended without a response." })
-        }
-        const final: Response.Response = response
+        // Events are followed with a callback (no stream per turn); the session returns the final response.
+        const final: Response.Response = yield* session.turnWith(items, settings, (e) => {
+          if (e._tag === "Discard") {
+            emit.single({ _tag: "TurnRestarted", turn, reason: e.reason })
+          } else if (e.event.type === "response.output_text.delta") {
+            emit.single({ _tag: "TextDelta", turn, delta: (e.event as any).delta })
+          }
+        })
         const calls = final.output.filter((item: any) => item.type === "function_call") as unknown as ReadonlyArray<
           ToolRegistry.FunctionCallLike
         >

@@ -166,6 +166,16 @@ export interface Session {
     newItems: ReadonlyArray<Items.InputItem>,
     settings?: Settings | undefined
   ) => Stream.Stream<TurnEvent, ResponsesError>
+  /**
+   * `send` without a stream: runs one model turn to its final response, handing each `TurnEvent` to `onEvent`
+   * synchronously as it arrives (from the socket's reader; keep the callback short and non-blocking). The cheapest
+   * way to follow a turn's events: no stream and no fiber hop per event. `AgentLoop` runs on it.
+   */
+  readonly turnWith: (
+    newItems: ReadonlyArray<Items.InputItem>,
+    settings: Settings | undefined,
+    onEvent: (event: TurnEvent) => void
+  ) => Effect.Effect<Response.Response, ResponsesError>
   /** `send`, run to its final response. */
   readonly turn: (
     newItems: ReadonlyArray<Items.InputItem>,
@@ -617,20 +627,15 @@ export const make = (
       })
 
     const send: Session["send"] = (newItems, settings) =>
-      fromProducer<TurnEvent, ResponsesError, never>((emit) =>
-        lock.withPermits(1)(
-          Effect.suspend(() => {
-            for (const item of newItems) append(item)
-            return runTurn(effectiveSettings(settings), true, emit)
-          })
-        )
-      )
+      fromProducer<TurnEvent, ResponsesError, never>((emit) => turnWith(newItems, settings, emit))
 
-    const turn: Session["turn"] = (newItems, settings) =>
-      lock.withPermits(1)(Effect.gen(function*() {
+    const turnWith: Session["turnWith"] = (newItems, settings, onEvent) =>
+      lock.withPermits(1)(Effect.suspend(() => {
         for (const item of newItems) append(item)
-        return yield* runTurn(effectiveSettings(settings), true, () => {})
+        return runTurn(effectiveSettings(settings), true, onEvent)
       }))
+
+    const turn: Session["turn"] = (newItems, settings) => turnWith(newItems, settings, () => {})
 
     const prewarm: Session["prewarm"] = (settings) =>
       mode === "http" ? Effect.void : lock.withPermits(1)(
@@ -640,6 +645,7 @@ export const make = (
     return {
       lease,
       send,
+      turnWith,
       turn,
       prewarm,
       history: Effect.sync(() => history.map((e) => e.item)),

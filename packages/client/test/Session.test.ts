@@ -103,6 +103,28 @@ describe("Session", () => {
     }).pipe(Effect.provide(layer))
   })
 
+  it.scoped("turnWith hands over the same events as send, in order (a Discard included), and returns the final response", () => {
+    const { server, layer } = setup()
+    return Effect.gen(function*() {
+      const session = yield* Session.make({ settings })
+      const r1 = yield* drive(session.turn([user("a")]))
+      // The same drop mid-response on both paths: events, Discard marker, re-issued events.
+      server.faults.dropAfterEvents = 3
+      const viaStream = Chunk.toArray(yield* drive(Stream.runCollect(session.send([output((r1.output[0] as any).call_id)]))))
+      const r2 = (yield* session.history).at(-1) as any
+      server.faults.dropAfterEvents = 3
+      const viaCallback: Array<Session.TurnEvent> = []
+      const final = yield* drive(session.turnWith([output(r2.call_id)], undefined, (e) => viaCallback.push(e)))
+      const shape = (events: ReadonlyArray<Session.TurnEvent>) =>
+        events.map((e) => e._tag === "Discard" ? "Discard" : e.event.type)
+      assert.deepStrictEqual(shape(viaCallback), shape(viaStream))
+      assert.strictEqual(shape(viaCallback).filter((t) => t === "Discard").length, 1)
+      const terminal = viaCallback.at(-1) as any
+      assert.strictEqual(terminal.event.type, "response.completed")
+      assert.strictEqual(final.id, terminal.event.response.id)
+    }).pipe(Effect.provide(layer))
+  })
+
   it.scoped("a drop mid-response: reconnect with backoff, full resend (store:false), partial output discarded", () => {
     const { server, layer } = setup()
     return Effect.gen(function*() {
