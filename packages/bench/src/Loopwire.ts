@@ -143,18 +143,34 @@ interface Folded {
 }
 
 /**
+ * How `loopwire-ws` follows a turn's events:
+ * - `callback`: `session.turnWith(newItems, settings, onEvent)`, the form `AgentLoop` runs on (no stream per turn);
+ * - `stream`: `session.send(newItems, settings)`, the `Stream` of turn events, folded with `Stream.runFold`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Follow = "callback" | "stream"
+
+/**
  * Loopwire's client over WebSocket mode: per rollout a fresh `ConnectionPool` (one socket, dialled before the
  * first turn so `connectMs` is measured apart, as for the other WebSocket transports) and one `Session` that
- * keeps the history and decides delta or full itself; every turn is `session.send(newItems, settings)` folded to
- * its terminal event. Bytes sent come from `Session.metrics`, bytes received from the transport. Over the WAN
- * variant's TLS the socket trusts the run-time certificate through the transport's `tls.ca`.
+ * keeps the history and decides delta or full itself; every turn is `session.turnWith(newItems, settings, onEvent)`
+ * (`loopwire-ws`, the agent loop's form) or `session.send(newItems, settings)` folded to its terminal event
+ * (`loopwire-ws-stream`, the `Stream` form). Bytes sent come from `Session.metrics`, bytes received from the
+ * transport. Over the WAN variant's TLS the socket trusts the run-time certificate through the transport's `tls.ca`.
  *
  * @since 0.1.0
  * @category transports
  */
-export const loopwireWs = (target: Transports.ServerTarget = gatewayTarget()): TransportUnderTest => ({
-  name: "loopwire-ws",
-  description: "Loopwire client (Session) over WebSocket mode, delta continuation",
+export const loopwireWs = (
+  target: Transports.ServerTarget = gatewayTarget(),
+  follow: Follow = "callback"
+): TransportUnderTest => ({
+  name: follow === "callback" ? "loopwire-ws" : "loopwire-ws-stream",
+  description: follow === "callback"
+    ? "Loopwire client (Session.turnWith) over WebSocket mode, delta continuation"
+    : "Loopwire client (Session.send, a Stream per turn) over WebSocket mode, delta continuation",
   setup: (ctx) =>
     Effect.gen(function*() {
       const server = yield* target.start(ctx.scenario)
@@ -177,28 +193,33 @@ export const loopwireWs = (target: Transports.ServerTarget = gatewayTarget()): T
             // Dial now (the pool dials lazily, on the first request), so the connect is not inside turn 0.
             yield* Effect.mapError(session.lease.slot.get, fromUnknown("Connect", "loopwire-ws"))
             const connectMs = (yield* Rollout.nowMs) - start
+            const fold = (acc: Folded, e: Session.TurnEvent): Folded => {
+              // A re-issued turn (recovery) starts over; its discarded events are not this turn's.
+              if (e._tag === "Discard") return { events: 0, output: [], responseId: "", failed: undefined }
+              acc.events++
+              const step = Rollout.foldEvent(e.event as unknown as JsonObject, acc.output)
+              if (step instanceof BenchError) acc.failed = step.detail
+              else if (step.done) acc.responseId = step.responseId
+              return acc
+            }
+            const empty = (): Folded => ({ events: 0, output: [], responseId: "", failed: undefined })
+            const runTurn = (newItems: ReadonlyArray<Items.InputItem>, settings: Session.Settings) =>
+              follow === "stream"
+                ? Stream.runFold(session.send(newItems, settings), empty(), fold)
+                : Effect.suspend(() => {
+                  let acc = empty()
+                  return Effect.map(session.turnWith(newItems, settings, (e) => {
+                    acc = fold(acc, e)
+                  }), () => acc)
+                })
             const turns = yield* Rollout.runSession(scenario, { store: false }, (newItems, settings) =>
               Effect.gen(function*() {
                 const before = yield* session.metrics
                 const receivedBefore = counter.received
-                const folded = yield* session.send(
+                const folded = yield* runTurn(
                   newItems as ReadonlyArray<Items.InputItem>,
                   settings as Session.Settings
-                ).pipe(
-                  Stream.runFold(
-                    { events: 0, output: [], responseId: "", failed: undefined } as Folded,
-                    (acc, e) => {
-                      // A re-issued turn (recovery) starts over; its discarded events are not this turn's.
-                      if (e._tag === "Discard") return { events: 0, output: [], responseId: "", failed: undefined }
-                      acc.events++
-                      const step = Rollout.foldEvent(e.event as unknown as JsonObject, acc.output)
-                      if (step instanceof BenchError) acc.failed = step.detail
-                      else if (step.done) acc.responseId = step.responseId
-                      return acc
-                    }
-                  ),
-                  Effect.mapError(fromUnknown("Protocol", "loopwire-ws turn"))
-                )
+                ).pipe(Effect.mapError(fromUnknown("Protocol", "loopwire-ws turn")))
                 if (folded.failed !== undefined) {
                   return yield* new BenchError({ reason: "Protocol", detail: folded.failed })
                 }

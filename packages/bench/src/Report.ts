@@ -17,7 +17,14 @@ import * as Svg from "./Svg.js"
  * @since 0.1.0
  * @category rendering
  */
-export const TRANSPORT_ORDER: ReadonlyArray<string> = ["http-full", "http-prev", "loopwire-ws", "openai-sdk-ws", "floor"]
+export const TRANSPORT_ORDER: ReadonlyArray<string> = [
+  "http-full",
+  "http-prev",
+  "loopwire-ws",
+  "loopwire-ws-stream",
+  "openai-sdk-ws",
+  "floor"
+]
 
 const namesOf = (results: Results): ReadonlyArray<string> => {
   const seen = new Set(results.scenarios.flatMap((s) => s.transports.map((t) => t.transport)))

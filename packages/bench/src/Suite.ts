@@ -69,9 +69,25 @@ export interface SuiteOptions {
 }
 
 /**
- * The five transports by name, in their numbered order: `http-full`, `http-prev`, `loopwire-ws` and
- * `openai-sdk-ws` against one shared `target` per scenario (default: the Loopwire gateway in a child process),
- * and `floor` against its own floor server (default: in a child process too, so both servers are placed alike).
+ * The transports run by default, in their numbered order.
+ *
+ * @since 0.1.0
+ * @category transports
+ */
+export const defaultTransportNames: ReadonlyArray<string> = [
+  "http-full",
+  "http-prev",
+  "loopwire-ws",
+  "openai-sdk-ws",
+  "floor"
+]
+
+/**
+ * Every transport by name: the five of the default run — `http-full`, `http-prev`, `loopwire-ws` and
+ * `openai-sdk-ws` against one shared `target` per scenario (default: the Loopwire gateway in a child process), and
+ * `floor` against its own floor server (default: in a child process too, so both servers are placed alike) — and
+ * `loopwire-ws-stream`, run only when named with `--transports`: Loopwire's client following each turn as a
+ * `Stream` (`Session.send`) instead of `loopwire-ws`'s callback (`Session.turnWith`), against the same target.
  *
  * @since 0.1.0
  * @category transports
@@ -86,10 +102,21 @@ export const transportsByName = (
     Transports.httpPrevious(server),
     Loopwire.loopwireWs(server),
     Transports.openAiSdkWs(server),
-    Transports.floor({ mode: floorMode })
+    Transports.floor({ mode: floorMode }),
+    Loopwire.loopwireWs(server, "stream")
   ]
   return new Map(list.map((t) => [t.name, t]))
 }
+
+/**
+ * The default run's transports (`defaultTransportNames`) out of a registry.
+ *
+ * @since 0.1.0
+ * @category transports
+ */
+export const defaultTransports = (
+  registry: ReadonlyMap<string, TransportUnderTest> = transportsByName()
+): ReadonlyArray<TransportUnderTest> => defaultTransportNames.flatMap((name) => registry.get(name) ?? [])
 
 /**
  * Default options: the full matrix, or the `--quick` one (under two minutes on two cores).
@@ -101,7 +128,7 @@ export const defaults = (quick: boolean, progress: (line: string) => void = (lin
   quick
     ? {
       quick,
-      transports: [...transportsByName().values()],
+      transports: defaultTransports(),
       sizes: [5, 20],
       latencies: [zeroLatency],
       realisticMaxToolCalls: 5,
@@ -119,7 +146,7 @@ export const defaults = (quick: boolean, progress: (line: string) => void = (lin
     }
     : {
       quick,
-      transports: [...transportsByName().values()],
+      transports: defaultTransports(),
       sizes: [5, 20, 50, 200],
       latencies: [zeroLatency, realisticLatency],
       realisticMaxToolCalls: 20,

@@ -21,6 +21,7 @@ const HELP = `loopwire bench — agent-loop overhead side by side across transpo
   --first-event-ms MS     realistic profile: time to first output event (default 150)
   --inter-event-ms MS     realistic profile: delay before each later delta (default 4)
   --transports a,b        among: ${[...Suite.transportsByName().keys()].join(", ")}
+                          (default: ${Suite.defaultTransportNames.join(", ")})
   --iterations N          measured rollouts per transport and scenario
   --warmup N              discarded warm-up rollouts per transport and scenario
   --context-bytes N       instructions + tools size (default 32768)
@@ -105,7 +106,7 @@ export const parse = (argv: ReadonlyArray<string>): Suite.SuiteOptions | "help" 
     serverMode ?? "child"
   )
   const names = values.transports?.split(",").map((s) => s.trim()).filter((s) => s !== "")
-  const transports = names === undefined ? [...registry.values()] : names.map((name) => {
+  const transports = names === undefined ? Suite.defaultTransports(registry) : names.map((name) => {
     const t = registry.get(name)
     if (t === undefined) {
       throw new BenchError({

@@ -30,6 +30,21 @@ describe("Loopwire client and gateway in the suite", () => {
       assert.isAbove(result.connectMs, 0)
     })))
 
+  it.live("loopwire-ws (turnWith) and loopwire-ws-stream (send) run the same rollout against one shared gateway", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const target = Transports.shared(Loopwire.gatewayTarget("child"))
+      const callback = Loopwire.loopwireWs(target)
+      const stream = Loopwire.loopwireWs(target, "stream")
+      assert.deepStrictEqual([callback.name, stream.name], ["loopwire-ws", "loopwire-ws-stream"])
+      const ctx = { network: Network.loopback, scenario }
+      const a = yield* (yield* callback.setup(ctx)).runRollout(scenario)
+      const b = yield* (yield* stream.setup(ctx)).runRollout(scenario)
+      // The same turns, bytes and events either way (response ids are the gateway's own, not compared).
+      const shape = (r: typeof a) => r.turns.map((t) => [t.index, t.delta, t.events, t.bytesReceived > 0])
+      assert.deepStrictEqual(shape(a), shape(b))
+      assert.deepStrictEqual(a.turns.map((t) => t.bytesSent), b.turns.map((t) => t.bytesSent))
+    })))
+
   it.live("a script larger than a command-line argument may be (streaming, 12,000 deltas) reaches the child gateway", () =>
     Effect.scoped(Effect.gen(function*() {
       const streaming = Throughput.streamingScenario(12_000)

@@ -124,6 +124,13 @@ describe("Suite", () => {
       ])
     }
     assert.throws(() => parse(["--transports", "loopwire-sse"]), /unknown transport 'loopwire-sse'/)
+    const all = parse([])
+    if (all !== "help") {
+      // The default run: the five numbered transports; loopwire-ws-stream only when named.
+      assert.deepStrictEqual(all.transports.map((t) => t.name), ["http-full", "http-prev", "loopwire-ws", "openai-sdk-ws", "floor"])
+    }
+    const named = parse(["--transports", "loopwire-ws-stream"])
+    if (named !== "help") assert.deepStrictEqual(named.transports.map((t) => t.name), ["loopwire-ws-stream"])
     const picked = parse(["--transports", "loopwire-ws,floor", "--server", "in-process"])
     assert.notStrictEqual(picked, "help")
     if (picked !== "help") assert.deepStrictEqual(picked.transports.map((t) => t.name), ["loopwire-ws", "floor"])
