@@ -145,6 +145,10 @@ export const options = {
     "heartbeat-timeout",
     "How long a ping may go unanswered before the peer is cut as a drop, e.g. '10 seconds' (0 turns the heartbeat off). Env LOOPWIRE_HEARTBEAT_TIMEOUT, default 10 seconds."
   ),
+  httpKeepAliveTimeout: durationOption(
+    "http-keep-alive-timeout",
+    "How long an idle HTTP keep-alive connection stays open after a response, e.g. '65 seconds' (keep it above your load balancer's idle timeout). Env LOOPWIRE_HTTP_KEEP_ALIVE_TIMEOUT, default 65 seconds."
+  ),
   redis: Options.redacted("redis").pipe(
     Options.withDescription(
       "Share stored responses and resume logs through Redis (redis://host:6379), for several gateway processes. Env LOOPWIRE_REDIS_URL; unset = in memory."
@@ -199,7 +203,8 @@ export const configOverrides = (o: ServeOptions): Partial<GatewayConfig.GatewayC
   ...some(o.resumeGrace, "resumeGrace"),
   ...some(o.resumeLogBytes, "resumeLogBytes"),
   ...some(o.heartbeatInterval, "heartbeatInterval"),
-  ...some(o.heartbeatTimeout, "heartbeatTimeout")
+  ...some(o.heartbeatTimeout, "heartbeatTimeout"),
+  ...some(o.httpKeepAliveTimeout, "httpKeepAliveTimeout")
 })
 
 /**

@@ -83,6 +83,15 @@ describe("loopwire serve resume and Redis flags", () => {
       assert.isFalse("resume" in none || "resumeGrace" in none || "resumeLogBytes" in none)
     }))
 
+  it.effect("--http-keep-alive-timeout becomes an override; a bad value is rejected", () =>
+    Effect.gen(function*() {
+      const overrides = Serve.configOverrides(yield* parse(["--http-keep-alive-timeout", "2 minutes"]))
+      assert.strictEqual(Duration.toMillis(overrides.httpKeepAliveTimeout!), 120_000)
+      assert.isFalse("httpKeepAliveTimeout" in Serve.configOverrides(yield* parse([])))
+      const error = yield* Effect.flip(parse(["--http-keep-alive-timeout", "0"]))
+      assert.include(JSON.stringify(error), "--http-keep-alive-timeout")
+    }))
+
   it.effect("--heartbeat-interval and --heartbeat-timeout become overrides (0 turns the heartbeat off)", () =>
     Effect.gen(function*() {
       const overrides = Serve.configOverrides(

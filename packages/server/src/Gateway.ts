@@ -35,7 +35,6 @@ import * as Exit from "effect/Exit"
 import { none as FiberIdNone } from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Http from "node:http"
 import * as AuthModule from "./Auth.js"
 import * as ConnectionHandler from "./ConnectionHandler.js"
 import * as GatewayConfig from "./GatewayConfig.js"
@@ -266,7 +265,10 @@ export const layer: Layer.Layer<HttpServer.HttpServer, ServeError, Requirements>
   Effect.map(GatewayConfig.GatewayConfig, (config) =>
     layerRoutes.pipe(
       Layer.provideMerge(
-        WebSocketServer.layerHttpServer(() => Http.createServer(), { port: config.port, host: config.host })
+        WebSocketServer.layerHttpServer(() => GatewayConfig.makeHttpServer(config), {
+          port: config.port,
+          host: config.host
+        })
       )
     ))
 )

@@ -8,6 +8,7 @@ import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import { type ConfigError, InvalidData } from "effect/ConfigError"
 import * as Duration from "effect/Duration"
+import * as Http from "node:http"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -52,6 +53,13 @@ export interface GatewayConfigShape {
   readonly heartbeatInterval: Duration.Duration
   /** How long a ping may go unanswered before the peer is cut; zero turns the heartbeat off. Default 10 seconds. */
   readonly heartbeatTimeout: Duration.Duration
+  /**
+   * How long an idle HTTP keep-alive connection stays open after a response (Node's `server.keepAliveTimeout`,
+   * whose own default is 5 seconds). Default 65 seconds: longer than the usual load-balancer idle timeout (60 s),
+   * and long enough that a busy client reusing its connection for the next `POST /v1/responses` does not race the
+   * server's close (a reset on the client's side). Headers must arrive within this plus one second.
+   */
+  readonly httpKeepAliveTimeout: Duration.Duration
 }
 
 /**
@@ -75,7 +83,8 @@ export const defaults: GatewayConfigShape = {
   resumeGrace: Duration.seconds(60),
   resumeLogBytes: 8 * 1024 * 1024,
   heartbeatInterval: Duration.seconds(30),
-  heartbeatTimeout: Duration.seconds(10)
+  heartbeatTimeout: Duration.seconds(10),
+  httpKeepAliveTimeout: Duration.seconds(65)
 }
 
 /**
@@ -124,7 +133,8 @@ const durationOrZero = (name: string, fallback: Duration.Duration) =>
  * (a duration such as `60 minutes`), `LOOPWIRE_MAX_IN_FLIGHT`, `LOOPWIRE_MAX_LANES`, `LOOPWIRE_MAX_QUEUED`,
  * `LOOPWIRE_MAX_PENDING_STEERS`, `LOOPWIRE_MAX_FRAME_BYTES`, `LOOPWIRE_REJECT_WEBSOCKET`,
  * `LOOPWIRE_DEFAULT_MODEL`, `LOOPWIRE_RESUME`, `LOOPWIRE_RESUME_GRACE` (a duration), `LOOPWIRE_RESUME_LOG_BYTES`,
- * `LOOPWIRE_HEARTBEAT_INTERVAL` and `LOOPWIRE_HEARTBEAT_TIMEOUT` (durations; `0` turns the heartbeat off)), each
+ * `LOOPWIRE_HEARTBEAT_INTERVAL` and `LOOPWIRE_HEARTBEAT_TIMEOUT` (durations; `0` turns the heartbeat off),
+ * `LOOPWIRE_HTTP_KEEP_ALIVE_TIMEOUT` (a duration)), each
  * falling back to its default. Limits are validated (`maxInFlight`, `maxFrameBytes` and `resumeLogBytes` at least
  * 1, the others at least 0).
  *
@@ -149,8 +159,26 @@ export const config: Config.Config<GatewayConfigShape> = Config.all({
   resumeGrace: Config.duration("LOOPWIRE_RESUME_GRACE").pipe(Config.withDefault(defaults.resumeGrace)),
   resumeLogBytes: atLeast(1)("LOOPWIRE_RESUME_LOG_BYTES", defaults.resumeLogBytes),
   heartbeatInterval: durationOrZero("LOOPWIRE_HEARTBEAT_INTERVAL", defaults.heartbeatInterval),
-  heartbeatTimeout: durationOrZero("LOOPWIRE_HEARTBEAT_TIMEOUT", defaults.heartbeatTimeout)
+  heartbeatTimeout: durationOrZero("LOOPWIRE_HEARTBEAT_TIMEOUT", defaults.heartbeatTimeout),
+  httpKeepAliveTimeout: Config.duration("LOOPWIRE_HTTP_KEEP_ALIVE_TIMEOUT").pipe(
+    Config.withDefault(defaults.httpKeepAliveTimeout)
+  )
 })
+
+/**
+ * A Node HTTP server with the configuration's keep-alive timeout (and a headers timeout one second longer, as
+ * Node requires for keep-alive connections).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeHttpServer = (config: Pick<GatewayConfigShape, "httpKeepAliveTimeout">): Http.Server => {
+  const server = Http.createServer()
+  const keepAlive = Math.max(0, Math.round(Duration.toMillis(config.httpKeepAliveTimeout)))
+  server.keepAliveTimeout = keepAlive
+  server.headersTimeout = Math.max(server.headersTimeout, keepAlive + 1000)
+  return server
+}
 
 /**
  * Whether the configuration runs a heartbeat (both durations above zero), and with which options.

@@ -20,7 +20,6 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
-import * as Http from "node:http"
 import type * as Net from "node:net"
 import type { JsonObject } from "../Workload.js"
 
@@ -45,7 +44,8 @@ export interface GatewayHandle {
  */
 export const startGateway = async (script: JsonObject): Promise<GatewayHandle> => {
   const scenario = Either.getOrThrow(ScenarioFile.decodeUnknown(script))
-  const server = Http.createServer()
+  // The gateway's own HTTP server settings (keep-alive timeout), as `Gateway.layer` makes them.
+  const server = GatewayConfig.makeHttpServer(GatewayConfig.defaults)
   const sockets = new Set<Net.Socket>()
   server.on("connection", (socket) => {
     sockets.add(socket)
