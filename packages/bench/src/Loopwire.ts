@@ -16,6 +16,7 @@ import * as Session from "@loopwire/client/Session"
 import type * as Items from "@loopwire/protocol/Items"
 import * as Transport from "@loopwire/transport/Transport"
 import * as WebSocket from "@loopwire/transport/WebSocket"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -176,7 +177,12 @@ export const loopwireWs = (
       const server = yield* target.start(ctx.scenario)
       const endpoint = yield* ctx.network.expose(server.endpoint)
       const config = ClientConfig.make({ baseUrl: httpUrl(endpoint, "/v1"), apiKey: server.apiKey ?? "bench" })
-      const webSocket = WebSocket.make(endpoint.ca === undefined ? {} : { tls: { ca: endpoint.ca } })
+      // The handshake is bounded by the harness's own timeout, as the other clients' are: the transport's 10 s
+      // default would fail a 1,000-loop run whose client is saturated (the handshake answer waits in its queue).
+      const webSocket = WebSocket.make({
+        openTimeout: Duration.minutes(5),
+        ...(endpoint.ca === undefined ? {} : { tls: { ca: endpoint.ca } })
+      })
       return {
         server: target.name,
         serverCpu: server.cpu,
