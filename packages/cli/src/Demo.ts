@@ -480,23 +480,18 @@ export const runOnce = (options: {
     const session = yield* Session.make({ transport, httpFallback: false })
     const measures: Array<TurnMeasure> = []
     let seen = yield* session.metrics
-    // Measured in the loop's own fiber, around each `send`: the turn's cost without any consumer lag.
+    // Measured in the loop's own fiber, around each turn (the agent loop runs `turnWith`): the turn's cost without
+    // any consumer lag.
     const timed: Session.Session = {
       ...session,
-      send: (items, settings) =>
-        Stream.suspend(() => {
+      turnWith: (items, settings, onEvent) =>
+        Effect.suspend(() => {
           const sentAt = performance.now()
-          let responseId: string | undefined
-          return session.send(items, settings).pipe(
-            Stream.tap((e) =>
-              Effect.sync(() => {
-                if (e._tag === "Event" && isTerminalType(e.event.type)) responseId = (e.event as any).response?.id
-              })
-            ),
-            Stream.concat(Stream.fromEffect(Effect.gen(function*() {
+          return Effect.tap(session.turnWith(items, settings, onEvent), (response) =>
+            Effect.gen(function*() {
               const turnMs = performance.now() - sentAt
               const metrics = yield* session.metrics
-              const modelMs = responseId === undefined ? 0 : options.modelMs.get(responseId) ?? 0
+              const modelMs = options.modelMs.get(response.id) ?? 0
               measures.push({
                 mode: metrics.deltaRequests > seen.deltaRequests ? "delta" : "full",
                 bytes: metrics.bytesSent - seen.bytesSent,
@@ -505,8 +500,7 @@ export const runOnce = (options: {
                 overheadMs: Math.max(0, turnMs - modelMs)
               })
               seen = metrics
-            })).pipe(Stream.drain))
-          )
+            }))
         })
     }
     const calls: Array<{ name: string; arguments: string; output: string }> = []
