@@ -177,8 +177,9 @@ export const loopwireWs = (
       const server = yield* target.start(ctx.scenario)
       const endpoint = yield* ctx.network.expose(server.endpoint)
       const config = ClientConfig.make({ baseUrl: httpUrl(endpoint, "/v1"), apiKey: server.apiKey ?? "bench" })
-      // The handshake is bounded by the harness's own timeout, as the other clients' are: the transport's 10 s
-      // default would fail a 1,000-loop run whose client is saturated (the handshake answer waits in its queue).
+      // A generous handshake bound (the SDK sets none, the floor client 30 s): the transport's 10 s default failed
+      // a 1,000-loop run whose client was saturated (the handshake answer waited in its queue), and the rollout
+      // itself is bounded by the harness's timeout anyway.
       const webSocket = WebSocket.make({
         openTimeout: Duration.minutes(5),
         ...(endpoint.ca === undefined ? {} : { tls: { ca: endpoint.ca } })
@@ -199,16 +200,16 @@ export const loopwireWs = (
             // Dial now (the pool dials lazily, on the first request), so the connect is not inside turn 0.
             yield* Effect.mapError(session.lease.slot.get, fromUnknown("Connect", "loopwire-ws"))
             const connectMs = (yield* Rollout.nowMs) - start
+            const empty = (): Folded => ({ events: 0, output: [], responseId: "", failed: undefined })
             const fold = (acc: Folded, e: Session.TurnEvent): Folded => {
               // A re-issued turn (recovery) starts over; its discarded events are not this turn's.
-              if (e._tag === "Discard") return { events: 0, output: [], responseId: "", failed: undefined }
+              if (e._tag === "Discard") return empty()
               acc.events++
               const step = Rollout.foldEvent(e.event as unknown as JsonObject, acc.output)
               if (step instanceof BenchError) acc.failed = step.detail
               else if (step.done) acc.responseId = step.responseId
               return acc
             }
-            const empty = (): Folded => ({ events: 0, output: [], responseId: "", failed: undefined })
             const runTurn = (newItems: ReadonlyArray<Items.InputItem>, settings: Session.Settings) =>
               follow === "stream"
                 ? Stream.runFold(session.send(newItems, settings), empty(), fold)

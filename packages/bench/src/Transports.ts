@@ -19,7 +19,7 @@ import { ResponsesWS } from "openai/resources/responses/ws"
 import { BenchError, fromUnknown } from "./BenchError.js"
 import * as ChildServer from "./ChildServer.js"
 import * as FloorServer from "./FloorServer.js"
-import { httpAgent, httpExchange, openWebSocket, wsExchange } from "./internal/clients.js"
+import { exchangeFold, httpAgent, httpExchange, openWebSocket, wsExchange } from "./internal/clients.js"
 import * as Rollout from "./Rollout.js"
 import {
   type BenchContext,
@@ -227,45 +227,26 @@ const openSdk = (endpoint: Endpoint, apiKey: string): Effect.Effect<ResponsesWS,
 const sdkExchange = (ws: ResponsesWS): Rollout.Exchange => (body) =>
   Effect.async((resume) => {
     const raw = ws.socket.platformSocket
-    const output: Array<JsonObject> = []
-    let bytesReceived = 0
-    let events = 0
     const cleanup = () => {
       ws.off("event", onEvent)
       ws.off("error", onError)
       raw.off("message", onRaw)
       raw.off("close", onClose)
     }
-    const onRaw = (data: Buffer) => {
-      bytesReceived += data.length
-    }
-    const onEvent = (event: unknown) => {
-      events++
-      const step = Rollout.foldEvent(event as JsonObject, output)
-      if (step instanceof BenchError) {
-        cleanup()
-        return resume(Effect.fail(step))
-      }
-      if (step.done) {
-        cleanup()
-        resume(Effect.succeed({ responseId: step.responseId, output, bytesSent, bytesReceived, events }))
-      }
-    }
-    const onError = (error: Error) => {
+    // Counted the way the SDK serialises it (one JSON text frame per event).
+    const fold = exchangeFold(Buffer.byteLength(JSON.stringify(body)), (effect) => {
       cleanup()
-      resume(Effect.fail(fromUnknown("Protocol", "ResponsesWS error event")(error)))
-    }
-    const onClose = (code: number) => {
-      cleanup()
-      resume(Effect.fail(new BenchError({ reason: "Closed", detail: `socket closed mid-response (${code})` })))
-    }
+      resume(effect)
+    })
+    const onRaw = (data: Buffer) => fold.received(data.length)
+    const onEvent = (event: unknown) => fold.event(event as JsonObject)
+    const onError = (error: Error) => fold.fail(fromUnknown("Protocol", "ResponsesWS error event")(error))
+    const onClose = (code: number) => fold.closed(code)
     // First in line, so the frame that completes the response is counted before the SDK's listener resolves it.
     raw.prependListener("message", onRaw)
     raw.on("close", onClose)
     ws.on("event", onEvent)
     ws.on("error", onError)
-    // Counted the way the SDK serialises it (one JSON text frame per event).
-    const bytesSent = Buffer.byteLength(JSON.stringify(body))
     ws.send(body as any)
     return Effect.sync(cleanup)
   })

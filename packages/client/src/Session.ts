@@ -417,7 +417,7 @@ export const make = (
         return {
           generation: mux.generation,
           // The multiplexer's reader hands each event straight to `onEvent` (no per-event hop through a mailbox
-          // and this turn's fiber); the stream only ends or fails.
+          // and this turn's fiber); `run` succeeds once the terminal event was handed over, or fails.
           run: (onEvent: (event: ServerEvent.ServerEvent) => void): Effect.Effect<void, ResponsesError> =>
             mux.run(frame, lease.lane, onEvent, notify),
           wasDelta: decision._tag === "Delta"

@@ -32,6 +32,7 @@ import * as Effect from "effect/Effect"
 import * as Deferred from "effect/Deferred"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as Http from "node:http"
 import { none as FiberIdNone } from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -255,6 +256,26 @@ export const layerRoutes: Layer.Layer<
 }))
 
 /**
+ * The Node HTTP server the gateway listens on: idle keep-alive connections stay open for the configuration's
+ * `httpKeepAliveTimeout` (Node's own default is 5 s), and the headers and request timeouts are raised to at least
+ * that plus one second, as Node needs for a request that arrives late on a kept-alive connection.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeHttpServer = (
+  config: Pick<GatewayConfig.GatewayConfigShape, "httpKeepAliveTimeout">
+): Http.Server => {
+  const server = Http.createServer()
+  const keepAlive = Math.max(0, Math.round(Duration.toMillis(config.httpKeepAliveTimeout)))
+  server.keepAliveTimeout = keepAlive
+  server.headersTimeout = Math.max(server.headersTimeout, keepAlive + 1000)
+  // Node rejects a headers timeout above a (non-zero) request timeout.
+  if (server.requestTimeout > 0) server.requestTimeout = Math.max(server.requestTimeout, server.headersTimeout)
+  return server
+}
+
+/**
  * The gateway listening on `GatewayConfig`'s host and port. Its output `HttpServer` tells the bound address
  * (port 0 picks a free one).
  *
@@ -265,7 +286,7 @@ export const layer: Layer.Layer<HttpServer.HttpServer, ServeError, Requirements>
   Effect.map(GatewayConfig.GatewayConfig, (config) =>
     layerRoutes.pipe(
       Layer.provideMerge(
-        WebSocketServer.layerHttpServer(() => GatewayConfig.makeHttpServer(config), {
+        WebSocketServer.layerHttpServer(() => makeHttpServer(config), {
           port: config.port,
           host: config.host
         })

@@ -8,7 +8,6 @@ import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import { type ConfigError, InvalidData } from "effect/ConfigError"
 import * as Duration from "effect/Duration"
-import * as Http from "node:http"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -164,21 +163,6 @@ export const config: Config.Config<GatewayConfigShape> = Config.all({
     Config.withDefault(defaults.httpKeepAliveTimeout)
   )
 })
-
-/**
- * A Node HTTP server with the configuration's keep-alive timeout (and a headers timeout one second longer, as
- * Node requires for keep-alive connections).
- *
- * @since 0.1.0
- * @category constructors
- */
-export const makeHttpServer = (config: Pick<GatewayConfigShape, "httpKeepAliveTimeout">): Http.Server => {
-  const server = Http.createServer()
-  const keepAlive = Math.max(0, Math.round(Duration.toMillis(config.httpKeepAliveTimeout)))
-  server.keepAliveTimeout = keepAlive
-  server.headersTimeout = Math.max(server.headersTimeout, keepAlive + 1000)
-  return server
-}
 
 /**
  * Whether the configuration runs a heartbeat (both durations above zero), and with which options.

@@ -9,9 +9,56 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { WebSocket } from "ws"
 import { BenchError, fromUnknown } from "../BenchError.js"
-import { type Exchange, foldEvent } from "../Rollout.js"
+import { type Exchange, type Exchanged, foldEvent } from "../Rollout.js"
 import { type Endpoint, httpUrl } from "../TransportUnderTest.js"
 import type { JsonObject } from "../Workload.js"
+
+/**
+ * The client side of one exchange, shared by every hand-written and SDK client: counts received bytes and events,
+ * folds each parsed event, and settles the exchange exactly once — at the terminal event, on a failed or error
+ * event, or on a failure reported by the caller (`fail`). @internal
+ */
+export const exchangeFold = (bytesSent: number, settle: (effect: Effect.Effect<Exchanged, BenchError>) => void) => {
+  const output: Array<JsonObject> = []
+  let bytesReceived = 0
+  let events = 0
+  let settled = false
+  const finish = (effect: Effect.Effect<Exchanged, BenchError>) => {
+    if (settled) return
+    settled = true
+    settle(effect)
+  }
+  return {
+    received: (bytes: number) => {
+      bytesReceived += bytes
+    },
+    event: (event: JsonObject) => {
+      events++
+      const step = foldEvent(event, output)
+      if (step instanceof BenchError) return finish(Effect.fail(step))
+      if (step.done) finish(Effect.succeed({ responseId: step.responseId, output, bytesSent, bytesReceived, events }))
+    },
+    /** A whole non-streamed response (HTTP JSON): one event. */
+    completed: (response: JsonObject) => {
+      events++
+      finish(Effect.succeed({
+        responseId: String(response.id),
+        output: (response.output ?? []) as Array<JsonObject>,
+        bytesSent,
+        bytesReceived,
+        events
+      }))
+    },
+    fail: (error: BenchError) => finish(Effect.fail(error)),
+    /** The socket closed before the terminal event. */
+    closed: (code: number) =>
+      finish(Effect.fail(new BenchError({ reason: "Closed", detail: `socket closed mid-response (${code})` }))),
+    /** Ignore whatever comes after (the exchange was interrupted). */
+    abandon: () => {
+      settled = true
+    }
+  }
+}
 
 /** Open a raw `ws` client and wait for it to be open; terminated when the scope closes. @internal */
 export const openWebSocket = (
@@ -45,47 +92,31 @@ export const openWebSocket = (
 
 /** Send one create frame on a raw socket and fold its events until the terminal one. @internal */
 export const wsExchange = (ws: WebSocket): Exchange => (body) =>
-  Effect.async<
-    { responseId: string; output: Array<JsonObject>; bytesSent: number; bytesReceived: number; events: number },
-    BenchError
-  >((resume) => {
-    const output: Array<JsonObject> = []
-    let bytesReceived = 0
-    let events = 0
+  Effect.async<Exchanged, BenchError>((resume) => {
+    const text = JSON.stringify(body)
     const cleanup = () => {
       ws.off("message", onMessage)
       ws.off("close", onClose)
     }
+    const fold = exchangeFold(Buffer.byteLength(text), (effect) => {
+      cleanup()
+      resume(effect)
+    })
     const onMessage = (data: Buffer | ArrayBuffer | Array<Buffer>, isBinary: boolean) => {
       const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer)
-      bytesReceived += buffer.length
-      events++
+      fold.received(buffer.length)
       let event: JsonObject
       try {
         if (isBinary) throw new Error("binary frame")
         event = JSON.parse(buffer.toString("utf8"))
       } catch (error) {
-        cleanup()
-        return resume(Effect.fail(fromUnknown("Protocol", "unparsable server frame")(error)))
+        return fold.fail(fromUnknown("Protocol", "unparsable server frame")(error))
       }
-      const step = foldEvent(event, output)
-      if (step instanceof BenchError) {
-        cleanup()
-        return resume(Effect.fail(step))
-      }
-      if (step.done) {
-        cleanup()
-        resume(Effect.succeed({ responseId: step.responseId, output, bytesSent, bytesReceived, events }))
-      }
+      fold.event(event)
     }
-    const onClose = (code: number) => {
-      cleanup()
-      resume(Effect.fail(new BenchError({ reason: "Closed", detail: `socket closed mid-response (${code})` })))
-    }
+    const onClose = (code: number) => fold.closed(code)
     ws.on("message", onMessage)
     ws.on("close", onClose)
-    const text = JSON.stringify(body)
-    const bytesSent = Buffer.byteLength(text)
     ws.send(text)
     return Effect.sync(cleanup)
   })
@@ -103,18 +134,10 @@ export const httpAgent = (endpoint: Endpoint): Effect.Effect<Http.Agent, never, 
 
 /** POST one create body to `/v1/responses` (SSE when `stream`), fold the events until the terminal one. @internal */
 export const httpExchange = (endpoint: Endpoint, agent: Http.Agent, apiKey = "bench"): Exchange => (body) =>
-  Effect.async((resume) => {
+  Effect.async<Exchanged, BenchError>((resume) => {
     const text = JSON.stringify(body)
     const bytesSent = Buffer.byteLength(text)
-    const output: Array<JsonObject> = []
-    let bytesReceived = 0
-    let events = 0
-    let settled = false
-    const settle = (effect: Effect.Effect<any, BenchError>) => {
-      if (settled) return
-      settled = true
-      resume(effect)
-    }
+    const fold = exchangeFold(bytesSent, resume)
     const request = (endpoint.secure ? Https : Http).request(httpUrl(endpoint, "/v1/responses"), {
       method: "POST",
       agent,
@@ -124,7 +147,7 @@ export const httpExchange = (endpoint: Endpoint, agent: Http.Agent, apiKey = "be
       let buffered = ""
       const streaming = (response.headers["content-type"] ?? "").startsWith("text/event-stream")
       response.on("data", (chunk: Buffer) => {
-        bytesReceived += chunk.length
+        fold.received(chunk.length)
         if (!streaming || response.statusCode !== 200) {
           chunks.push(chunk)
           return
@@ -139,52 +162,41 @@ export const httpExchange = (endpoint: Endpoint, agent: Http.Agent, apiKey = "be
             line.slice(line.charAt(5) === " " ? 6 : 5)
           ).join("\n")
           if (data === "" || data === "[DONE]") continue
-          events++
           let event: JsonObject
           try {
             event = JSON.parse(data)
           } catch (error) {
-            return settle(Effect.fail(fromUnknown("Protocol", "unparsable SSE event")(error)))
+            return fold.fail(fromUnknown("Protocol", "unparsable SSE event")(error))
           }
-          const step = foldEvent(event, output)
-          if (step instanceof BenchError) return settle(Effect.fail(step))
-          if (step.done) {
-            settle(Effect.succeed({ responseId: step.responseId, output, bytesSent, bytesReceived, events }))
-          }
+          fold.event(event)
         }
       })
       response.on("end", () => {
         if (response.statusCode !== 200) {
-          return settle(Effect.fail(
+          return fold.fail(
             new BenchError({
               reason: "Protocol",
               detail: `HTTP ${response.statusCode}: ${Buffer.concat(chunks).toString("utf8").slice(0, 300)}`
             })
-          ))
+          )
         }
         if (!streaming) {
+          let completed: JsonObject
           try {
-            const completed = JSON.parse(Buffer.concat(chunks).toString("utf8")) as JsonObject
-            events++
-            return settle(Effect.succeed({
-              responseId: String(completed.id),
-              output: (completed.output ?? []) as Array<JsonObject>,
-              bytesSent,
-              bytesReceived,
-              events
-            }))
+            completed = JSON.parse(Buffer.concat(chunks).toString("utf8")) as JsonObject
           } catch (error) {
-            return settle(Effect.fail(fromUnknown("Protocol", "unparsable JSON response")(error)))
+            return fold.fail(fromUnknown("Protocol", "unparsable JSON response")(error))
           }
+          return fold.completed(completed)
         }
-        settle(Effect.fail(new BenchError({ reason: "Protocol", detail: "SSE stream ended without a terminal event" })))
+        fold.fail(new BenchError({ reason: "Protocol", detail: "SSE stream ended without a terminal event" }))
       })
-      response.on("error", (error) => settle(Effect.fail(fromUnknown("Closed", "HTTP response")(error))))
+      response.on("error", (error) => fold.fail(fromUnknown("Closed", "HTTP response")(error)))
     })
-    request.on("error", (error) => settle(Effect.fail(fromUnknown("Connect", "HTTP request")(error))))
+    request.on("error", (error) => fold.fail(fromUnknown("Connect", "HTTP request")(error)))
     request.end(text)
     return Effect.sync(() => {
-      settled = true
+      fold.abandon()
       request.destroy()
     })
   })

@@ -45,7 +45,7 @@ export interface GatewayHandle {
 export const startGateway = async (script: JsonObject): Promise<GatewayHandle> => {
   const scenario = Either.getOrThrow(ScenarioFile.decodeUnknown(script))
   // The gateway's own HTTP server settings (keep-alive timeout), as `Gateway.layer` makes them.
-  const server = GatewayConfig.makeHttpServer(GatewayConfig.defaults)
+  const server = Gateway.makeHttpServer(GatewayConfig.defaults)
   const sockets = new Set<Net.Socket>()
   server.on("connection", (socket) => {
     sockets.add(socket)
