@@ -152,27 +152,35 @@ export const floor = (options?: { readonly mode?: FloorServer.Mode | undefined }
       })))
 })
 
+// One HTTP/SSE client over a keep-alive connection per rollout; `continuation` and `store` make the two variants.
+const http = (
+  target: ServerTarget,
+  name: string,
+  description: string,
+  options: { readonly continuation: Rollout.Continuation; readonly store: boolean }
+): TransportUnderTest => ({
+  name,
+  description,
+  setup: (ctx) =>
+    withTarget(target, ctx, (endpoint, apiKey) => (scenario) =>
+      Effect.scoped(Effect.gen(function*() {
+        const agent = yield* httpAgent(endpoint)
+        const turns = yield* Rollout.run(scenario, { ...options, stream: true }, httpExchange(endpoint, agent, apiKey))
+        return { turns, connectMs: 0 }
+      })))
+})
+
 /**
  * HTTP with the full context every turn (stateless client), streaming SSE, keep-alive connection per rollout.
  *
  * @since 0.1.0
  * @category transports
  */
-export const httpFull = (target: ServerTarget = floorTarget()): TransportUnderTest => ({
-  name: "http-full",
-  description: "HTTP POST /v1/responses, full context every turn, SSE",
-  setup: (ctx) =>
-    withTarget(target, ctx, (endpoint, apiKey) => (scenario) =>
-      Effect.scoped(Effect.gen(function*() {
-        const agent = yield* httpAgent(endpoint)
-        const turns = yield* Rollout.run(
-          scenario,
-          { continuation: "full", store: false, stream: true },
-          httpExchange(endpoint, agent, apiKey)
-        )
-        return { turns, connectMs: 0 }
-      })))
-})
+export const httpFull = (target: ServerTarget = floorTarget()): TransportUnderTest =>
+  http(target, "http-full", "HTTP POST /v1/responses, full context every turn, SSE", {
+    continuation: "full",
+    store: false
+  })
 
 /**
  * HTTP with `previous_response_id` and `store: true` (the server hydrates from its store), streaming SSE.
@@ -180,21 +188,11 @@ export const httpFull = (target: ServerTarget = floorTarget()): TransportUnderTe
  * @since 0.1.0
  * @category transports
  */
-export const httpPrevious = (target: ServerTarget = floorTarget()): TransportUnderTest => ({
-  name: "http-prev",
-  description: "HTTP POST /v1/responses, previous_response_id + store:true, SSE",
-  setup: (ctx) =>
-    withTarget(target, ctx, (endpoint, apiKey) => (scenario) =>
-      Effect.scoped(Effect.gen(function*() {
-        const agent = yield* httpAgent(endpoint)
-        const turns = yield* Rollout.run(
-          scenario,
-          { continuation: "previous", store: true, stream: true },
-          httpExchange(endpoint, agent, apiKey)
-        )
-        return { turns, connectMs: 0 }
-      })))
-})
+export const httpPrevious = (target: ServerTarget = floorTarget()): TransportUnderTest =>
+  http(target, "http-prev", "HTTP POST /v1/responses, previous_response_id + store:true, SSE", {
+    continuation: "previous",
+    store: true
+  })
 
 const openSdk = (endpoint: Endpoint, apiKey: string): Effect.Effect<ResponsesWS, BenchError, Scope.Scope> =>
   Effect.acquireRelease(
