@@ -1,10 +1,16 @@
 import { defineWorkspace } from "vitest/config"
 
 // The one test entry point: every package's `test/` folder, plus the cross-package end-to-end tests in `test/`.
+// Tests run from the TypeScript sources, never from a build: the `@loopwire/source` export condition (first in
+// every package's `exports`) resolves `@loopwire/*` imports to `src/*.ts`.
 const packages = ["protocol", "transport", "client", "server", "testkit", "bench", "cli"]
+
+const conditions = ["@loopwire/source", "node", "import", "module", "default"]
+const resolve = { resolve: { conditions }, ssr: { resolve: { conditions, externalConditions: conditions } } }
 
 export default defineWorkspace([
   ...packages.map((name) => ({
+    ...resolve,
     test: {
       name,
       root: `packages/${name}`,
@@ -14,10 +20,12 @@ export default defineWorkspace([
     }
   })),
   {
+    ...resolve,
     test: {
       name: "e2e",
       root: "test",
       include: ["**/*.test.ts"],
+      exclude: ["consumer/**"],
       testTimeout: 60_000,
       hookTimeout: 60_000
     }

@@ -1,20 +1,19 @@
 /**
- * `loopwire serve` as a user runs it: the bin (sources through tsx), flags, the printed address, both modes.
+ * `loopwire serve` as a user runs it (from its sources through tsx; test/consumer runs the installed, compiled bin), flags, the printed address, both modes.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { spawn } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import * as WS from "ws"
+import { binArgs } from "../packages/cli/test/helpers/bin.js"
 
-const bin = fileURLToPath(new URL("../packages/cli/bin/loopwire.mjs", import.meta.url))
 
 /** Starts the bin with `args` and yields the base URL it prints; the process is killed with the scope. */
 const serve = (args: ReadonlyArray<string>) =>
   Effect.acquireRelease(
     Effect.async<{ readonly url: string; readonly output: () => string; readonly child: ReturnType<typeof spawn> }, Error>(
       (resume) => {
-        const child = spawn(process.execPath, [bin, "serve", ...args], { stdio: ["ignore", "pipe", "pipe"] })
+        const child = spawn(process.execPath, [...binArgs, "serve", ...args], { stdio: ["ignore", "pipe", "pipe"] })
         let output = ""
         const onData = (chunk: Buffer) => {
           output += chunk.toString("utf8")
@@ -81,7 +80,7 @@ describe("loopwire serve", () => {
   it.live("a bad flag is a usage error with a non-zero exit", () =>
     Effect.gen(function*() {
       const code = yield* Effect.async<number | null>((resume) => {
-        const child = spawn(process.execPath, [bin, "serve", "--max-connection-age", "soon"], { stdio: "ignore" })
+        const child = spawn(process.execPath, [...binArgs, "serve", "--max-connection-age", "soon"], { stdio: "ignore" })
         child.on("exit", (code) => resume(Effect.succeed(code)))
       })
       assert.strictEqual(code, 1)

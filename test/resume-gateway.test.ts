@@ -219,7 +219,7 @@ const servedProcess = (redisUrl: string, prefix: string, model: { readonly layer
 
 const configProvider = (prefix: string) => ConfigProvider.fromMap(new Map([["LOOPWIRE_REDIS_PREFIX", prefix]]))
 
-describe("resume across two gateway processes sharing Redis (--redis)", () => {
+TestRedis.describe("resume across two gateway processes sharing Redis (--redis)", () => {
   it.live("a socket dropped on A resumes on B while A still runs the response", () => {
     // Slow enough (30 deltas, 20 ms apart) that the resume lands while A still generates.
     const modelA = slowModel("20 millis")

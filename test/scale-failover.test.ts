@@ -5,7 +5,7 @@
  * mid-rollout costs at most the one response it was running, and no tool call runs twice. Generations are counted
  * by each process's scripted backend (`GET /metrics`); tool executions by the test's toolkit.
  */
-import { assert, layer } from "@effect/vitest"
+import { assert } from "@effect/vitest"
 import * as AgentLoop from "@loopwire/client/AgentLoop"
 import * as ClientConfig from "@loopwire/client/ClientConfig"
 import * as ResponsesClient from "@loopwire/client/ResponsesClient"
@@ -119,7 +119,7 @@ const rollout = (balancer: Gw.Balancer, runs: Ref.Ref<ReadonlyArray<number>>) =>
 
 const steps = Array.from({ length: toolTurns }, (_, n) => n)
 
-layer(ClusterLive, { excludeTestServices: true, timeout: 90_000 })("three gateway processes behind a load balancer", (it) => {
+TestRedis.layer(ClusterLive, { excludeTestServices: true, timeout: 90_000 })("three gateway processes behind a load balancer", (it) => {
   it.effect("a connection cut mid-response resumes on another process; no turn is generated twice", () =>
     Effect.gen(function*() {
       const { balancer, gateways } = yield* Cluster

@@ -5,7 +5,7 @@
  * rollout completes; once the gateways have reconnected, responses stored after the restart continue across
  * processes again.
  */
-import { assert, layer } from "@effect/vitest"
+import { assert } from "@effect/vitest"
 import * as ClientConfig from "@loopwire/client/ClientConfig"
 import * as ResponsesClient from "@loopwire/client/ResponsesClient"
 import * as Session from "@loopwire/client/Session"
@@ -52,7 +52,7 @@ const create = (socket: Gw.RawSocket, body: Gw.Json) =>
     return (yield* socket.untilTerminal()).at(-1)!
   })
 
-layer(ClusterLive, { excludeTestServices: true, timeout: 90_000 })("Redis restarted between turns", (it) => {
+TestRedis.layerPrivate(ClusterLive, { excludeTestServices: true, timeout: 90_000 })("Redis restarted between turns", (it) => {
   it.effect("the documented error, the client's full resend, then continuations across processes again", () =>
     Effect.gen(function*() {
       const { balancer, gateways: [gw0, gw1], redis } = yield* Cluster

@@ -4,7 +4,7 @@
  * on another while the first still runs the response (raw frames, docs/resume.md), tenants are isolated across
  * processes, and retention settings expire what they should.
  */
-import { assert, layer } from "@effect/vitest"
+import { assert } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { Redis as IORedis } from "ioredis"
 import * as TestRedis from "../packages/server/test/helpers/redisServer.js"
@@ -108,7 +108,7 @@ const resumeOn = (gateway: Gw.GatewayProcess, token: string) =>
     return yield* Effect.fail(new Error("the token was never resumed"))
   })
 
-layer(ClusterLive, { excludeTestServices: true, timeout: 90_000 })("three gateway processes on one Redis", (it) => {
+TestRedis.layer(ClusterLive, { excludeTestServices: true, timeout: 90_000 })("three gateway processes on one Redis", (it) => {
   it.effect("a stored response is continued on another process; Redis is read only on a connection-cache miss", () =>
     Effect.scoped(Effect.gen(function*() {
       const { gateways: [gw0, gw1, gw2] } = yield* Cluster

@@ -1,6 +1,6 @@
 /**
  * Gateway PROCESSES for the scale-out tests: `loopwire serve --port 0 --redis URL ...` children started through
- * the bin (the sources through tsx, as a user runs them), their printed address, `/metrics`, SIGKILL; a
+ * the command (from its sources through tsx; test/consumer runs the installed bin), their printed address, `/metrics`, SIGKILL; a
  * round-robin TCP load balancer without stickiness in front of them; a raw WebSocket client that reads the 101
  * headers. Everything is bounded in time and released with its scope; a child that outlives its scope (a crashed
  * worker) is killed when the test process exits.
@@ -13,10 +13,9 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
 import * as WS from "ws"
+import { binArgs } from "../../packages/cli/test/helpers/bin.js"
 
-const bin = fileURLToPath(new URL("../../packages/cli/bin/loopwire.mjs", import.meta.url))
 
 // Children of this test process, killed on exit whatever happened to their scopes.
 const children = new Set<ChildProcess>()
@@ -63,7 +62,7 @@ export const spawnGateway = (options: SpawnOptions): Effect.Effect<GatewayProces
   Effect.acquireRelease(
     Effect.async<{ readonly child: ChildProcess; readonly url: string; readonly output: () => string }, Error>(
       (resume) => {
-        const child = spawn(process.execPath, [bin, "serve", ...options.args], {
+        const child = spawn(process.execPath, [...binArgs, "serve", ...options.args], {
           stdio: ["ignore", "pipe", "pipe"],
           env: { ...process.env, ...options.env }
         })

@@ -119,7 +119,8 @@ export interface ChildServer {
 }
 
 /**
- * In the parent: fork `entry` (a `.ts` file calling `serve`) with `--import tsx` (resolvable from the working
+ * In the parent: fork `entry` (a `.ts` file calling `serve`) with `--import tsx` and the `@loopwire/source` export
+ * condition (the `@loopwire/*` imports resolve to their sources; tsx resolvable from the working
  * directory) plus `execArgv`, wait (up to `startTimeoutMs`, default 30 s) until it listens; it is stopped
  * (disconnect, then SIGKILL after 5 s) when the scope closes.
  *
@@ -142,7 +143,7 @@ export const fork = (
       Effect.try({
         try: () =>
           ChildProcess.fork(entry, [...(options?.args ?? [])], {
-            execArgv: ["--import", "tsx", ...(options?.execArgv ?? [])],
+            execArgv: ["--conditions=@loopwire/source", "--import", "tsx", ...(options?.execArgv ?? [])],
             stdio: ["ignore", "inherit", "inherit", "ipc"],
             ...(options?.env === undefined ? {} : { env: options.env })
           }),

@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-// Runs the CLI from its TypeScript sources (no build step): tsx registers the loader, then the entry point runs.
-import { register } from "tsx/esm/api"
-
-register()
-await import("../src/bin.ts")
+// The `loopwire` command: the compiled entry point (`npm run build`, or `prepack` when packing). In the repository,
+// `npm run demo` / `npm run bench` and the tests run the TypeScript sources instead (see the README).
+import "../dist/bin.js"

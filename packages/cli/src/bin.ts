@@ -1,5 +1,6 @@
 /**
- * Entry point of the `loopwire` binary (run from source through tsx by bin/loopwire.mjs).
+ * Entry point of the `loopwire` binary (bin/loopwire.mjs imports its compiled form; the repository runs it from
+ * source with tsx and the `@loopwire/source` condition).
  *
  * @since 0.1.0
  */

@@ -9,6 +9,7 @@ import { execFile } from "node:child_process"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Demo from "../src/Demo.js"
+import { binArgs } from "./helpers/bin.js"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../../..")
 
@@ -160,7 +161,7 @@ describe("loopwire demo", () => {
       const { code, stdout } = yield* Effect.async<{ code: number | null; stdout: string; stderr: string }>((resume) => {
         const child = execFile(
           process.execPath,
-          ["packages/cli/bin/loopwire.mjs", "demo", "--no-latency", "--json"],
+          [...binArgs, "demo", "--no-latency", "--json"],
           { cwd: root, timeout: 25_000, maxBuffer: 16 * 1024 * 1024 },
           (error, stdout, stderr) =>
             resume(Effect.succeed({ code: error === null ? 0 : (error as any).code ?? null, stdout, stderr }))

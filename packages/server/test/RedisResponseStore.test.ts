@@ -1,4 +1,4 @@
-import { assert, layer } from "@effect/vitest"
+import { assert } from "@effect/vitest"
 import * as ChainContext from "@loopwire/server/ChainContext"
 import * as Redis from "@loopwire/server/Redis"
 import * as RedisResponseStore from "@loopwire/server/RedisResponseStore"
@@ -28,7 +28,7 @@ const storeOn = (options: RedisResponseStore.Options = {}) =>
 const reason = <A>(effect: Effect.Effect<A, ResponseStore.ResponseStoreError>) =>
   Effect.map(Effect.either(effect), (e) => (Either.isLeft(e) ? e.left.reason : "ok"))
 
-layer(ServerLive, { excludeTestServices: true })("RedisResponseStore (real redis-server)", (it) => {
+TestRedis.layer(ServerLive, { excludeTestServices: true })("RedisResponseStore (real redis-server)", (it) => {
   it.scoped("a record stored through one connection is read back through another, tenant-scoped", () =>
     Effect.gen(function*() {
       const a = yield* storeOn()
@@ -153,7 +153,7 @@ layer(ServerLive, { excludeTestServices: true })("RedisResponseStore (real redis
     }))
 })
 
-layer(Layer.empty, { excludeTestServices: true })("RedisResponseStore across a Redis restart", (it) => {
+TestRedis.layerPrivate(Layer.empty, { excludeTestServices: true })("RedisResponseStore across a Redis restart", (it) => {
   it.scoped("fails fast with Unavailable while Redis is down, then recovers by itself", () =>
     Effect.gen(function*() {
       const server = yield* TestRedis.startPrivate

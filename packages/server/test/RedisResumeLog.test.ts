@@ -1,4 +1,4 @@
-import { assert, layer } from "@effect/vitest"
+import { assert } from "@effect/vitest"
 import * as Redis from "@loopwire/server/Redis"
 import * as RedisResumeLog from "@loopwire/server/RedisResumeLog"
 import * as ResumeLog from "@loopwire/server/ResumeLog"
@@ -58,7 +58,7 @@ const eventually = <A, E>(effect: Effect.Effect<A, E>, until: (a: A) => boolean)
     () => effect
   )
 
-layer(ServerLive, { excludeTestServices: true })("RedisResumeLog (real redis-server)", (it) => {
+TestRedis.layer(ServerLive, { excludeTestServices: true })("RedisResumeLog (real redis-server)", (it) => {
   it.scoped("replays a log written by one process from another, byte-identical, after N", () =>
     Effect.gen(function*() {
       const [a, b] = yield* twoProcesses("replay")
@@ -336,7 +336,7 @@ const outcome = <A>(effect: Effect.Effect<A, ResumeLog.ResumeLogError>, wait: Du
     Effect.timeoutTo({ duration: wait, onTimeout: () => "pending", onSuccess: (s) => s })
   )
 
-layer(ServerLive, { excludeTestServices: true })("RedisResumeLog behaves as the in-memory ResumeLog", (it) => {
+TestRedis.layer(ServerLive, { excludeTestServices: true })("RedisResumeLog behaves as the in-memory ResumeLog", (it) => {
   it.scoped.prop(
     "any sequence of session and log operations has the same outcomes on both",
     { ops: fc.array(opArbitrary, { minLength: 20, maxLength: 50 }) },
@@ -400,7 +400,7 @@ layer(ServerLive, { excludeTestServices: true })("RedisResumeLog behaves as the 
   )
 })
 
-layer(ServerLive, { excludeTestServices: true })("RedisResumeLog configuration", (it) => {
+TestRedis.layer(ServerLive, { excludeTestServices: true })("RedisResumeLog configuration", (it) => {
   it.scoped("Redis.layerConfig and RedisResumeLog.layerConfig read LOOPWIRE_REDIS_* and LOOPWIRE_RESUME_*", () =>
     Effect.gen(function*() {
       const server = yield* Server
@@ -434,7 +434,7 @@ layer(ServerLive, { excludeTestServices: true })("RedisResumeLog configuration",
     }))
 })
 
-layer(Layer.empty, { excludeTestServices: true })("RedisResumeLog across a Redis restart", (it) => {
+TestRedis.layerPrivate(Layer.empty, { excludeTestServices: true })("RedisResumeLog across a Redis restart", (it) => {
   it.scoped("operations and live readers fail with Unavailable while Redis is down, then recover", () =>
     Effect.gen(function*() {
       const server = yield* TestRedis.startPrivate

@@ -35,11 +35,12 @@ const walk = (issue: ParseResult.ParseIssue, path: ReadonlyArray<PropertyKey>): 
         const leaf = walk(sub, path)
         if (leaf !== undefined) leaves.push(leaf)
       }
-      if (leaves.length === 0) return undefined
-      if (!AST.isUnion(issue.ast) || leaves.length === 1) return leaves[0]
+      const [first, ...rest] = leaves
+      if (first === undefined) return undefined
+      if (!AST.isUnion(issue.ast) || rest.length === 0) return first
       // A union: the member that got furthest into the value is the one the sender meant.
-      let best = leaves[0]
-      for (const leaf of leaves) if (leaf.path.length > best.path.length) best = leaf
+      let best = first
+      for (const leaf of rest) if (leaf.path.length > best.path.length) best = leaf
       if (best.path.length > path.length) return best
       const alternatives = leaves.flatMap((l): ReadonlyArray<AST.AST> =>
         l.alternatives ?? ("ast" in l.issue ? [l.issue.ast as AST.AST] : [])

@@ -2,11 +2,39 @@
  * A real `redis-server` for tests: started on a free loopback port (no persistence), awaited with PING, stopped
  * with the scope. `LOOPWIRE_TEST_REDIS_URL` names an already running server instead (tests then use unique key
  * prefixes; a test that restarts Redis always starts its own).
+ *
+ * Tests that need Redis are declared with `layer` / `describe` below (or their `Private` forms, for tests that
+ * start and stop their own server). On a machine with neither `redis-server` on the PATH nor
+ * `LOOPWIRE_TEST_REDIS_URL` they are skipped, and the `redisSkipReporter` prints one line naming them; under
+ * `CI=true` they are never skipped, so a missing `redis-server` fails them.
  */
+import { layer as effectLayer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Net from "node:net"
+import { describe as vitestDescribe } from "vitest"
+import { skip, skipPrivate, suiteName } from "./redisSuite.js"
+
+export { skip, skipPrivate }
+
+const wrap = (skipped: boolean) => (body: () => void): void => {
+  vitestDescribe.skipIf(skipped)(suiteName, body)
+}
+
+/** `describe` for tests that need a Redis (shared or their own). */
+export const describe = (name: string, body: () => void): void =>
+  wrap(skip)(() => {
+    vitestDescribe(name, body)
+  })
+
+/** `@effect/vitest`'s `layer` for tests that need a Redis (shared or their own). */
+export const layer: typeof effectLayer = (layer_, options) => ((...args: [any, any?]) =>
+  wrap(skip)(() => (effectLayer(layer_, options) as any)(...args))) as any
+
+/** `@effect/vitest`'s `layer` for tests that start (and stop) their own `redis-server`. */
+export const layerPrivate: typeof effectLayer = (layer_, options) => ((...args: [any, any?]) =>
+  wrap(skipPrivate)(() => (effectLayer(layer_, options) as any)(...args))) as any
 
 export interface RedisServer {
   readonly url: string
