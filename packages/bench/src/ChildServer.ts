@@ -13,6 +13,7 @@
  * @since 0.1.0
  */
 import * as ChildProcess from "node:child_process"
+import { fileURLToPath } from "node:url"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -119,9 +120,21 @@ export interface ChildServer {
 }
 
 /**
- * In the parent: fork `entry` (a `.ts` file calling `serve`) with `--import tsx` and the `@loopwire/source` export
- * condition (the `@loopwire/*` imports resolve to their sources; tsx resolvable from the working
- * directory) plus `execArgv`, wait (up to `startTimeoutMs`, default 30 s) until it listens; it is stopped
+ * The path of the module `path` (written without its extension) relative to `base` (an `import.meta.url`), with
+ * `base`'s extension: the `.ts` source when the bench runs from its sources, the compiled `.js` from `dist/`.
+ *
+ * @since 0.1.0
+ * @category parent
+ */
+export const entryBeside = (base: string, path: string): string =>
+  fileURLToPath(new URL(`${path}${base.endsWith(".ts") ? ".ts" : ".js"}`, base))
+
+const tsxArgs = ["--conditions=@loopwire/source", "--import", "tsx"]
+
+/**
+ * In the parent: fork `entry` (a module calling `serve`; a `.ts` one runs with `--import tsx` and the
+ * `@loopwire/source` export condition, so that the `@loopwire/*` imports resolve to their sources, tsx resolvable
+ * from the working directory) plus `execArgv`, wait (up to `startTimeoutMs`, default 30 s) until it listens; it is stopped
  * (disconnect, then SIGKILL after 5 s) when the scope closes.
  *
  * @since 0.1.0
@@ -143,7 +156,7 @@ export const fork = (
       Effect.try({
         try: () =>
           ChildProcess.fork(entry, [...(options?.args ?? [])], {
-            execArgv: ["--conditions=@loopwire/source", "--import", "tsx", ...(options?.execArgv ?? [])],
+            execArgv: [...(entry.endsWith(".ts") ? tsxArgs : []), ...(options?.execArgv ?? [])],
             stdio: ["ignore", "inherit", "inherit", "ipc"],
             ...(options?.env === undefined ? {} : { env: options.env })
           }),

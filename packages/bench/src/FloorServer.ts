@@ -4,7 +4,6 @@
  *
  * @since 0.1.0
  */
-import { fileURLToPath } from "node:url"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { fromUnknown } from "./BenchError.js"
@@ -58,7 +57,7 @@ const inProcess: Effect.Effect<FloorServer, BenchError, Scope.Scope> = Effect.ma
 )
 
 const child: Effect.Effect<FloorServer, BenchError, Scope.Scope> = Effect.map(
-  ChildServer.fork(fileURLToPath(new URL("./internal/floorServerProcess.ts", import.meta.url)), {
+  ChildServer.fork(ChildServer.entryBeside(import.meta.url, "./internal/floorServerProcess"), {
     // Room for 10,000 cached lanes of a Codex-sized context.
     execArgv: ["--max-old-space-size=8192"]
   }),

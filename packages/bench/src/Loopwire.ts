@@ -9,7 +9,6 @@
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
 import * as ClientConfig from "@loopwire/client/ClientConfig"
 import * as ConnectionPool from "@loopwire/client/ConnectionPool"
 import * as Session from "@loopwire/client/Session"
@@ -39,7 +38,7 @@ import { gatewayScenario, type JsonObject, type Scenario } from "./Workload.js"
  */
 export type Mode = "in-process" | "child"
 
-const childEntry = fileURLToPath(new URL("./internal/gatewayServerProcess.ts", import.meta.url))
+const childEntry = ChildServer.entryBeside(import.meta.url, "./internal/gatewayServerProcess")
 
 // Room for 10,000 cached lanes of a Codex-sized context in the child.
 const childExecArgv = ["--max-old-space-size=8192"]
