@@ -5,8 +5,9 @@ import { defineWorkspace } from "vitest/config"
 // every package's `exports`) resolves `@loopwire/*` imports to `src/*.ts`.
 const packages = ["protocol", "transport", "client", "server", "testkit", "bench", "cli"]
 
-const conditions = ["@loopwire/source", "node", "import", "module", "default"]
-const resolve = { resolve: { conditions }, ssr: { resolve: { conditions, externalConditions: conditions } } }
+// Vite's default conditions (client and server) with `@loopwire/source` first.
+const conditions = ["@loopwire/source", "module", "node", "development|production"]
+const resolve = { resolve: { conditions }, ssr: { resolve: { conditions } } }
 
 export default defineWorkspace([
   ...packages.map((name) => ({
