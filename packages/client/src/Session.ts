@@ -248,6 +248,15 @@ export const plan = (
   )
 }
 
+// `@effect/ai` Telemetry's GenAI attribute names for a finished turn.
+const turnAttributes = (response: Response.Response): Record<string, unknown> => ({
+  "gen_ai.response.id": response.id,
+  "gen_ai.response.model": response.model,
+  "gen_ai.response.finish_reasons": [response.status],
+  "gen_ai.usage.input_tokens": response.usage?.input_tokens,
+  "gen_ai.usage.output_tokens": response.usage?.output_tokens
+})
+
 /**
  * Opens a session on a socket of the pool (leased for the scope's life).
  *
@@ -629,10 +638,23 @@ export const make = (
     const send: Session["send"] = (newItems, settings) =>
       fromProducer<TurnEvent, ResponsesError, never>((emit) => turnWith(newItems, settings, emit))
 
+    // One span per turn (as `@effect/ai`'s `LanguageModel.generateText`), so a user's tracing sees each turn.
     const turnWith: Session["turnWith"] = (newItems, settings, onEvent) =>
       lock.withPermits(1)(Effect.suspend(() => {
         for (const item of newItems) append(item)
-        return runTurn(effectiveSettings(settings), true, onEvent)
+        const effective = effectiveSettings(settings)
+        return runTurn(effective, true, onEvent).pipe(
+          Effect.tap((response) => Effect.annotateCurrentSpan(turnAttributes(response))),
+          Effect.withSpan("Session.turnWith", {
+            captureStackTrace: false,
+            attributes: {
+              "gen_ai.operation.name": "chat",
+              "gen_ai.request.model": effective.model,
+              "loopwire.socket": lease.socket,
+              "loopwire.new_items": newItems.length
+            }
+          })
+        )
       }))
 
     const turn: Session["turn"] = (newItems, settings) => turnWith(newItems, settings, () => {})

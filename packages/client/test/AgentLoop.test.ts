@@ -3,8 +3,9 @@ import { Chunk, type Duration, Effect, Layer, Ref, Schema, Stream } from "effect
 import * as AgentLoop from "../src/AgentLoop.js"
 import * as ClientConfig from "../src/ClientConfig.js"
 import * as ConnectionPool from "../src/ConnectionPool.js"
-import * as Tool from "../src/Tool.js"
-import * as Toolkit from "../src/Toolkit.js"
+import * as Tool from "@effect/ai/Tool"
+import * as Toolkit from "@effect/ai/Toolkit"
+import * as ToolRegistry from "../src/ToolRegistry.js"
 import { drive } from "./helpers/drive.js"
 import { makeServer, type ModelOptions } from "./helpers/openaiLike.js"
 import { memoryTransport } from "./helpers/servers.js"
@@ -14,9 +15,8 @@ const config = ClientConfig.make({ url: "ws://fake.test/v1/responses", apiKey: "
 const Step = Tool.make("step", {
   description: "Takes one step",
   parameters: { n: Schema.Number, tag: Schema.String },
-  success: Schema.Struct({ n: Schema.Number, tag: Schema.String }),
-  timeout: "5 seconds"
-})
+  success: Schema.Struct({ n: Schema.Number, tag: Schema.String })
+}).annotate(ToolRegistry.Timeout, "5 seconds")
 const Note = Tool.make("note", { parameters: { text: Schema.String }, success: Schema.String })
 const kit = Toolkit.make(Step, Note)
 

@@ -4,8 +4,9 @@
 import * as AgentLoop from "@loopwire/client/AgentLoop"
 import * as ClientConfig from "@loopwire/client/ClientConfig"
 import * as ResponsesClient from "@loopwire/client/ResponsesClient"
-import * as Tool from "@loopwire/client/Tool"
-import * as Toolkit from "@loopwire/client/Toolkit"
+import * as Tool from "@effect/ai/Tool"
+import * as Toolkit from "@effect/ai/Toolkit"
+import * as ToolRegistry from "@loopwire/client/ToolRegistry"
 import * as WebSocket from "@loopwire/transport/WebSocket"
 import { Config, Console, Effect, Layer, Schema, Stream } from "effect"
 
@@ -14,9 +15,8 @@ export const GetWeather = Tool.make("get_weather", {
   description: "Current weather for a city, in Celsius",
   parameters: { city: Schema.String },
   success: Schema.Struct({ city: Schema.String, celsius: Schema.Number }),
-  failure: Schema.Struct({ unknownCity: Schema.String }),
-  timeout: "5 seconds"
-})
+  failure: Schema.Struct({ unknownCity: Schema.String })
+}).annotate(ToolRegistry.Timeout, "5 seconds")
 
 export const ToFahrenheit = Tool.make("to_fahrenheit", {
   description: "Converts Celsius to Fahrenheit",
