@@ -33,6 +33,8 @@ export interface CreateLog {
   readonly bytes: number
   readonly generate: boolean
   readonly outcome: "ok" | "not_found" | "error" | "dropped"
+  /** The request's `tools`, as sent. */
+  readonly tools: ReadonlyArray<any> | undefined
 }
 
 export interface Faults {
@@ -242,7 +244,8 @@ export const makeServer = (model: ModelOptions) => {
           inputItems: Array.isArray(body.input) ? body.input.length : 1,
           bytes,
           generate: body.generate !== false,
-          outcome
+          outcome,
+          tools: body.tools
         })
       if (lane !== undefined && !namedLanes.has(lane)) {
         if (namedLanes.size >= 32) {
