@@ -520,23 +520,38 @@ export const make = (
     const maxConversations = Math.max(1, maxOption ?? 64)
     const context = yield* Effect.context<ConnectionPool.ConnectionPool>()
     const layerScope = yield* Effect.scope
-    // Idle conversations, least recently used first, keyed by their length and last fingerprint.
-    const idle = new Map<string, Conversation>()
+    // Idle conversations by their length and last fingerprint (a bucket: different prefixes may end alike), and
+    // the same conversations least recently used first, for eviction.
+    const idle = new Map<string, Array<Conversation>>()
+    const lru = new Set<Conversation>()
 
     const close = (conversation: Conversation) => Scope.close(conversation.scope, Exit.void)
 
+    const keyOfConversation = (conversation: Conversation) => {
+      const fps = conversation.fingerprints
+      return keyOf(fps.length, fps[fps.length - 1]!)
+    }
+
+    const unlink = (conversation: Conversation) => {
+      lru.delete(conversation)
+      const key = keyOfConversation(conversation)
+      const bucket = idle.get(key)
+      if (bucket === undefined) return
+      const rest = bucket.filter((c) => c !== conversation)
+      if (rest.length === 0) idle.delete(key)
+      else idle.set(key, rest)
+    }
+
     const release = (conversation: Conversation) =>
       Effect.suspend(() => {
-        const fps = conversation.fingerprints
-        if (fps.length === 0) return close(conversation)
-        const key = keyOf(fps.length, fps[fps.length - 1]!)
-        const replaced = idle.get(key)
-        idle.delete(key)
-        idle.set(key, conversation)
-        const evicted: Array<Conversation> = replaced !== undefined && replaced !== conversation ? [replaced] : []
-        while (idle.size > maxConversations) {
-          const [oldestKey, oldest] = idle.entries().next().value!
-          idle.delete(oldestKey)
+        if (conversation.fingerprints.length === 0) return close(conversation)
+        const key = keyOfConversation(conversation)
+        idle.set(key, [...(idle.get(key) ?? []), conversation])
+        lru.add(conversation)
+        const evicted: Array<Conversation> = []
+        while (lru.size > maxConversations) {
+          const oldest = lru.values().next().value!
+          unlink(oldest)
           evicted.push(oldest)
         }
         return Effect.forEach(evicted, close, { discard: true })
@@ -545,10 +560,11 @@ export const make = (
     // The warm conversation the prompt continues the furthest, taken out of the idle set while it runs.
     const take = (fps: ReadonlyArray<string>): { readonly conversation: Conversation; readonly covered: number } | undefined => {
       for (let k = fps.length; k >= 1; k--) {
-        const key = keyOf(k, fps[k - 1]!)
-        const conversation = idle.get(key)
-        if (conversation !== undefined && sameKeys(conversation.fingerprints, fps, k)) {
-          idle.delete(key)
+        const bucket = idle.get(keyOf(k, fps[k - 1]!))
+        if (bucket === undefined) continue
+        const conversation = bucket.find((c) => sameKeys(c.fingerprints, fps, k))
+        if (conversation !== undefined) {
+          unlink(conversation)
           return { conversation, covered: k }
         }
       }

@@ -198,8 +198,8 @@ describe("AgentLoop", () => {
     }).pipe(Effect.provide(layer))
   })
 
-  it.effect("argument deltas carry their call id; rawEvents adds every server event", () => {
-    const { layer, server } = setup({ toolCalls: 1 })
+  it.effect("argument deltas carry their call id, reasoning streams as ReasoningDelta; rawEvents adds every server event", () => {
+    const { layer, server } = setup({ toolCalls: 1, reasoning: "Step first, then answer." })
     return Effect.gen(function*() {
       const runs = yield* Ref.make(0)
       const events = Chunk.toArray(
@@ -215,6 +215,12 @@ describe("AgentLoop", () => {
       assert.strictEqual(deltas.map((d) => d.delta).join(""), started.arguments)
       assert.strictEqual(deltas[0]!.callId, started.callId)
       assert.strictEqual(deltas[0]!.name, "step")
+      const reasoning = events.filter((e) => e._tag === "ReasoningDelta") as Array<Extract<AgentLoop.AgentEvent, { _tag: "ReasoningDelta" }>>
+      assert.deepStrictEqual(
+        [1, 2].map((turn) => reasoning.filter((r) => r.turn === turn).map((r) => r.delta).join("")),
+        ["Step first, then answer.", "Step first, then answer."]
+      )
+      assert.strictEqual(reasoning[0]!.kind, "summary")
       const raw = events.filter((e) => e._tag === "ServerEvent") as Array<Extract<AgentLoop.AgentEvent, { _tag: "ServerEvent" }>>
       assert.deepStrictEqual(raw.filter((e) => e.event.type === "response.completed").map((e) => e.turn), [1, 2])
       assert.strictEqual(server.creates.length, 2)
