@@ -161,6 +161,7 @@ describe("@effect/ai LanguageModel over WebSocket mode", () => {
   it.scopedLive("generateObject sends a json_schema format and decodes the answer; an unrelated prompt goes out in full", () =>
     Effect.gen(function*() {
       const { config, turns } = yield* startGateway({
+        fallback_text: "no more turns",
         turns: [{ output: [{ type: "message", text: "{\"city\":\"Paris\"}" }] }, { output: [{ type: "message", text: "hi" }] }]
       })
       const Answer = Schema.Struct({ city: Schema.String })
