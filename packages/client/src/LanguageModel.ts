@@ -571,7 +571,7 @@ export const make = (
       return undefined
     }
 
-    const open = Effect.gen(function*() {
+    const openOnce = Effect.gen(function*() {
       const scope = yield* Scope.fork(layerScope, ExecutionStrategy.sequential)
       const session = yield* Session.make({ ...sessionOptions }).pipe(
         Scope.extend(scope),
@@ -579,6 +579,18 @@ export const make = (
         Effect.onError(() => Scope.close(scope, Exit.void))
       )
       return { session, scope, fingerprints: [] } as Conversation
+    })
+
+    // A full pool (every lease held) gives up idle conversations, least recently used first.
+    const open: Effect.Effect<Conversation, ResponsesError> = Effect.gen(function*() {
+      for (;;) {
+        const attempt = yield* Effect.either(openOnce)
+        if (attempt._tag === "Right") return attempt.right
+        if (attempt.left.reason !== "LaneLimit" || lru.size === 0) return yield* attempt.left
+        const oldest = lru.values().next().value!
+        unlink(oldest)
+        yield* close(oldest)
+      }
     })
 
     const requestSettings = (provider: AiLanguageModel.ProviderOptions) =>

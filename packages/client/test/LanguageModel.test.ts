@@ -88,6 +88,25 @@ describe("LanguageModel", () => {
     }).pipe(Effect.provide(layer), Effect.provide(handlers(runs)))
   })
 
+  it.live("more conversations than the pool has leases: the least recently used idle one gives its lease up", () => {
+    const server = makeServer({ toolCalls: 0 })
+    const small = ClientConfig.make({ url: "ws://fake.test/v1/responses", maxLanes: 2 })
+    const layer = LanguageModel.layer({ model: "m", store: false }).pipe(
+      Layer.provide(ConnectionPool.layer(small, { size: 1 })),
+      Layer.provide(memoryTransport(server))
+    )
+    return Effect.gen(function*() {
+      const chats = [yield* Chat.empty, yield* Chat.empty, yield* Chat.empty]
+      for (const [i, chat] of chats.entries()) yield* chat.generateText({ prompt: `c${i}` })
+      // c0 was evicted for c2: its next turn is a full request; c2's stays a delta.
+      yield* chats[2]!.generateText({ prompt: "again" })
+      assert.isDefined(server.creates.at(-1)!.previousResponseId)
+      yield* chats[0]!.generateText({ prompt: "again" })
+      assert.isUndefined(server.creates.at(-1)!.previousResponseId)
+      assert.strictEqual(server.creates.at(-1)!.inputItems, 3)
+    }).pipe(Effect.provide(layer))
+  })
+
   it.live("an error frame becomes an AiError whose cause is the ResponsesError", () => {
     const { layer, server } = setup({ toolCalls: 0 })
     return Effect.gen(function*() {
