@@ -107,6 +107,35 @@ describe("LanguageModel", () => {
     }).pipe(Effect.provide(layer))
   })
 
+  it.live("a socket dropped mid-turn: generateText gets the re-issued response, tools run once, the Chat goes on by deltas", () => {
+    const { layer, server } = setup({ toolCalls: 2 }, { session: { backoff: { initialMillis: 1, maxMillis: 5 } } })
+    const runs = Ref.unsafeMake(0)
+    return Effect.gen(function*() {
+      const chat = yield* Chat.empty
+      yield* chat.generateText({ prompt: "drop", toolkit: kit })
+      server.faults.dropAfterEvents = 3
+      yield* chat.generateText({ prompt: [], toolkit: kit })
+      const last = yield* chat.generateText({ prompt: [], toolkit: kit })
+      assert.strictEqual(last.text, "done after 2 tool calls for drop")
+      assert.strictEqual(yield* Ref.get(runs), 2)
+      assert.deepStrictEqual(server.creates.map((c) => c.outcome), ["ok", "dropped", "ok", "ok"])
+      // The re-issued turn is a full request on the new socket; the next one continues it.
+      assert.isUndefined(server.creates[2]!.previousResponseId)
+      assert.isDefined(server.creates[3]!.previousResponseId)
+      assert.strictEqual(server.creates[3]!.inputItems, 1)
+    }).pipe(Effect.provide(layer), Effect.provide(handlers(runs)))
+  })
+
+  it.live("streamText: a response lost after parts were emitted fails the stream instead of mixing two responses", () => {
+    const { layer, server } = setup({ toolCalls: 0 }, { session: { backoff: { initialMillis: 1, maxMillis: 5 } } })
+    return Effect.gen(function*() {
+      server.faults.dropAfterEvents = 4
+      const error = yield* Effect.flip(Stream.runDrain(AiLanguageModel.streamText({ prompt: "long answer here" })))
+      assert.strictEqual(error._tag, "UnknownError")
+      assert.include(error.message, "lost mid-stream")
+    }).pipe(Effect.provide(layer))
+  })
+
   it.live("an error frame becomes an AiError whose cause is the ResponsesError", () => {
     const { layer, server } = setup({ toolCalls: 0 })
     return Effect.gen(function*() {
