@@ -319,6 +319,43 @@ export const run = <Tools extends Record<string, AiTool.Any>>(
   )
 
 /**
+ * An agent bound to the context it was made in: its methods need nothing, so a service (`Effect.Service`) can hold
+ * one and hand out streams without `Effect.context` / `Stream.provideContext`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Agent {
+  /** {@link run} with the agent's options. */
+  readonly run: (input: string | ReadonlyArray<Items.InputItem>) => Stream.Stream<AgentEvent, ResponsesError | AgentError>
+  /** {@link runWith} with the agent's options. */
+  readonly runWith: (
+    session: Session.Session,
+    input: string | ReadonlyArray<Items.InputItem>
+  ) => Stream.Stream<AgentEvent, ResponsesError | AgentError>
+  /** {@link answer} with the agent's options. */
+  readonly answer: (input: string | ReadonlyArray<Items.InputItem>) => Effect.Effect<string, ResponsesError | AgentError>
+}
+
+/**
+ * Makes an {@link Agent}: the pool and the toolkit's handlers are taken from the context once, here.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <Tools extends Record<string, AiTool.Any>>(
+  options: RunOptions<Tools>
+): Effect.Effect<Agent, never, ConnectionPool.ConnectionPool | ToolRegistry.Requirements<Tools>> =>
+  Effect.map(
+    Effect.context<ConnectionPool.ConnectionPool | ToolRegistry.Requirements<Tools>>(),
+    (context): Agent => ({
+      run: (input) => Stream.provideContext(run(input, options), context),
+      runWith: (session, input) => Stream.provideContext(runWith(session, input, options), context),
+      answer: (input) => Effect.provide(answer(input, options), context)
+    })
+  )
+
+/**
  * Runs the loop to its end and returns the final answer; at the turn limit it fails with `AgentError`
  * `MaxTurns`.
  *

@@ -8,7 +8,7 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpServer from "@effect/platform/HttpServer"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Stream } from "effect"
+import { Chunk, Effect, Layer, Stream } from "effect"
 import { createServer } from "node:http"
 import * as AgentLoop from "../src/AgentLoop.js"
 import * as ClientConfig from "../src/ClientConfig.js"
@@ -64,7 +64,7 @@ describe("docs examples", () => {
   it.live("an Effect.Service owns the model and the handlers; its method needs nothing", () => {
     const server = makeServer({ toolCalls: 1, toolName: "get_weather", args: () => JSON.stringify({ city: "Paris" }) })
     const ClientLive = LanguageModel.layer({ model: "m", store: false }).pipe(
-      Layer.provide(ConnectionPool.layer(config)),
+      Layer.provideMerge(ConnectionPool.layer(config)),
       Layer.provide(memoryTransport(server))
     )
     const AgentLive = WeatherAgent.DefaultWithoutDependencies.pipe(Layer.provide(Layer.merge(ClientLive, WeatherToolsLive)))
@@ -76,6 +76,10 @@ describe("docs examples", () => {
       assert.include(history, "get_weather")
       assert.strictEqual(server.creates.length, 2)
       assert.isDefined(server.creates[1]!.previousResponseId)
+      const events: Stream.Stream<AgentLoop.AgentEvent, unknown, never> = agent.events("berlin")
+      const last = Chunk.toArray(yield* Stream.runCollect(events)).at(-1)!
+      assert.strictEqual(last._tag, "FinalAnswer")
+      assert.strictEqual((last as any).text, "done after 1 tool calls for berlin")
     }).pipe(Effect.provide(AgentLive))
   })
 

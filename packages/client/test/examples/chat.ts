@@ -23,21 +23,19 @@ export const ask = (question: string, maxTurns = 8) =>
     return response.text
   })
 
-/** `@effect/ai`'s `LanguageModel`, over a pool of WebSocket-mode sockets to OpenAI (key from OPENAI_API_KEY). */
+/** A pool of WebSocket-mode sockets to OpenAI (key from OPENAI_API_KEY). */
+export const PoolLive = Layer.unwrapEffect(
+  Effect.map(Config.redacted("OPENAI_API_KEY"), (apiKey) => ConnectionPool.layer(ClientConfig.openai({ apiKey })))
+).pipe(Layer.provide(WebSocket.layer()))
+
+/** `@effect/ai`'s `LanguageModel` over that pool (the pool is provided too, for Loopwire's own `AgentLoop`). */
 export const ModelLive = LanguageModel.layer({
   model: "gpt-5.6",
   store: false,
   instructions: "Use the tools; answer in one sentence.",
   // Hosted tools pass through with the toolkit's function tools.
   tools: [{ type: "web_search" }]
-}).pipe(
-  Layer.provide(
-    Layer.unwrapEffect(
-      Effect.map(Config.redacted("OPENAI_API_KEY"), (apiKey) => ConnectionPool.layer(ClientConfig.openai({ apiKey })))
-    )
-  ),
-  Layer.provide(WebSocket.layer())
-)
+}).pipe(Layer.provideMerge(PoolLive))
 
 export const main = ask("What is the weather in Paris, in Fahrenheit?").pipe(
   Effect.flatMap(Effect.log),

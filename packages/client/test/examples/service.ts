@@ -1,9 +1,11 @@
 /**
  * Example (docs/client.md): a service built with `Effect.Service` that owns the client layer. Its methods need
- * nothing from their callers: the model and the toolkit's handlers are resolved once, when the service is built.
+ * nothing from their callers: the model, the pool and the toolkit's handlers are resolved once, when the service is
+ * built.
  */
 import * as Chat from "@effect/ai/Chat"
 import * as AiLanguageModel from "@effect/ai/LanguageModel"
+import * as AgentLoop from "@loopwire/client/AgentLoop"
 import { Effect } from "effect"
 import { WeatherTools, WeatherToolsLive } from "./agent.js"
 import { ModelLive } from "./chat.js"
@@ -22,7 +24,9 @@ export class WeatherAgent extends Effect.Service<WeatherAgent>()("example/Weathe
         }
         return { text: response.text, history: yield* chat.exportJson }
       }).pipe(Effect.provideService(AiLanguageModel.LanguageModel, model))
-    return { ask } as const
+    // Loopwire's own loop over the same pool and handlers, as a Stream of agent events that needs nothing.
+    const agent = yield* AgentLoop.make({ toolkit: WeatherTools, maxTurns: 8, settings: { model: "gpt-5.6", store: false } })
+    return { ask, events: agent.run } as const
   }),
   // The service owns the client: WeatherAgent.Default needs nothing but OPENAI_API_KEY.
   dependencies: [ModelLive, WeatherToolsLive]
