@@ -158,7 +158,7 @@ describe("@effect/ai LanguageModel over WebSocket mode", () => {
       }
     }))
 
-  it.scopedLive("generateObject sends a json_schema format and decodes the answer; an unrelated prompt goes out in full", () =>
+  it.scopedLive("generateObject sends a json_schema format and decodes the answer; provider options pass through; an unrelated prompt goes out in full", () =>
     Effect.gen(function*() {
       const { config, turns } = yield* startGateway({
         fallback_text: "no more turns",
@@ -167,9 +167,16 @@ describe("@effect/ai LanguageModel over WebSocket mode", () => {
       const Answer = Schema.Struct({ city: Schema.String })
       const result = yield* Effect.gen(function*() {
         const object = yield* AiLanguageModel.generateObject({ prompt: "Which city?", schema: Answer, objectName: "answer" })
-        const other = yield* AiLanguageModel.generateText({ prompt: "Something else" })
+        const other = yield* AiLanguageModel.generateText({ prompt: "Something else" }).pipe(
+          LanguageModel.withConfigOverride({ reasoning: { effort: "high" } })
+        )
         return { object, other }
-      }).pipe(Effect.provide(modelLayer(config, { model: "scripted", store: false })))
+      }).pipe(Effect.provide(modelLayer(config, {
+        model: "scripted",
+        store: false,
+        include: ["reasoning.encrypted_content"],
+        reasoning: { effort: "low" }
+      })))
       assert.deepStrictEqual(result.object.value, { city: "Paris" })
       const format = (turns[0]!.request as any).text.format
       assert.strictEqual(format.type, "json_schema")
@@ -179,5 +186,10 @@ describe("@effect/ai LanguageModel over WebSocket mode", () => {
       assert.strictEqual(result.other.text, "{\"city\":\"Paris\"}")
       assert.isUndefined(turns[1]!.request.previous_response_id ?? undefined)
       assert.isUndefined((turns[1]!.request as any).tools)
+      // Provider options pass through; withConfigOverride changes them for one call.
+      assert.deepStrictEqual(turns.map((t) => [t.request.store, (t.request as any).include, (t.request as any).reasoning]), [
+        [false, ["reasoning.encrypted_content"], { effort: "low" }],
+        [false, ["reasoning.encrypted_content"], { effort: "high" }]
+      ])
     }))
 })
