@@ -249,13 +249,18 @@ export const plan = (
 }
 
 // `@effect/ai` Telemetry's GenAI attribute names for a finished turn.
-const turnAttributes = (response: Response.Response): Record<string, unknown> => ({
-  "gen_ai.response.id": response.id,
-  "gen_ai.response.model": response.model,
-  "gen_ai.response.finish_reasons": [response.status],
-  "gen_ai.usage.input_tokens": response.usage?.input_tokens,
-  "gen_ai.usage.output_tokens": response.usage?.output_tokens
-})
+const turnAttributes = (response: Response.Response): Record<string, unknown> => {
+  const attributes: Record<string, unknown> = {
+    "gen_ai.response.id": response.id,
+    "gen_ai.response.finish_reasons": [response.status]
+  }
+  if (response.model !== undefined) attributes["gen_ai.response.model"] = response.model
+  if (response.usage != null) {
+    attributes["gen_ai.usage.input_tokens"] = response.usage.input_tokens
+    attributes["gen_ai.usage.output_tokens"] = response.usage.output_tokens
+  }
+  return attributes
+}
 
 /**
  * Opens a session on a socket of the pool (leased for the scope's life).

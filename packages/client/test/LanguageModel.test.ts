@@ -169,6 +169,8 @@ describe("LanguageModel", () => {
       const turns = spans.filter((s) => s.name === "Session.turnWith")
       assert.strictEqual(turns.length, 2)
       assert.deepStrictEqual(turns.map((t) => t.parent), ["LanguageModel.generateText", "LanguageModel.generateText"])
+      assert.match(String(turns[1]!.span.attributes.get("gen_ai.response.id")), /^resp_/)
+      assert.strictEqual(turns[1]!.span.attributes.get("gen_ai.usage.input_tokens"), 10)
       const generate = spans.filter((s) => s.name === "LanguageModel.generateText").map((s) => s.span.attributes)
       assert.deepStrictEqual(generate.map((a) => a.get("loopwire.request.mode")), ["full", "delta"])
       assert.strictEqual(generate[1]!.get("gen_ai.usage.input_tokens"), 10)
