@@ -2,6 +2,8 @@
  * A consumer of the published packages (test/consumer/run.sh copies it into a fresh project that installed the
  * tarballs): it must type-check under strict settings with `skipLibCheck: false`, using only public entry points.
  */
+import * as Tool from "@effect/ai/Tool"
+import * as Toolkit from "@effect/ai/Toolkit"
 import * as Protocol from "@loopwire/protocol"
 import * as Codec from "@loopwire/protocol/Codec"
 import * as Transport from "@loopwire/transport"
@@ -10,8 +12,6 @@ import * as Client from "@loopwire/client"
 import * as AgentLoop from "@loopwire/client/AgentLoop"
 import * as ClientConfig from "@loopwire/client/ClientConfig"
 import * as ResponsesClient from "@loopwire/client/ResponsesClient"
-import * as Tool from "@loopwire/client/Tool"
-import * as Toolkit from "@loopwire/client/Toolkit"
 import * as Server from "@loopwire/server"
 import * as Gateway from "@loopwire/server/Gateway"
 import * as Testkit from "@loopwire/testkit"

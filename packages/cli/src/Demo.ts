@@ -16,8 +16,9 @@ import * as AgentLoop from "@loopwire/client/AgentLoop"
 import * as ClientConfig from "@loopwire/client/ClientConfig"
 import * as ConnectionPool from "@loopwire/client/ConnectionPool"
 import * as Session from "@loopwire/client/Session"
-import * as Tool from "@loopwire/client/Tool"
-import * as Toolkit from "@loopwire/client/Toolkit"
+import * as Tool from "@effect/ai/Tool"
+import * as Toolkit from "@effect/ai/Toolkit"
+import * as ToolRegistry from "@loopwire/client/ToolRegistry"
 import * as Gateway from "@loopwire/server/Gateway"
 import { ModelBackend } from "@loopwire/server/ModelBackend"
 import * as Scenario from "@loopwire/server/Scenario"
@@ -70,9 +71,8 @@ export const GetPopulation = Tool.make("get_population", {
   description: "The population of a city (city proper), from the demo's table.",
   parameters: { city: Schema.String },
   success: Schema.Struct({ city: Schema.String, population: Schema.Number }),
-  failure: UnknownCity,
-  timeout: "5 seconds"
-})
+  failure: UnknownCity
+}).annotate(ToolRegistry.Timeout, "5 seconds")
 
 /**
  * @since 0.1.0
@@ -82,9 +82,8 @@ export const Calculate = Tool.make("calculate", {
   description: "Evaluates an arithmetic expression: numbers (decimals allowed), + - * /, parentheses.",
   parameters: { expression: Schema.String },
   success: Schema.Number,
-  failure: CalculationError,
-  timeout: "5 seconds"
-})
+  failure: CalculationError
+}).annotate(ToolRegistry.Timeout, "5 seconds")
 
 /**
  * The demo's toolkit: `get_population` and `calculate`.

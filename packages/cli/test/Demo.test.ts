@@ -1,6 +1,7 @@
 import * as Command from "@effect/cli/Command"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
+import * as ToolRegistry from "@loopwire/client/ToolRegistry"
 import * as Scenario from "@loopwire/server/Scenario"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -72,15 +73,18 @@ describe("calculate: the arithmetic parser", () => {
 describe("the demo tools", () => {
   it.effect("get_population answers from the scenario's table; an unknown city is a typed failure", () =>
     Effect.gen(function*() {
-      const tools = yield* Demo.DemoTools.resolve
-      const tokyo = yield* tools.call("get_population", { city: "Tokyo" })
+      const registry = yield* ToolRegistry.make(Demo.DemoTools)
+      let id = 0
+      const call = (name: string, args: unknown) =>
+        Effect.map(registry.call({ call_id: `c${id++}`, name, arguments: JSON.stringify(args) }), (r) => r.outcome)
+      const tokyo = yield* call("get_population", { city: "Tokyo" })
       assert.deepStrictEqual(tokyo, { _tag: "Success", value: { city: "Tokyo", population: Scenario.demoPopulations["Tokyo"]! } })
-      const unknown = yield* tools.call("get_population", { city: "Atlantis" })
+      const unknown = yield* call("get_population", { city: "Atlantis" })
       assert.strictEqual(unknown._tag, "Failure")
       assert.strictEqual((unknown as any).error.reason, "UnknownCity")
-      const bad = yield* tools.call("calculate", { expression: "1 / 0" })
+      const bad = yield* call("calculate", { expression: "1 / 0" })
       assert.strictEqual((bad as any).error.reason, "DivisionByZero")
-      assert.deepStrictEqual(yield* tools.call("calculate", { expression: "6 * 7" }), { _tag: "Success", value: 42 })
+      assert.deepStrictEqual(yield* call("calculate", { expression: "6 * 7" }), { _tag: "Success", value: 42 })
     }).pipe(Effect.provide(Demo.DemoToolsLive)))
 })
 

@@ -7,9 +7,35 @@
  */
 import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as RedactedM from "effect/Redacted"
+import * as Schema from "effect/Schema"
+
+/**
+ * Options that do not describe an endpoint: no `url`/`baseUrl` (`MissingUrl`), a string that is not a URL
+ * (`InvalidUrl`), or a scheme other than http(s)/ws(s) (`UnsupportedScheme`). {@link make} and the presets throw
+ * it; {@link makeEffect} fails with it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ClientConfigError extends Schema.TaggedError<ClientConfigError>("@loopwire/client/ClientConfigError")(
+  "ClientConfigError",
+  {
+    reason: Schema.Literal("MissingUrl", "InvalidUrl", "UnsupportedScheme"),
+    message: Schema.String
+  }
+) {}
+
+const parseUrl = (text: string): URL => {
+  try {
+    return new URL(text)
+  } catch {
+    throw new ClientConfigError({ reason: "InvalidUrl", message: `ClientConfig: not a URL: ${text}` })
+  }
+}
 
 /**
  * A resolved client configuration.
@@ -122,11 +148,14 @@ export interface Options {
  *
  * @since 0.1.0
  * @category urls
+ * @throws ClientConfigError when `base` is not an http(s) or ws(s) URL.
  */
 export const websocketUrl = (base: string): string => {
-  const url = new URL(base)
+  const url = parseUrl(base)
   if (url.protocol === "ws:" || url.protocol === "wss:") return url.toString()
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new TypeError(`Unsupported URL scheme: ${base}`)
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ClientConfigError({ reason: "UnsupportedScheme", message: `ClientConfig: unsupported URL scheme: ${base}` })
+  }
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:"
   url.pathname = `${url.pathname.replace(/\/+$/, "")}/responses`
   return url.toString()
@@ -139,7 +168,7 @@ export const websocketUrl = (base: string): string => {
  * @category urls
  */
 export const httpUrl = (wsUrl: string): string => {
-  const url = new URL(wsUrl)
+  const url = parseUrl(wsUrl)
   if (url.protocol === "wss:") url.protocol = "https:"
   else if (url.protocol === "ws:") url.protocol = "http:"
   return url.toString()
@@ -147,14 +176,18 @@ export const httpUrl = (wsUrl: string): string => {
 
 /**
  * Resolves options into a configuration (defaults: lanes on, 16 in flight, 32 lanes, 55-minute sockets, a ping
- * every 30 s with a 10 s timeout).
+ * every 30 s with a 10 s timeout). Synchronous, for literal configurations; {@link makeEffect} is the same as an
+ * Effect that fails instead of throwing.
  *
  * @since 0.1.0
  * @category constructors
+ * @throws ClientConfigError when the options name no usable URL.
  */
 export const make = (options: Options): ClientConfig => {
   const base = options.url ?? options.baseUrl
-  if (base === undefined) throw new TypeError("ClientConfig: give `url` or `baseUrl`")
+  if (base === undefined) {
+    throw new ClientConfigError({ reason: "MissingUrl", message: "ClientConfig: give `url` or `baseUrl`" })
+  }
   const url = websocketUrl(base)
   const headers: Record<string, string> = {}
   if (options.apiKey !== undefined) {
@@ -180,6 +213,21 @@ export const make = (options: Options): ClientConfig => {
     heartbeat: heartbeatOf(options.heartbeat)
   }
 }
+
+/**
+ * {@link make} as an Effect: bad options fail with `ClientConfigError` instead of throwing.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeEffect = (options: Options): Effect.Effect<ClientConfig, ClientConfigError> =>
+  Effect.try({
+    try: () => make(options),
+    catch: (error) =>
+      error instanceof ClientConfigError
+        ? error
+        : new ClientConfigError({ reason: "InvalidUrl", message: `ClientConfig: ${String(error)}` })
+  })
 
 const heartbeatOf = (option: Options["heartbeat"]): HeartbeatPolicy | false => {
   if (option === undefined || option === true) return defaultHeartbeat

@@ -248,6 +248,20 @@ export const plan = (
   )
 }
 
+// `@effect/ai` Telemetry's GenAI attribute names for a finished turn.
+const turnAttributes = (response: Response.Response): Record<string, unknown> => {
+  const attributes: Record<string, unknown> = {
+    "gen_ai.response.id": response.id,
+    "gen_ai.response.finish_reasons": [response.status]
+  }
+  if (response.model !== undefined) attributes["gen_ai.response.model"] = response.model
+  if (response.usage != null) {
+    attributes["gen_ai.usage.input_tokens"] = response.usage.input_tokens
+    attributes["gen_ai.usage.output_tokens"] = response.usage.output_tokens
+  }
+  return attributes
+}
+
 /**
  * Opens a session on a socket of the pool (leased for the scope's life).
  *
@@ -629,10 +643,23 @@ export const make = (
     const send: Session["send"] = (newItems, settings) =>
       fromProducer<TurnEvent, ResponsesError, never>((emit) => turnWith(newItems, settings, emit))
 
+    // One span per turn (as `@effect/ai`'s `LanguageModel.generateText`), so a user's tracing sees each turn.
     const turnWith: Session["turnWith"] = (newItems, settings, onEvent) =>
       lock.withPermits(1)(Effect.suspend(() => {
         for (const item of newItems) append(item)
-        return runTurn(effectiveSettings(settings), true, onEvent)
+        const effective = effectiveSettings(settings)
+        return runTurn(effective, true, onEvent).pipe(
+          Effect.tap((response) => Effect.annotateCurrentSpan(turnAttributes(response))),
+          Effect.withSpan("Session.turnWith", {
+            captureStackTrace: false,
+            attributes: {
+              "gen_ai.operation.name": "chat",
+              "gen_ai.request.model": effective.model,
+              "loopwire.socket": lease.socket,
+              "loopwire.new_items": newItems.length
+            }
+          })
+        )
       }))
 
     const turn: Session["turn"] = (newItems, settings) => turnWith(newItems, settings, () => {})

@@ -25,6 +25,11 @@ export * as HttpResponses from "./HttpResponses.js"
 /**
  * @since 0.1.0
  */
+export * as LanguageModel from "./LanguageModel.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Recovery from "./Recovery.js"
 
 /**
@@ -46,16 +51,6 @@ export * as Session from "./Session.js"
  * @since 0.1.0
  */
 export * as Resume from "./Resume.js"
-
-/**
- * @since 0.1.0
- */
-export * as Tool from "./Tool.js"
-
-/**
- * @since 0.1.0
- */
-export * as Toolkit from "./Toolkit.js"
 
 /**
  * @since 0.1.0

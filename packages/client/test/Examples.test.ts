@@ -1,19 +1,23 @@
 /**
- * Runs the docs examples against the OpenAI-like fake server (in memory): the agent with two tools, and the
- * HTTP service where each request runs an agent loop over the shared pool.
+ * Runs the docs examples against the OpenAI-like fake server (in memory): the agent with two tools, an @effect/ai
+ * Chat with the toolkit over LanguageModel, the Effect.Service that owns the client, and the HTTP service where each
+ * request runs an agent loop over the shared pool.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpServer from "@effect/platform/HttpServer"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Stream } from "effect"
+import { Chunk, Effect, Layer, Stream } from "effect"
 import { createServer } from "node:http"
 import * as AgentLoop from "../src/AgentLoop.js"
 import * as ClientConfig from "../src/ClientConfig.js"
 import * as ConnectionPool from "../src/ConnectionPool.js"
+import * as LanguageModel from "../src/LanguageModel.js"
 import { WeatherTools, WeatherToolsLive } from "./examples/agent.js"
+import { ask } from "./examples/chat.js"
 import { router } from "./examples/httpService.js"
+import { WeatherAgent } from "./examples/service.js"
 import { makeServer } from "./helpers/openaiLike.js"
 import { memoryTransport } from "./helpers/servers.js"
 
@@ -33,6 +37,50 @@ describe("docs examples", () => {
       Effect.provide(WeatherToolsLive),
       Effect.provide(ConnectionPool.layer(config).pipe(Layer.provide(memoryTransport(server))))
     )
+  })
+
+  it.live("an @effect/ai Chat with the toolkit, over WebSocket mode: the rollout's later turns are deltas", () => {
+    const server = makeServer({ toolCalls: 2, toolName: "to_fahrenheit", args: () => JSON.stringify({ celsius: 100 }) })
+    return Effect.gen(function*() {
+      const text = yield* ask("convert")
+      assert.strictEqual(text, "done after 2 tool calls for convert")
+      assert.strictEqual(server.creates.length, 3)
+      for (const c of server.creates.slice(1)) {
+        assert.isDefined(c.previousResponseId)
+        assert.strictEqual(c.inputItems, 1)
+      }
+      assert.deepStrictEqual(server.creates[0]!.tools!.map((t) => t.name ?? t.type), ["get_weather", "to_fahrenheit", "web_search"])
+    }).pipe(
+      Effect.provide(WeatherToolsLive),
+      Effect.provide(
+        LanguageModel.layer({ model: "m", store: false, tools: [{ type: "web_search" }] }).pipe(
+          Layer.provide(ConnectionPool.layer(config)),
+          Layer.provide(memoryTransport(server))
+        )
+      )
+    )
+  })
+
+  it.live("an Effect.Service owns the model and the handlers; its method needs nothing", () => {
+    const server = makeServer({ toolCalls: 1, toolName: "get_weather", args: () => JSON.stringify({ city: "Paris" }) })
+    const ClientLive = LanguageModel.layer({ model: "m", store: false }).pipe(
+      Layer.provideMerge(ConnectionPool.layer(config)),
+      Layer.provide(memoryTransport(server))
+    )
+    const AgentLive = WeatherAgent.DefaultWithoutDependencies.pipe(Layer.provide(Layer.merge(ClientLive, WeatherToolsLive)))
+    return Effect.gen(function*() {
+      const agent = yield* WeatherAgent
+      const answer: Effect.Effect<{ readonly text: string; readonly history: string }, unknown, never> = agent.ask("paris")
+      const { history, text } = yield* answer
+      assert.strictEqual(text, "done after 1 tool calls for paris")
+      assert.include(history, "get_weather")
+      assert.strictEqual(server.creates.length, 2)
+      assert.isDefined(server.creates[1]!.previousResponseId)
+      const events: Stream.Stream<AgentLoop.AgentEvent, unknown, never> = agent.events("berlin")
+      const last = Chunk.toArray(yield* Stream.runCollect(events)).at(-1)!
+      assert.strictEqual(last._tag, "FinalAnswer")
+      assert.strictEqual((last as any).text, "done after 1 tool calls for berlin")
+    }).pipe(Effect.provide(AgentLive))
   })
 
   it.scopedLive("the HTTP service answers concurrent requests over one shared pool", () => {

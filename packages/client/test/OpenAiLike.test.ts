@@ -10,8 +10,8 @@ import * as AgentLoop from "../src/AgentLoop.js"
 import * as ClientConfig from "../src/ClientConfig.js"
 import * as ConnectionPool from "../src/ConnectionPool.js"
 import * as Session from "../src/Session.js"
-import * as Tool from "../src/Tool.js"
-import * as Toolkit from "../src/Toolkit.js"
+import * as Tool from "@effect/ai/Tool"
+import * as Toolkit from "@effect/ai/Toolkit"
 import { makeServer } from "./helpers/openaiLike.js"
 import { wsServer } from "./helpers/servers.js"
 
@@ -27,7 +27,7 @@ const withServer = <A, E>(
   body: (
     server: ReturnType<typeof makeServer>,
     runs: Ref.Ref<number>
-  ) => Effect.Effect<A, E, ConnectionPool.ConnectionPool | Toolkit.HandlersFor<typeof kit.tools> | Scope.Scope>
+  ) => Effect.Effect<A, E, ConnectionPool.ConnectionPool | Tool.HandlersFor<typeof kit.tools> | Scope.Scope>
 ) =>
   Effect.gen(function*() {
     const server = makeServer({ toolCalls })

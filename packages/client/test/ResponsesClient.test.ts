@@ -26,6 +26,23 @@ describe("ClientConfig", () => {
     assert.strictEqual(ClientConfig.azure("res", { apiKey: "k", apiKeyHeader: "api-key" }).headers["api-key"], "k")
     assert.strictEqual(config.httpUrl, "http://fake.test/v1/responses")
   })
+
+  it.effect("bad options: make throws a ClientConfigError, makeEffect fails with it", () =>
+    Effect.gen(function*() {
+      assert.throws(() => ClientConfig.make({}), ClientConfig.ClientConfigError)
+      const cases = [
+        [{}, "MissingUrl"],
+        [{ baseUrl: "not a url" }, "InvalidUrl"],
+        [{ baseUrl: "ftp://example.com/v1" }, "UnsupportedScheme"]
+      ] as const
+      for (const [options, reason] of cases) {
+        const error = yield* Effect.flip(ClientConfig.makeEffect(options))
+        assert.strictEqual(error._tag, "ClientConfigError")
+        assert.strictEqual(error.reason, reason)
+      }
+      const ok = yield* ClientConfig.makeEffect({ baseUrl: "https://api.openai.com/v1" })
+      assert.strictEqual(ok.url, "wss://api.openai.com/v1/responses")
+    }))
 })
 
 describe("ResponsesClient", () => {

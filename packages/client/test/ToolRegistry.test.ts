@@ -1,9 +1,7 @@
-import * as AiTool from "@effect/ai/Tool"
-import * as AiToolkit from "@effect/ai/Toolkit"
+import * as Tool from "@effect/ai/Tool"
+import * as Toolkit from "@effect/ai/Toolkit"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Ref, Schema, Stream, TestClock } from "effect"
-import * as Tool from "../src/Tool.js"
-import * as Toolkit from "../src/Toolkit.js"
+import { Cause, Context, Effect, Fiber, HashMap, Layer, Logger, Ref, Schema, Stream, TestClock } from "effect"
 import * as ToolRegistry from "../src/ToolRegistry.js"
 
 const Add = Tool.make("add", {
@@ -16,7 +14,7 @@ const Lookup = Tool.make("lookup", {
   success: Schema.Struct({ value: Schema.String }),
   failure: Schema.Struct({ notFound: Schema.String })
 })
-const Slow = Tool.make("slow", { parameters: {}, success: Schema.String, timeout: "1 second" })
+const Slow = Tool.make("slow", { success: Schema.String }).annotate(ToolRegistry.Timeout, "1 second")
 const Crash = Tool.make("crash", { success: Schema.String })
 
 const kit = Toolkit.make(Add, Lookup, Slow, Crash)
@@ -33,7 +31,7 @@ const handlers = (running: Ref.Ref<number>, peak: Ref.Ref<number>) =>
       }),
     lookup: ({ key }) => key === "x" ? Effect.succeed({ value: "found" }) : Effect.fail({ notFound: key }),
     slow: () => Effect.sleep("10 seconds").pipe(Effect.as("late")),
-    crash: () => Effect.die("boom")
+    crash: () => Effect.die(new Error("boom"))
   })
 
 const fc = (call_id: string, name: string, args: unknown) => ({
@@ -53,21 +51,47 @@ const withRegistry = <A, E>(
     return yield* f(registry, peak)
   })
 
-describe("Tool / Toolkit", () => {
-  it("generates the tools JSON once, with JSON Schema parameters", () => {
-    assert.strictEqual(kit.definitions, kit.definitions)
-    const add = kit.definitions.find((d) => d.name === "add")!
-    assert.deepStrictEqual(add, {
-      type: "function",
-      name: "add",
-      description: "Adds two numbers",
-      parameters: {
-        type: "object",
-        required: ["a", "b"],
-        properties: { a: { type: "number" }, b: { type: "number" } },
-        additionalProperties: false
-      },
-      strict: false
+/** Log lines with their cause and annotations, as a test logger sees them. */
+const captureLogs = () => {
+  const lines: Array<{ message: unknown; cause: Cause.Cause<unknown>; annotations: Record<string, unknown> }> = []
+  const logger = Logger.make(({ annotations, cause, message }) => {
+    lines.push({ message, cause, annotations: Object.fromEntries(HashMap.toEntries(annotations)) })
+  })
+  return { lines, layer: Logger.replace(Logger.defaultLogger, logger) }
+}
+
+describe("tools JSON", () => {
+  it.effect("function tools from @effect/ai tools: JSON Schema parameters, description, the Strict annotation", () =>
+    Effect.gen(function*() {
+      const running = yield* Ref.make(0)
+      const registry = yield* ToolRegistry.make(kit).pipe(Effect.provide(handlers(running, running)))
+      const add = registry.definitions.find((d) => d.name === "add")!
+      assert.deepStrictEqual(add, {
+        type: "function",
+        name: "add",
+        description: "Adds two numbers",
+        parameters: {
+          type: "object",
+          required: ["a", "b"],
+          properties: { a: { type: "number" }, b: { type: "number" } },
+          additionalProperties: false
+        },
+        strict: false
+      })
+      const strict = ToolRegistry.toDefinition(Add.annotate(ToolRegistry.Strict, true))
+      assert.strictEqual((strict as ToolRegistry.FunctionToolDefinition).strict, true)
+    }))
+
+  it("a provider-defined tool becomes its hosted tool entry", () => {
+    const WebSearch = Tool.providerDefined({
+      id: "openai.web_search",
+      toolkitName: "WebSearch",
+      providerName: "web_search",
+      args: { search_context_size: Schema.optional(Schema.Literal("low", "medium", "high")) }
+    })
+    assert.deepStrictEqual(ToolRegistry.toDefinition(WebSearch({ search_context_size: "low" })), {
+      type: "web_search",
+      search_context_size: "low"
     })
   })
 })
@@ -122,14 +146,80 @@ describe("ToolRegistry", () => {
       })
     ))
 
-  it.effect("a crashing handler is reported to the model, not raised", () =>
-    withRegistry((r) =>
+  it.effect("a crashing handler is reported to the model, its cause logged and in the outcome", () => {
+    const logs = captureLogs()
+    return withRegistry((r) =>
       Effect.gen(function*() {
         const record = yield* r.call(fc("c1", "crash", {}))
         assert.strictEqual(record.outcome._tag, "Defect")
-        assert.strictEqual(JSON.parse(record.output.output).error.type, "tool_error")
+        const outcome = record.outcome as Extract<ToolRegistry.Outcome, { _tag: "Defect" }>
+        assert.strictEqual(Cause.squash(outcome.cause) instanceof Error && (Cause.squash(outcome.cause) as Error).message, "boom")
+        assert.deepStrictEqual(JSON.parse(record.output.output), {
+          error: { type: "tool_error", message: "Tool 'crash' failed unexpectedly." }
+        })
+        const line = logs.lines.find((l) => l.annotations["tool"] === "crash")!
+        assert.isDefined(line)
+        assert.strictEqual(line.annotations["call_id"], "c1")
+        assert.include(Cause.pretty(line.cause), "boom")
       })
-    ))
+    ).pipe(Effect.provide(logs.layer))
+  })
+
+  it.effect("a result the success schema rejects is a defect with its cause, not a crash", () =>
+    Effect.gen(function*() {
+      const Bad = Tool.make("bad", { success: Schema.Number })
+      const badKit = Toolkit.make(Bad)
+      const r = yield* ToolRegistry.make(badKit).pipe(
+        Effect.provide(badKit.toLayer({ bad: () => Effect.succeed("not a number" as unknown as number) }))
+      )
+      const record = yield* r.call(fc("b1", "bad", {}))
+      assert.strictEqual(record.outcome._tag, "Defect")
+      assert.include(Cause.pretty((record.outcome as any).cause), "MalformedInput")
+      assert.strictEqual(JSON.parse(record.output.output).error.type, "tool_error")
+    }))
+
+  it.effect("failureMode \"return\" failures are reported as typed failures", () =>
+    Effect.gen(function*() {
+      const Weather = Tool.make("weather", {
+        parameters: { city: Schema.String },
+        success: Schema.Struct({ temp: Schema.Number }),
+        failure: Schema.Struct({ reason: Schema.String }),
+        failureMode: "return"
+      })
+      const weatherKit = Toolkit.make(Weather)
+      const r = yield* ToolRegistry.make(weatherKit).pipe(
+        Effect.provide(weatherKit.toLayer({
+          weather: ({ city }) => city === "Paris" ? Effect.succeed({ temp: 21 }) : Effect.fail({ reason: "unknown city" })
+        }))
+      )
+      const ok = yield* r.call(fc("1", "weather", { city: "Paris" }))
+      assert.deepStrictEqual(JSON.parse(ok.output.output), { temp: 21 })
+      const ko = yield* r.call(fc("2", "weather", { city: "Atlantis" }))
+      assert.strictEqual(ko.outcome._tag, "Failure")
+      assert.deepStrictEqual(JSON.parse(ko.output.output), { error: { reason: "unknown city" } })
+      assert.strictEqual(yield* r.executions, 2)
+    }))
+
+  it.effect("a tool's declared dependency is required by the registry and reaches the handler", () =>
+    Effect.gen(function*() {
+      class Db extends Context.Tag("test/Db")<Db, { readonly get: (k: string) => string }>() {}
+      const Read = Tool.make("read", { parameters: { key: Schema.String }, success: Schema.String, dependencies: [Db] })
+      const readKit = Toolkit.make(Read)
+      const HandlersLive = readKit.toLayer({ read: ({ key }) => Effect.map(Db, (db) => db.get(key)) })
+      const make = ToolRegistry.make(readKit)
+      // @ts-expect-error the registry needs Db: without it, this does not type-check
+      const missing: Effect.Effect<ToolRegistry.Shape, never, Tool.HandlersFor<typeof readKit.tools>> = make
+      void missing
+      // A handler needing a service its tool does not declare does not type-check either (as in @effect/ai).
+      const Undeclared = Tool.make("undeclared", { success: Schema.String })
+      // @ts-expect-error Db is neither declared by the tool nor provided to the layer's build
+      void Toolkit.make(Undeclared).toLayer({ undeclared: () => Effect.map(Db, (db) => db.get("x")) })
+      const r = yield* make.pipe(
+        Effect.provide(Layer.merge(HandlersLive, Layer.succeed(Db, { get: (k) => `value of ${k}` })))
+      )
+      const record = yield* r.call(fc("d1", "read", { key: "k" }))
+      assert.strictEqual(record.output.output, "value of k")
+    }))
 
   it.effect("parallel calls run with bounded concurrency and keep call order", () =>
     withRegistry((r, peak) =>
@@ -177,32 +267,4 @@ describe("ToolRegistry", () => {
         assert.isTrue(yield* r.hasRun("same"))
       })
     ))
-
-  it.effect("accepts @effect/ai Tool/Toolkit definitions", () =>
-    Effect.gen(function*() {
-      const Weather = AiTool.make("weather", {
-        description: "Weather for a city",
-        parameters: { city: Schema.String },
-        success: Schema.Struct({ temp: Schema.Number }),
-        failure: Schema.Struct({ reason: Schema.String })
-      })
-      const aiKit = AiToolkit.make(Weather)
-      const layer = aiKit.toLayer({
-        weather: ({ city }) => city === "Paris" ? Effect.succeed({ temp: 21 }) : Effect.fail({ reason: "unknown city" })
-      })
-      const adapted = Toolkit.fromEffectAi(aiKit)
-      assert.deepStrictEqual(adapted.definitions[0]!.parameters, {
-        type: "object",
-        required: ["city"],
-        properties: { city: { type: "string" } },
-        additionalProperties: false
-      })
-      const r = yield* ToolRegistry.make(adapted).pipe(Effect.provide(layer))
-      const ok = yield* r.call(fc("1", "weather", { city: "Paris" }))
-      assert.deepStrictEqual(JSON.parse(ok.output.output), { temp: 21 })
-      const ko = yield* r.call(fc("2", "weather", { city: "Atlantis" }))
-      assert.deepStrictEqual(JSON.parse(ko.output.output), { error: { reason: "unknown city" } })
-      const bad = yield* r.call(fc("3", "weather", { town: 1 }))
-      assert.strictEqual(JSON.parse(bad.output.output).error.type, "invalid_arguments")
-    }))
 })

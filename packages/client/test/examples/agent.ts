@@ -1,22 +1,23 @@
 /**
- * Example (docs/client.md): an agent with two tools, over one persistent socket to OpenAI.
+ * Example (docs/client.md): an agent with two `@effect/ai` tools, run by Loopwire's `AgentLoop` over one persistent
+ * socket to OpenAI.
  */
+import * as Tool from "@effect/ai/Tool"
+import * as Toolkit from "@effect/ai/Toolkit"
 import * as AgentLoop from "@loopwire/client/AgentLoop"
 import * as ClientConfig from "@loopwire/client/ClientConfig"
 import * as ResponsesClient from "@loopwire/client/ResponsesClient"
-import * as Tool from "@loopwire/client/Tool"
-import * as Toolkit from "@loopwire/client/Toolkit"
+import * as ToolRegistry from "@loopwire/client/ToolRegistry"
 import * as WebSocket from "@loopwire/transport/WebSocket"
 import { Config, Console, Effect, Layer, Schema, Stream } from "effect"
 
-// 1. Tools: schemas for parameters, success and failure.
+// 1. Tools: @effect/ai tools, schemas for parameters, success and failure; Loopwire's timeout is an annotation.
 export const GetWeather = Tool.make("get_weather", {
   description: "Current weather for a city, in Celsius",
   parameters: { city: Schema.String },
   success: Schema.Struct({ city: Schema.String, celsius: Schema.Number }),
-  failure: Schema.Struct({ unknownCity: Schema.String }),
-  timeout: "5 seconds"
-})
+  failure: Schema.Struct({ unknownCity: Schema.String })
+}).annotate(ToolRegistry.Timeout, "5 seconds")
 
 export const ToFahrenheit = Tool.make("to_fahrenheit", {
   description: "Converts Celsius to Fahrenheit",
@@ -24,7 +25,7 @@ export const ToFahrenheit = Tool.make("to_fahrenheit", {
   success: Schema.Number
 })
 
-// 2. A toolkit (its `tools` JSON is generated once) and a Layer with the handlers.
+// 2. An @effect/ai toolkit and a Layer with the handlers (their requirements are in its type).
 export const WeatherTools = Toolkit.make(GetWeather, ToFahrenheit)
 
 export const WeatherToolsLive = WeatherTools.toLayer({

@@ -32,6 +32,7 @@ export const router = HttpRouter.empty.pipe(
       Effect.catchTags({
         ResponsesError: (error) =>
           HttpServerResponse.json({ error: error.message, code: error.code ?? null }, { status: 502 }),
+        AgentError: (error) => HttpServerResponse.json({ error: error.message, reason: error.reason }, { status: 504 }),
         ParseError: () => HttpServerResponse.json({ error: "expected {\"question\": string}" }, { status: 400 })
       })
     )

@@ -23,6 +23,8 @@ export interface ModelOptions {
   readonly args?: (index: number) => string
   /** Events sent per lane per tick (default 4). */
   readonly burst?: number
+  /** A reasoning item (this summary, streamed in pieces) before each response's output. */
+  readonly reasoning?: string
 }
 
 export interface CreateLog {
@@ -33,6 +35,8 @@ export interface CreateLog {
   readonly bytes: number
   readonly generate: boolean
   readonly outcome: "ok" | "not_found" | "error" | "dropped"
+  /** The request's `tools`, as sent. */
+  readonly tools: ReadonlyArray<any> | undefined
 }
 
 export interface Faults {
@@ -78,6 +82,16 @@ export const makeServer = (model: ModelOptions) => {
   }
 
   const respond = (context: ReadonlyArray<any>, responseId: string): Array<any> => {
+    const output = answer(context, responseId)
+    return model.reasoning === undefined ? output : [{
+      type: "reasoning",
+      id: `rs_${responseId}`,
+      summary: [{ type: "summary_text", text: model.reasoning }],
+      encrypted_content: `enc_${responseId}`
+    }, ...output]
+  }
+
+  const answer = (context: ReadonlyArray<any>, responseId: string): Array<any> => {
     const done = countOutputs(context)
     const tag = firstUserText(context)
     if (done >= model.toolCalls) {
@@ -119,6 +133,16 @@ export const makeServer = (model: ModelOptions) => {
         }
         events.push({ type: "response.output_text.done", item_id: item.id, output_index, content_index: 0, text, logprobs: [] })
         events.push({ type: "response.content_part.done", item_id: item.id, output_index, content_index: 0, part: { type: "output_text", text, annotations: [] } })
+      } else if (item.type === "reasoning") {
+        const text = item.summary[0].text as string
+        const part = { type: "summary_text", text: "" }
+        events.push({ type: "response.output_item.added", output_index, item: { ...item, summary: [] } })
+        events.push({ type: "response.reasoning_summary_part.added", item_id: item.id, output_index, summary_index: 0, part })
+        for (const piece of text.match(/.{1,8}/g) ?? []) {
+          events.push({ type: "response.reasoning_summary_text.delta", item_id: item.id, output_index, summary_index: 0, delta: piece })
+        }
+        events.push({ type: "response.reasoning_summary_text.done", item_id: item.id, output_index, summary_index: 0, text })
+        events.push({ type: "response.reasoning_summary_part.done", item_id: item.id, output_index, summary_index: 0, part: { ...part, text } })
       } else {
         events.push({ type: "response.output_item.added", output_index, item: { ...item, status: "in_progress", arguments: "" } })
         events.push({ type: "response.function_call_arguments.delta", item_id: item.id, output_index, delta: item.arguments })
@@ -242,7 +266,8 @@ export const makeServer = (model: ModelOptions) => {
           inputItems: Array.isArray(body.input) ? body.input.length : 1,
           bytes,
           generate: body.generate !== false,
-          outcome
+          outcome,
+          tools: body.tools
         })
       if (lane !== undefined && !namedLanes.has(lane)) {
         if (namedLanes.size >= 32) {
