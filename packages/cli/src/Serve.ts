@@ -91,6 +91,9 @@ export const options = {
   maxQueued: optionalInt("max-queued", "Queued creates per connection. Default 1024."),
   maxPendingSteers: optionalInt("max-pending-steers", "Accepted steers waiting on one response. Default 8."),
   maxFrameBytes: optionalInt("max-frame-bytes", "Largest inbound frame / HTTP body in bytes. Default 16777216."),
+  maxDepth: optionalInt("max-depth", "Deepest nesting of objects and arrays in a frame or body. Default 128."),
+  maxInputItems: optionalInt("max-input-items", "Longest input array of one request. Default 10000."),
+  maxStringLength: optionalInt("max-string-length", "Longest string or key in a frame, in UTF-16 units. Default 10485760."),
   rejectWebSocket: Options.boolean("reject-websocket").pipe(
     Options.withDescription("Answer every WebSocket upgrade with 426 (clients fall back to HTTP).")
   ),
@@ -197,6 +200,9 @@ export const configOverrides = (o: ServeOptions): Partial<GatewayConfig.GatewayC
   ...some(o.maxQueued, "maxQueued"),
   ...some(o.maxPendingSteers, "maxPendingSteers"),
   ...some(o.maxFrameBytes, "maxFrameBytes"),
+  ...some(o.maxDepth, "maxDepth"),
+  ...some(o.maxInputItems, "maxInputItems"),
+  ...some(o.maxStringLength, "maxStringLength"),
   ...some(o.defaultModel, "defaultModel"),
   ...(o.rejectWebSocket ? { rejectWebSocket: true } : {}),
   ...(o.noResume ? { resume: false } : {}),

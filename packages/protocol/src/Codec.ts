@@ -14,6 +14,7 @@ import * as Schema from "effect/Schema"
 import type * as AST from "effect/SchemaAST"
 import type { ClientEvent } from "./ClientEvent.js"
 import { invalidStreamIdMessage, isValidStreamId, LoopwireResume, ResponseCreate, ResponseSteer } from "./ClientEvent.js"
+import * as FrameLimits from "./FrameLimits.js"
 import { describeIssue } from "./internal/issue.js"
 import { invalidRequest } from "./ProtocolError.js"
 import type { ErrorEnvelope, ServerEvent } from "./ServerEvent.js"
@@ -27,7 +28,7 @@ import { schemasByType, UnknownServerEvent } from "./ServerEvent.js"
  * @category errors
  */
 export class ClientFrameError extends Schema.TaggedError<ClientFrameError>()("ClientFrameError", {
-  reason: Schema.Literal("NotJson", "NotObject", "MissingType", "UnknownType", "InvalidField"),
+  reason: Schema.Literal("NotJson", "NotObject", "MissingType", "UnknownType", "InvalidField", "LimitExceeded"),
   param: Schema.NullOr(Schema.String),
   code: Schema.NullOr(Schema.String),
   message: Schema.String,
@@ -44,7 +45,7 @@ export class ClientFrameError extends Schema.TaggedError<ClientFrameError>()("Cl
  * @category errors
  */
 export class ServerFrameError extends Schema.TaggedError<ServerFrameError>()("ServerFrameError", {
-  reason: Schema.Literal("NotJson", "NotObject", "MissingType", "InvalidEvent"),
+  reason: Schema.Literal("NotJson", "NotObject", "MissingType", "InvalidEvent", "LimitExceeded"),
   param: Schema.NullOr(Schema.String),
   message: Schema.String,
   eventType: Schema.optional(Schema.String)
@@ -64,22 +65,6 @@ for (const [type, schema] of Object.entries(schemasByType)) {
 }
 const decodeUnknownServerEvent = Schema.decodeUnknownEither(UnknownServerEvent, parseOptions)
 
-// A `__proto__` key survives JSON.parse as an own property, but decoding would assign it as a prototype. Frames
-// that could hold one (the literal key, or any \u escape that might spell it) are parsed with a reviver that
-// finds it; plain frames keep the fast path.
-const mayHideProto = (text: string) => text.includes("__proto__") || text.includes("\\u")
-
-const parse = (text: string, dropProto: boolean): { readonly value: unknown; readonly proto: boolean } => {
-  if (!mayHideProto(text)) return { value: JSON.parse(text), proto: false }
-  let proto = false
-  const value = JSON.parse(text, (key, v) => {
-    if (key !== "__proto__") return v
-    proto = true
-    return dropProto ? undefined : v
-  })
-  return { value, proto }
-}
-
 const isObject = (u: unknown): u is Record<string, unknown> =>
   typeof u === "object" && u !== null && !Array.isArray(u)
 
@@ -98,13 +83,76 @@ const frameError = (
   })
 }
 
+// The error frame of a structural limit (FrameLimits); codes follow OpenAI's where it has one.
+const limitError = (violation: FrameLimits.Violation, eventType?: string): ClientFrameError => {
+  const extra = { eventType }
+  switch (violation._tag) {
+    case "TooDeep":
+      return frameError(
+        "LimitExceeded",
+        violation.param,
+        "nesting_above_max_depth",
+        `Invalid '${violation.param}': nested too deeply. Expected at most ${violation.limit} levels of objects and arrays (the frame itself is level 1).`,
+        extra
+      )
+    case "TooManyItems":
+      return frameError(
+        "LimitExceeded",
+        violation.param,
+        "array_above_max_length",
+        `Invalid '${violation.param}': array too long. Expected an array with maximum length ${violation.limit}, but got an array with length ${violation.actual} instead.`,
+        extra
+      )
+    case "StringTooLong":
+      return frameError(
+        "LimitExceeded",
+        violation.param,
+        "string_above_max_length",
+        `Invalid '${violation.param}': string too long. Expected a string with maximum length ${violation.limit}, but got a string with length ${violation.actual} instead.`,
+        extra
+      )
+    case "KeyTooLong":
+      return frameError(
+        "LimitExceeded",
+        violation.param,
+        "string_above_max_length",
+        `An object key${violation.param === null ? "" : ` in '${violation.param}'`} is too long. Expected keys of at most ${violation.limit} characters, but got one of ${violation.actual}.`,
+        extra
+      )
+    case "TooLarge":
+      return frameError(
+        "LimitExceeded",
+        null,
+        "request_too_large",
+        `The frame is ${violation.actual} bytes; the largest accepted is ${violation.limit} bytes. Send less per request (e.g. continue with previous_response_id).`,
+        extra
+      )
+    case "ProtoKey":
+      return frameError(
+        "InvalidField",
+        violation.param,
+        "invalid_value",
+        `Invalid '${violation.param}': the key '__proto__' is not allowed anywhere in an event. Remove it.`,
+        extra
+      )
+  }
+}
+
+const typeOf = (value: Record<string, unknown>): string | undefined =>
+  typeof value.type === "string" ? value.type : undefined
+
 /**
- * Validates an already-parsed client event (e.g. a JSON body).
+ * Validates an already-parsed client event (e.g. a JSON body): first its structure against `limits` (one
+ * iterative walk: depth, string lengths, `__proto__` keys, then the `input` count), then its `type`, looked up as
+ * an own key only, then its schema. Nothing recursive runs before the depth is known to be within `limits`.
  *
  * @since 0.1.0
  * @category decoding
  */
-export const decodeClientEventUnknown = (value: unknown): Either.Either<ClientEvent, ClientFrameError> => {
+export const decodeClientEventUnknown = (
+  value: unknown,
+  limits: FrameLimits.FrameLimits = FrameLimits.defaults
+): Either.Either<ClientEvent, ClientFrameError> => {
   if (!isObject(value)) {
     return Either.left(frameError(
       "NotObject",
@@ -113,6 +161,8 @@ export const decodeClientEventUnknown = (value: unknown): Either.Either<ClientEv
       `Each frame must be a JSON object with a 'type' field, but got ${Array.isArray(value) ? "an array" : value === null ? "null" : `a ${typeof value}`}.`
     ))
   }
+  const violation = FrameLimits.check(value, limits, false)
+  if (violation !== undefined) return Either.left(limitError(violation, typeOf(value)))
   const type = value.type
   if (type === undefined) {
     return Either.left(frameError(
@@ -130,7 +180,8 @@ export const decodeClientEventUnknown = (value: unknown): Either.Either<ClientEv
       "Invalid type for 'type': expected a string such as 'response.create'."
     ))
   }
-  const decode = clientDecoders[type]
+  // Own keys only: `constructor`, `toString`, `__proto__` … are unknown types, not Object.prototype's members.
+  const decode = Object.hasOwn(clientDecoders, type) ? clientDecoders[type] : undefined
   if (decode === undefined) {
     return Either.left(frameError(
       "UnknownType",
@@ -138,6 +189,13 @@ export const decodeClientEventUnknown = (value: unknown): Either.Either<ClientEv
       "unknown_event_type",
       `Invalid value: '${type}'. Supported values are: 'response.create' and 'response.steer'.`,
       { eventType: type }
+    ))
+  }
+  const input = value.input
+  if (Array.isArray(input) && input.length > limits.maxInputItems) {
+    return Either.left(limitError(
+      { _tag: "TooManyItems", param: "input", limit: limits.maxInputItems, actual: input.length },
+      type
     ))
   }
   // The lane is checked first and apart: its error has its own documented code and message.
@@ -157,15 +215,21 @@ export const decodeClientEventUnknown = (value: unknown): Either.Either<ClientEv
 }
 
 /**
- * Decodes one client text frame.
+ * Decodes one client text frame: its size against `limits.maxFrameBytes`, `JSON.parse` (iterative in V8, so
+ * safe at any depth), then {@link decodeClientEventUnknown}.
  *
  * @since 0.1.0
  * @category decoding
  */
-export const decodeClientEvent = (text: string): Either.Either<ClientEvent, ClientFrameError> => {
-  let parsed: { readonly value: unknown; readonly proto: boolean }
+export const decodeClientEvent = (
+  text: string,
+  limits: FrameLimits.FrameLimits = FrameLimits.defaults
+): Either.Either<ClientEvent, ClientFrameError> => {
+  const over = FrameLimits.utf8LengthOver(text, limits.maxFrameBytes)
+  if (over !== undefined) return Either.left(limitError({ _tag: "TooLarge", limit: limits.maxFrameBytes, actual: over }))
+  let value: unknown
   try {
-    parsed = parse(text, false)
+    value = JSON.parse(text)
   } catch (e) {
     return Either.left(frameError(
       "NotJson",
@@ -176,15 +240,7 @@ export const decodeClientEvent = (text: string): Either.Either<ClientEvent, Clie
       }). Send exactly one JSON object per text frame.`
     ))
   }
-  if (parsed.proto) {
-    return Either.left(frameError(
-      "InvalidField",
-      null,
-      "invalid_value",
-      "The frame contains the key '__proto__', which is not allowed anywhere in an event. Remove it."
-    ))
-  }
-  return decodeClientEventUnknown(parsed.value)
+  return decodeClientEventUnknown(value, limits)
 }
 
 /**
@@ -206,14 +262,29 @@ export const clientFrameErrorToFrame = (error: ClientFrameError): ErrorEnvelope 
 export const encodeClientEvent = (event: ClientEvent): string => JSON.stringify(event)
 
 /**
- * Validates an already-parsed server event. Unknown types decode to `UnknownServerEvent`.
+ * Validates an already-parsed server event. Unknown types (including `constructor`, `toString` … : types are
+ * looked up as own keys only) decode to `UnknownServerEvent`. `__proto__` keys are dropped, in place; a frame
+ * nested deeper than `maxDepth` (default {@link FrameLimits.defaultServerMaxDepth}) fails with `LimitExceeded`
+ * before any schema walks it.
  *
  * @since 0.1.0
  * @category decoding
  */
-export const decodeServerEventUnknown = (value: unknown): Either.Either<ServerEvent, ServerFrameError> => {
+export const decodeServerEventUnknown = (
+  value: unknown,
+  maxDepth: number = FrameLimits.defaultServerMaxDepth
+): Either.Either<ServerEvent, ServerFrameError> => {
   if (!isObject(value)) {
     return Either.left(new ServerFrameError({ reason: "NotObject", param: null, message: "The frame is not a JSON object." }))
+  }
+  const violation = FrameLimits.check(value, { maxDepth, maxStringLength: Number.POSITIVE_INFINITY }, true)
+  if (violation !== undefined) {
+    return Either.left(new ServerFrameError({
+      reason: "LimitExceeded",
+      param: violation._tag === "TooDeep" ? violation.param : null,
+      message: `The frame is nested more than ${maxDepth} levels deep.`,
+      ...(typeof value.type === "string" ? { eventType: value.type } : {})
+    }))
   }
   const type = value.type
   if (typeof type !== "string") {
@@ -221,7 +292,7 @@ export const decodeServerEventUnknown = (value: unknown): Either.Either<ServerEv
       new ServerFrameError({ reason: "MissingType", param: "type", message: "The frame has no string 'type'." })
     )
   }
-  const decode = serverDecoders[type] ?? decodeUnknownServerEvent
+  const decode = (Object.hasOwn(serverDecoders, type) ? serverDecoders[type] : undefined) ?? decodeUnknownServerEvent
   const result = decode(value)
   if (Either.isRight(result)) return Either.right(result.right)
   const problem = describeIssue(result.left.issue)
@@ -236,11 +307,13 @@ export const decodeServerEventUnknown = (value: unknown): Either.Either<ServerEv
  * @since 0.1.0
  * @category decoding
  */
-export const decodeServerEvent = (text: string): Either.Either<ServerEvent, ServerFrameError> => {
+export const decodeServerEvent = (
+  text: string,
+  maxDepth: number = FrameLimits.defaultServerMaxDepth
+): Either.Either<ServerEvent, ServerFrameError> => {
   let value: unknown
   try {
-    // A client drops `__proto__` keys rather than failing a server frame over them.
-    value = parse(text, true).value
+    value = JSON.parse(text)
   } catch (e) {
     return Either.left(new ServerFrameError({
       reason: "NotJson",
@@ -248,7 +321,7 @@ export const decodeServerEvent = (text: string): Either.Either<ServerEvent, Serv
       message: `The frame is not valid JSON (${e instanceof Error ? e.message : String(e)}).`
     }))
   }
-  return decodeServerEventUnknown(value)
+  return decodeServerEventUnknown(value, maxDepth)
 }
 
 /**

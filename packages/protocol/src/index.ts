@@ -59,6 +59,13 @@ export * as Resume from "./Resume.js"
 export * as Codec from "./Codec.js"
 
 /**
+ * Structural limits of a frame (depth, `input` items, string and frame sizes), checked without recursion.
+ *
+ * @since 0.1.0
+ */
+export * as FrameLimits from "./FrameLimits.js"
+
+/**
  * Cutting a Response into the events a server streams.
  *
  * @since 0.1.0

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Either } from "effect"
 import * as Codec from "../src/Codec.js"
+import * as FrameLimits from "../src/FrameLimits.js"
 import * as ProtocolError from "../src/ProtocolError.js"
 
 const reject = (frame: string) => {
@@ -275,5 +276,118 @@ describe("__proto__ keys", () => {
     )
     assert.strictEqual(Object.getPrototypeOf(decoded), Object.prototype)
     assert.deepStrictEqual(decoded, { type: "x.y", k: "é" })
+  })
+})
+
+// `levels` nested arrays around `inner`, as text (JSON.stringify itself would overflow building it).
+const nested = (levels: number, inner = "0") => "[".repeat(levels) + inner + "]".repeat(levels)
+
+describe("structural limits (FrameLimits), checked before anything recursive", () => {
+  it("a frame 4,500 levels deep gets nesting_above_max_depth, with the path to the first level too deep", () => {
+    const error = reject(`{"type":"response.create","metadata":{"x":${nested(4_500)}}}`)
+    assert.strictEqual(error.reason, "LimitExceeded")
+    assert.strictEqual(error.code, "nesting_above_max_depth")
+    assert.isTrue(error.param!.startsWith("metadata.x[0][0]"))
+    assert.include(error.message, "128 levels")
+    const frame = Codec.clientFrameErrorToFrame(error)
+    assert.strictEqual(frame.status, 400)
+    assert.strictEqual(frame.error.code, "nesting_above_max_depth")
+  })
+
+  it("a valid frame with one \\u escape and 3,000 levels gets the depth error, not invalid_json", () => {
+    const error = reject(`{"type":"response.create","input":"caf\\u00e9","metadata":{"x":${nested(3_000)}}}`)
+    assert.strictEqual(error.code, "nesting_above_max_depth")
+  })
+
+  it("depth up to the limit passes; one more level fails", () => {
+    const limits = { ...FrameLimits.defaults, maxDepth: 5 }
+    // frame (1) → x_future (2) → 3 more levels = 5; unknown fields are kept, so only the limit can refuse it
+    const ok = Codec.decodeClientEvent(`{"type":"response.create","x_future":{"x":${nested(3)}}}`, limits)
+    assert.isTrue(Either.isRight(ok))
+    const deep = Codec.decodeClientEvent(`{"type":"response.create","x_future":{"x":${nested(4)}}}`, limits)
+    assert.isTrue(Either.isLeft(deep) && deep.left.code === "nesting_above_max_depth" && deep.left.param === "x_future.x[0][0][0]")
+  })
+
+  it("too many input items get array_above_max_length on 'input'", () => {
+    const limits = { ...FrameLimits.defaults, maxInputItems: 3 }
+    const items = (n: number) => Array.from({ length: n }, () => ({ role: "user", content: "x" }))
+    assert.isTrue(Either.isRight(Codec.decodeClientEvent(create({ input: items(3) }), limits)))
+    const error = Codec.decodeClientEvent(create({ input: items(4) }), limits)
+    assert.isTrue(Either.isLeft(error))
+    if (Either.isLeft(error)) {
+      assert.strictEqual(error.left.code, "array_above_max_length")
+      assert.strictEqual(error.left.param, "input")
+      assert.include(error.left.message, "maximum length 3, but got an array with length 4")
+    }
+    const steer = Codec.decodeClientEvent(
+      JSON.stringify({ type: "response.steer", previous_response_id: "resp_1", input: items(4) }),
+      limits
+    )
+    assert.isTrue(Either.isLeft(steer) && steer.left.code === "array_above_max_length")
+  })
+
+  it("a string or key over maxStringLength gets string_above_max_length with its path", () => {
+    const limits = { ...FrameLimits.defaults, maxStringLength: 20 }
+    const text = Codec.decodeClientEvent(
+      create({ input: [{ type: "message", role: "user", content: [{ type: "input_text", text: "x".repeat(21) }] }] }),
+      limits
+    )
+    assert.isTrue(Either.isLeft(text) && text.left.code === "string_above_max_length")
+    if (Either.isLeft(text)) assert.strictEqual(text.left.param, "input[0].content[0].text")
+    const key = Codec.decodeClientEvent(create({ metadata: { ["k".repeat(21)]: "v" } }), limits)
+    assert.isTrue(Either.isLeft(key) && key.left.code === "string_above_max_length" && key.left.param === "metadata")
+  })
+
+  it("a frame over maxFrameBytes (in UTF-8 bytes) gets request_too_large", () => {
+    const limits = { ...FrameLimits.defaults, maxFrameBytes: 64 }
+    const frame = create({ input: "é".repeat(20) }) // 40 code units of text, 60 bytes
+    assert.isTrue(frame.length <= 64)
+    const error = Codec.decodeClientEvent(frame, limits)
+    assert.isTrue(Either.isLeft(error) && error.left.code === "request_too_large" && error.left.param === null)
+    assert.isTrue(Either.isRight(Codec.decodeClientEvent(create({ input: "e" }), limits)))
+  })
+
+  it("an already-parsed body (HTTP) is checked the same way: own __proto__ keys are rejected", () => {
+    for (const body of ["{\"input\":\"x\",\"__proto__\":{\"stream_id\":\"bad id!\"}}", "{\"__proto__\":{\"input\":{\"length\":3}}}"]) {
+      const value = { ...JSON.parse(body), type: "response.create" }
+      const decoded = Codec.decodeClientEventUnknown(value)
+      assert.isTrue(Either.isLeft(decoded), body)
+      if (Either.isLeft(decoded)) {
+        assert.strictEqual(decoded.left.code, "invalid_value")
+        assert.strictEqual(decoded.left.param, "__proto__")
+      }
+    }
+    const nestedProto = Codec.decodeClientEventUnknown(JSON.parse(
+      "{\"type\":\"response.create\",\"input\":[{\"role\":\"user\",\"content\":\"x\",\"\\u005f_proto__\":{}}]}"
+    ))
+    assert.isTrue(Either.isLeft(nestedProto) && nestedProto.left.param === "input[0].__proto__")
+  })
+
+  it("a server frame deeper than the server limit fails with LimitExceeded; __proto__ is dropped at any depth", () => {
+    const deep = Codec.decodeServerEvent(`{"type":"x.y","v":${nested(5_000)}}`)
+    assert.isTrue(Either.isLeft(deep) && deep.left.reason === "LimitExceeded")
+    const ok = Either.getOrThrow(Codec.decodeServerEvent(`{"type":"x.y","v":[[{"__proto__":{"p":1},"k":1}]]}`))
+    assert.deepStrictEqual(ok, { type: "x.y", v: [[{ k: 1 }]] })
+  })
+})
+
+describe("event types are own keys only", () => {
+  const prototypeKeys = ["constructor", "toString", "__proto__", "hasOwnProperty", "valueOf", "isPrototypeOf"]
+
+  it("a client frame typed with an Object.prototype member gets unknown_event_type", () => {
+    for (const type of prototypeKeys) {
+      const error = reject(JSON.stringify({ type }))
+      assert.strictEqual(error.reason, "UnknownType", type)
+      assert.strictEqual(error.code, "unknown_event_type")
+      assert.strictEqual(error.eventType, type)
+    }
+  })
+
+  it("a server frame typed so decodes to an unknown event, never throws", () => {
+    for (const type of prototypeKeys) {
+      const decoded = Codec.decodeServerEvent(JSON.stringify({ type, response_id: "resp_1" }))
+      assert.isTrue(Either.isRight(decoded), type)
+      if (Either.isRight(decoded)) assert.strictEqual(decoded.right.type, type)
+    }
   })
 })

@@ -34,6 +34,8 @@ interface Mutable extends ChainContext {
   materialised?: ReadonlyArray<InputItem>
 }
 
+// Recursion is bounded: client items passed the codec's depth limit (FrameLimits, 128 by default), model
+// output items the server-frame limit (256) or came from the gateway's own backend.
 const jsonSize = (items: ReadonlyArray<unknown>): number => {
   let size = 0
   for (const item of items) size += JSON.stringify(item).length

@@ -23,6 +23,7 @@
  * @since 0.1.0
  */
 import * as ProtocolError from "@loopwire/protocol/ProtocolError"
+import type { FrameLimits } from "@loopwire/protocol/FrameLimits"
 import type { OutputItem } from "@loopwire/protocol/Items"
 import { type ErrorEnvelope, type ServerEvent, withEnvelope } from "@loopwire/protocol/ServerEvent"
 import type { Connection } from "@loopwire/transport/Connection"
@@ -540,8 +541,22 @@ const onSteer = (state: SessionState, attachment: Attachment, steer: Protocol.Re
   })
 }
 
-const onFrame = (state: SessionState, attachment: Attachment) => (text: string): Effect.Effect<void> =>
-  Either.match(Protocol.decode(text), {
+// Frames are checked against the structural limits (depth, sizes, `__proto__`) before anything walks them, so
+// every `JSON.stringify` of what a client sent (the sink, steer answers, ChainContext sizes) is bounded by
+// `maxDepth`, far below the stack's limit.
+const onFrame = (state: SessionState, attachment: Attachment) => {
+  const limits = Protocol.frameLimits(state.config)
+  return (text: string): Effect.Effect<void> => decodeAndHandle(state, attachment, limits, text)
+}
+
+const decodeAndHandle = (
+  state: SessionState,
+  attachment: Attachment,
+  limits: FrameLimits,
+  text: string
+): Effect.Effect<void> =>
+  // Suspended so that even a throw while decoding is a defect answered below, never the end of the connection.
+  Effect.suspend(() => Either.match(Protocol.decode(text, limits), {
     onLeft: (error) => attachment.send(JSON.stringify(error)),
     onRight: (event) => {
       switch (event.type) {
@@ -557,7 +572,7 @@ const onFrame = (state: SessionState, attachment: Attachment) => (text: string):
           return Effect.void
       }
     }
-  }).pipe(
+  })).pipe(
     Effect.catchAllCause((cause) =>
       Effect.zipRight(
         Effect.logError("frame handling failed", cause),

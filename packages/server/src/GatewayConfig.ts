@@ -34,6 +34,18 @@ export interface GatewayConfigShape {
   readonly maxPendingSteers: number
   /** Largest inbound WebSocket frame (and HTTP body) in bytes; larger frames close the socket with 1009. Default 16 MiB. */
   readonly maxFrameBytes: number
+  /**
+   * Deepest nesting of objects and arrays in a client frame or HTTP body (the frame is level 1); deeper ones get
+   * `nesting_above_max_depth`. Default 128.
+   */
+  readonly maxDepth: number
+  /** Longest `input` array of one request (or steer); longer ones get `array_above_max_length`. Default 10,000. */
+  readonly maxInputItems: number
+  /**
+   * Longest string value or object key in a client frame, in UTF-16 code units; longer ones get
+   * `string_above_max_length`. Default 10,485,760 (10 MiB).
+   */
+  readonly maxStringLength: number
   /** Answer every upgrade with 426 so clients fall back to HTTP. Default false. */
   readonly rejectWebSocket: boolean
   /** `model` reported when a request names none. Default `loopwire`. */
@@ -76,6 +88,9 @@ export const defaults: GatewayConfigShape = {
   maxQueued: 1024,
   maxPendingSteers: 8,
   maxFrameBytes: 16 * 1024 * 1024,
+  maxDepth: 128,
+  maxInputItems: 10_000,
+  maxStringLength: 10_485_760,
   rejectWebSocket: false,
   defaultModel: "loopwire",
   resume: true,
@@ -130,12 +145,13 @@ const durationOrZero = (name: string, fallback: Duration.Duration) =>
 /**
  * Reads every field from the environment (`LOOPWIRE_HOST`, `LOOPWIRE_PORT`, `LOOPWIRE_MAX_CONNECTION_AGE`
  * (a duration such as `60 minutes`), `LOOPWIRE_MAX_IN_FLIGHT`, `LOOPWIRE_MAX_LANES`, `LOOPWIRE_MAX_QUEUED`,
- * `LOOPWIRE_MAX_PENDING_STEERS`, `LOOPWIRE_MAX_FRAME_BYTES`, `LOOPWIRE_REJECT_WEBSOCKET`,
+ * `LOOPWIRE_MAX_PENDING_STEERS`, `LOOPWIRE_MAX_FRAME_BYTES`, `LOOPWIRE_MAX_DEPTH`, `LOOPWIRE_MAX_INPUT_ITEMS`,
+ * `LOOPWIRE_MAX_STRING_LENGTH`, `LOOPWIRE_REJECT_WEBSOCKET`,
  * `LOOPWIRE_DEFAULT_MODEL`, `LOOPWIRE_RESUME`, `LOOPWIRE_RESUME_GRACE` (a duration), `LOOPWIRE_RESUME_LOG_BYTES`,
  * `LOOPWIRE_HEARTBEAT_INTERVAL` and `LOOPWIRE_HEARTBEAT_TIMEOUT` (durations; `0` turns the heartbeat off),
  * `LOOPWIRE_HTTP_KEEP_ALIVE_TIMEOUT` (a duration)), each
- * falling back to its default. Limits are validated (`maxInFlight`, `maxFrameBytes` and `resumeLogBytes` at least
- * 1, the others at least 0).
+ * falling back to its default. Limits are validated (`maxInFlight`, `maxFrameBytes`, `maxDepth`,
+ * `maxStringLength` and `resumeLogBytes` at least 1, the others at least 0).
  *
  * @since 0.1.0
  * @category config
@@ -152,6 +168,9 @@ export const config: Config.Config<GatewayConfigShape> = Config.all({
   maxQueued: atLeast(0)("LOOPWIRE_MAX_QUEUED", defaults.maxQueued),
   maxPendingSteers: atLeast(0)("LOOPWIRE_MAX_PENDING_STEERS", defaults.maxPendingSteers),
   maxFrameBytes: atLeast(1)("LOOPWIRE_MAX_FRAME_BYTES", defaults.maxFrameBytes),
+  maxDepth: atLeast(1)("LOOPWIRE_MAX_DEPTH", defaults.maxDepth),
+  maxInputItems: atLeast(0)("LOOPWIRE_MAX_INPUT_ITEMS", defaults.maxInputItems),
+  maxStringLength: atLeast(1)("LOOPWIRE_MAX_STRING_LENGTH", defaults.maxStringLength),
   rejectWebSocket: Config.boolean("LOOPWIRE_REJECT_WEBSOCKET").pipe(Config.withDefault(defaults.rejectWebSocket)),
   defaultModel: Config.string("LOOPWIRE_DEFAULT_MODEL").pipe(Config.withDefault(defaults.defaultModel)),
   resume: Config.boolean("LOOPWIRE_RESUME").pipe(Config.withDefault(defaults.resume)),
@@ -210,6 +229,9 @@ export const validate = (
     ["maxQueued", 0, Number.MAX_SAFE_INTEGER],
     ["maxPendingSteers", 0, Number.MAX_SAFE_INTEGER],
     ["maxFrameBytes", 1, Number.MAX_SAFE_INTEGER],
+    ["maxDepth", 1, Number.MAX_SAFE_INTEGER],
+    ["maxInputItems", 0, Number.MAX_SAFE_INTEGER],
+    ["maxStringLength", 1, Number.MAX_SAFE_INTEGER],
     ["resumeLogBytes", 1, Number.MAX_SAFE_INTEGER]
   ]
   for (const [field, min, max] of checks) {

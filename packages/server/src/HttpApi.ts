@@ -13,6 +13,7 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as ProtocolError from "@loopwire/protocol/ProtocolError"
+import type { FrameLimits } from "@loopwire/protocol/FrameLimits"
 import type { ErrorEnvelope } from "@loopwire/protocol/ServerEvent"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -85,7 +86,9 @@ const authenticate = (request: HttpServerRequest.HttpServerRequest) =>
         }))
     ))
 
-const decodeBody = (text: string): Either.Either<Protocol.ResponseCreate, ErrorEnvelope> => {
+// The same validation as a WebSocket frame (Codec.decodeClientEventUnknown: structural limits and `__proto__`
+// keys first, then the schema), after the two HTTP-only rules.
+const decodeBody = (text: string, limits: FrameLimits): Either.Either<Protocol.ResponseCreate, ErrorEnvelope> => {
   let body: unknown
   try {
     body = JSON.parse(text)
@@ -97,8 +100,8 @@ const decodeBody = (text: string): Either.Either<Protocol.ResponseCreate, ErrorE
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     return Either.left(Protocol.invalidBody("The request body must be a JSON object."))
   }
-  if ("stream_id" in body) return Either.left(Protocol.streamIdOverHttp())
-  return Protocol.decodeCreate({ ...body, type: "response.create" })
+  if (Object.hasOwn(body, "stream_id")) return Either.left(Protocol.streamIdOverHttp())
+  return Protocol.decodeCreate({ ...body, type: "response.create" }, limits)
 }
 
 /**
@@ -123,7 +126,7 @@ export const createResponse: Effect.Effect<
   if (Either.isLeft(text)) {
     return errorResponse(Protocol.invalidBody(`The request body could not be read (larger than ${config.maxFrameBytes} bytes?).`))
   }
-  const decoded = decodeBody(text.right)
+  const decoded = decodeBody(text.right, Protocol.frameLimits(config))
   if (Either.isLeft(decoded)) return errorResponse(decoded.left)
   const create = decoded.right
   if (create.background === true) return errorResponse(Protocol.backgroundUnsupported())

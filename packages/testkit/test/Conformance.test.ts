@@ -175,6 +175,12 @@ describe("each deliberately broken server fails the corresponding check", () => 
   it.scopedLive("unknown event type ignored → unknown-event-type", () =>
     failsWith("unknown-event-type", { ignoreUnknownType: true }, "expected an 'error' frame"))
 
+  it.scopedLive("deep frames served → deep-frame", () =>
+    failsWith("deep-frame", { noDepthLimit: true }, "expected an 'error' frame"))
+
+  it.scopedLive("connection closed on {\"type\":\"constructor\"} → prototype-key-types", () =>
+    failsWith("prototype-key-types", { closeOnPrototypeType: true }, "closed"))
+
   it.scopedLive("no param on a field error → invalid-field", () =>
     failsWith("invalid-field", { noParam: true }, "error.param null (expected \"input\")"))
 

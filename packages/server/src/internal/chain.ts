@@ -80,7 +80,7 @@ export const unmatchedToolOutput = (
 ): { readonly index: number; readonly callId: string } | undefined => {
   for (let index = 0; index < newItems.length; index++) {
     const item = newItems[index]!
-    const callType = typeof item.type === "string" ? callTypeOf[item.type] : undefined
+    const callType = typeof item.type === "string" && Object.hasOwn(callTypeOf, item.type) ? callTypeOf[item.type] : undefined
     if (callType === undefined || typeof item.call_id !== "string") continue
     const callId = item.call_id
     if (findCall(parentOutput, callType, callId)) continue

@@ -6,6 +6,7 @@
  */
 import type { LoopwireResume, ResponseCreate, ResponseSteer } from "@loopwire/protocol/ClientEvent"
 import * as Codec from "@loopwire/protocol/Codec"
+import type { FrameLimits } from "@loopwire/protocol/FrameLimits"
 import * as ProtocolError from "@loopwire/protocol/ProtocolError"
 import type { ErrorEnvelope } from "@loopwire/protocol/ServerEvent"
 import * as Duration from "effect/Duration"
@@ -27,9 +28,22 @@ export type Decoded =
  */
 const ignoredTypes = new Set(["response.processed"])
 
+/** The structural limits of client frames under a gateway configuration. */
+export const frameLimits = (config: {
+  readonly maxDepth: number
+  readonly maxInputItems: number
+  readonly maxStringLength: number
+  readonly maxFrameBytes: number
+}): FrameLimits => ({
+  maxDepth: config.maxDepth,
+  maxInputItems: config.maxInputItems,
+  maxStringLength: config.maxStringLength,
+  maxFrameBytes: config.maxFrameBytes
+})
+
 /** Decodes one text frame: the event, or the 400 error frame to answer. */
-export const decode = (text: string): Either.Either<Decoded, ErrorEnvelope> => {
-  const result = Codec.decodeClientEvent(text)
+export const decode = (text: string, limits: FrameLimits): Either.Either<Decoded, ErrorEnvelope> => {
+  const result = Codec.decodeClientEvent(text, limits)
   if (Either.isRight(result)) {
     const event = result.right
     if (event.type === "response.create" || event.type === "response.steer" || event.type === "loopwire.resume") {
@@ -45,8 +59,8 @@ export const decode = (text: string): Either.Either<Decoded, ErrorEnvelope> => {
 }
 
 /** Validates a JSON value as a `response.create` (HTTP mode's body, with `type` added). */
-export const decodeCreate = (value: unknown): Either.Either<ResponseCreate, ErrorEnvelope> =>
-  Either.match(Codec.decodeClientEventUnknown(value), {
+export const decodeCreate = (value: unknown, limits: FrameLimits): Either.Either<ResponseCreate, ErrorEnvelope> =>
+  Either.match(Codec.decodeClientEventUnknown(value, limits), {
     onLeft: (error) => Either.left(Codec.clientFrameErrorToFrame(error)),
     onRight: (event) => Either.right(event as ResponseCreate)
   })

@@ -415,6 +415,59 @@ const unknownType = badFrame(
   "an unknown client event type"
 )
 
+// 4,500 levels of arrays, inside an unknown field a server keeps (so only a depth limit can refuse it), written as
+// text: JSON.stringify itself overflows the stack on it, and so did the gateways this check was written against.
+const deepFrame: Definition = {
+  id: "deep-frame",
+  title: "a frame nested 4,500 levels deep gets a 400 error frame and the connection stays usable",
+  sections: "§3.4, §6.2",
+  requires: "websocket",
+  run: (env) =>
+    Effect.gen(function*() {
+      const levels = 4_500
+      const body = JSON.stringify(create(env, {}))
+      const frame = `${body.slice(0, -1)},"x_conformance_deep":${"[".repeat(levels)}0${"]".repeat(levels)}}`
+      const probe = yield* env.open
+      yield* probe.send(frame)
+      yield* probe.send(create(env, {}))
+      const what = `a frame nested ${levels} levels deep`
+      const reply = yield* probe.next(`the error frame for ${what}`)
+      yield* check(V.errorFrame(reply, { status: 400, type: "invalid_request_error", streamId: null }, what))
+      yield* nextStartsResponse(probe, `a normal create sent after ${what} (the connection must stay usable)`)
+    })
+}
+
+/** Client event types that are members of `Object.prototype`: a server must treat them as unknown, like any other. */
+const prototypeKeyTypes: ReadonlyArray<string> = ["constructor", "toString", "__proto__", "hasOwnProperty", "valueOf"]
+
+const prototypeKeys: Definition = {
+  id: "prototype-key-types",
+  title: "event types named like Object.prototype members get 400 error frames, and a running response finishes",
+  sections: "§2, §3.4",
+  requires: "websocket",
+  run: (env) =>
+    Effect.gen(function*() {
+      const probe = yield* env.open
+      // The create goes first, so its response is running (or done) when the odd frames arrive; it must finish.
+      yield* probe.send(create(env, {}))
+      for (const type of prototypeKeyTypes) yield* probe.send({ type })
+      const errors: Array<Frame> = []
+      const response: Array<Frame> = []
+      while (errors.length < prototypeKeyTypes.length || !response.some((f) => isTerminal(f.event))) {
+        const frame = yield* probe.next(
+          `${prototypeKeyTypes.length - errors.length} more error frame(s) and the running response's terminal event`
+        )
+        if (frame.event.type === "error") errors.push(frame)
+        else response.push(frame)
+      }
+      for (const [i, frame] of errors.entries()) {
+        yield* check(V.errorFrame(frame, { status: 400, type: "invalid_request_error", streamId: null }, `the answer to {"type":"${prototypeKeyTypes[i]}"}`))
+      }
+      yield* check(V.responseStream(response, { success: true, what: "the response running while they arrived" }))
+      yield* usable(probe, env, "the prototype-key frames")
+    })
+}
+
 const invalidField: Definition = {
   id: "invalid-field",
   title: "a create with a field of the wrong type gets a 400 error frame naming the field",
@@ -613,6 +666,8 @@ export const all: ReadonlyArray<Definition> = [
   extras,
   nonJson,
   unknownType,
+  deepFrame,
+  prototypeKeys,
   invalidField,
   background,
   streamLimit,
