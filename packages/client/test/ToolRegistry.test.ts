@@ -120,6 +120,11 @@ describe("ToolRegistry", () => {
         assert.strictEqual(JSON.parse(notJson.output.output).error.type, "invalid_arguments")
         const unknown = yield* r.call(fc("c3", "nope", {}))
         assert.strictEqual(JSON.parse(unknown.output.output).error.type, "unknown_tool")
+        // A model naming an Object.prototype member calls no tool: names are own keys only.
+        for (const name of ["constructor", "toString", "__proto__", "hasOwnProperty", "valueOf"]) {
+          const odd = yield* r.call(fc(`c_${name}`, name, {}))
+          assert.strictEqual(odd.outcome._tag, "UnknownTool", name)
+        }
         assert.strictEqual(yield* r.executions, 0)
       })
     ))
