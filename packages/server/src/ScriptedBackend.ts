@@ -1,6 +1,7 @@
 /**
  * The embedded default model backend: deterministic, driven by a scenario (see `Scenario.ts`). `turn.turn` picks
- * the scripted turn; past the end it answers the scenario's fallback text. It streams the full Responses event
+ * the scripted turn on a continuation; a full resend is matched against the scenario's turns (a turn present only
+ * in part is generated again); past the end it answers the scenario's fallback text. It streams the full Responses event
  * sequence with the scenario's latency (all through `Clock`, so tests use `TestClock`), supports steering
  * between output items, and counts its generations.
  *
@@ -19,6 +20,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
+import { countModelResponses } from "./internal/chain.js"
 import * as internal from "./internal/scripted.js"
 import { ModelBackend } from "./ModelBackend.js"
 import type * as ModelBackendNs from "./ModelBackend.js"
@@ -81,14 +83,33 @@ export const make = (options: Options = {}): Effect.Effect<Shape> =>
         if (perId.size > rememberedIds) perId.delete(perId.keys().next().value!)
       })
 
+    // A full resend is matched against the scenario (internal.turnOfHistory), so a turn cut mid-response and
+    // resent in part is generated again rather than skipped. The gateway's count (`turn.turn`, the runs of model
+    // items) counted that part as a response; the difference is remembered per response id and carried along its continuations, so they
+    // go on from the redone turn (O(1) per turn; like `perId`, the last 100 000 ids).
+    const corrections = new Map<string, number>()
+    const scenarioTurn = (turn: ModelBackendNs.ModelTurn): number => {
+      const previous = turn.request.previous_response_id
+      const correction = typeof previous === "string"
+        ? corrections.get(previous) ?? 0
+        // Without a parent the new items are the whole history (no need to materialise `turn.input`).
+        : internal.turnOfHistory(scenario, turn.newInput) - countModelResponses(turn.newInput)
+      if (correction !== 0) {
+        corrections.set(turn.response.id, correction)
+        if (corrections.size > rememberedIds) corrections.delete(corrections.keys().next().value!)
+      }
+      return turn.turn + correction
+    }
+
     const generate = (turn: ModelBackendNs.ModelTurn): Stream.Stream<ModelBackendNs.ServerEventBody> =>
       Stream.unwrap(Effect.gen(function*() {
         yield* recordGeneration(turn.response.id)
-        const scripted = Scenario.turnAt(scenario, turn.turn)
+        const index = scenarioTurn(turn)
+        const scripted = Scenario.turnAt(scenario, index)
         const latency = Scenario.latencyOf(scenario, scripted)
         const skeleton = Events.skeleton(turn.response)
         const planned = scripted.output.map((item, outputIndex) =>
-          internal.planItem(item, { responseId: turn.response.id, turn: turn.turn, outputIndex, latency })
+          internal.planItem(item, { responseId: turn.response.id, turn: index, outputIndex, latency })
         )
         const steering = steeringEnabled ? turn.steering : undefined
         const steered = steering === undefined ? Effect.succeed(false) : steering.requested

@@ -279,6 +279,31 @@ describe("ScriptedBackend", () => {
     { fastCheck: { numRuns: 50 } }
   )
 
+  it.effect("a full resend holding part of a turn redoes that turn; a foreign or complete history does not", () =>
+    Effect.gen(function*() {
+      const backend = yield* ScriptedBackend.make({ scenario })
+      const assistant = (text: string): InputItem =>
+        ({ type: "message", role: "assistant", content: [{ type: "output_text", text, annotations: [] }] }) as InputItem
+      const resend = (id: string, input: ReadonlyArray<InputItem>, turn: number) => {
+        const base = makeTurn(id, turn)
+        return { ...base, request: { ...base.request, input }, input, newInput: input }
+      }
+      const typesOf = (events: ReadonlyArray<ServerEvent.ServerEvent>) =>
+        ((events.at(-1) as { response: Response }).response.output).map((item) => item.type)
+      // Turn 0 cut after its message: the gateway counts 1 response, the scenario's turn 0 is generated again.
+      const partial = yield* collect(backend, resend("resp_p", [user("q"), assistant("Let me check.")], 1))
+      assert.deepStrictEqual(typesOf(partial), ["message", "function_call"])
+      // Its continuation goes on with turn 1, though the gateway's count says 2.
+      const next = yield* collect(backend, {
+        ...makeTurn("resp_p2", 2),
+        request: { type: "response.create", model: "scripted", input: [], previous_response_id: "resp_p" }
+      })
+      assert.deepStrictEqual(typesOf(next), ["custom_tool_call"])
+      // A history this scenario did not write counts as it always did.
+      const foreign = yield* collect(backend, resend("resp_f", [user("q"), assistant("Hello from elsewhere.")], 1))
+      assert.deepStrictEqual(typesOf(foreign), ["custom_tool_call"])
+    }))
+
   it.effect("layer provides it as ModelBackend and as ScriptedBackend", () =>
     Effect.gen(function*() {
       const model = yield* ModelBackend.ModelBackend

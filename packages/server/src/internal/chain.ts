@@ -91,7 +91,12 @@ export const unmatchedToolOutput = (
   return undefined
 }
 
-const isModelOutput = (item: ItemLike): boolean => {
+/**
+ * Whether an item is model output (an assistant message, reasoning, a tool call).
+ *
+ * @internal
+ */
+export const isModelOutput = (item: ItemLike): boolean => {
   switch (item.type) {
     case "function_call":
     case "custom_tool_call":

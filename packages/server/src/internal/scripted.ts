@@ -11,6 +11,7 @@ import * as Events from "@loopwire/protocol/Events"
 import type { ServerEventBody } from "@loopwire/protocol/ServerEvent"
 import { createHash } from "node:crypto"
 import type * as Scenario from "../Scenario.js"
+import { isModelOutput } from "./chain.js"
 
 /** @internal */
 export interface Step {
@@ -180,3 +181,67 @@ export const finalResponse = (
   error: fields.error === undefined ? null : { code: fields.error.code, message: fields.error.message },
   incomplete_details: fields.incompleteReason === undefined ? null : { reason: fields.incompleteReason }
 })
+
+type Loose = { readonly [key: string]: unknown }
+
+const messageText = (item: Loose): string | undefined => {
+  const content = item.content
+  if (typeof content === "string") return content
+  if (!Array.isArray(content)) return undefined
+  let text = ""
+  for (const part of content as ReadonlyArray<Loose>) {
+    if (typeof part === "object" && part !== null && typeof part.text === "string") text += part.text
+  }
+  return text
+}
+
+// Whether a history item is what the scripted item generates (ids differ per response, content does not).
+const generates = (scripted: Scenario.OutputItem, item: Loose): boolean => {
+  if (item.type !== scripted.type && !(scripted.type === "message" && item.type === undefined)) return false
+  switch (scripted.type) {
+    case "message":
+      return messageText(item) === scripted.text
+    case "function_call":
+      return item.name === scripted.name && item.arguments === scripted.arguments
+    case "custom_tool_call":
+      return item.name === scripted.name && item.input === scripted.input
+  }
+}
+
+// Whether `run` (a history's run of model items) is part of the scripted turn, but not all of it: every item of
+// the run is one the turn generates, and some item of the turn is missing. A run of other items (a history this
+// scenario did not write) is not partial: it counts as a turn, as before.
+const isPartOf = (turn: Scenario.Turn, run: ReadonlyArray<Loose>): boolean =>
+  run.every((item) => turn.output.some((scripted) => generates(scripted, item))) &&
+  turn.output.some((scripted) => !run.some((item) => generates(scripted, item)))
+
+/**
+ * The scenario turn a full resend asks for. Each run of model items in the history is matched, in order, against
+ * the scenario's turns: a run holding only some of its turn's items is a turn cut mid-response and resent as far
+ * as the client got it (Codex does so), and that turn is generated again, as a real model would redo it;
+ * otherwise the turn after the last run. Runs past the scenario's turns count as turns (of the fallback answer).
+ * O(history), as a full resend is.
+ *
+ * @internal
+ */
+export const turnOfHistory = (scenario: Scenario.Scenario, history: ReadonlyArray<InputItem>): number => {
+  let turn = 0
+  let run: Array<Loose> = []
+  const closeRun = (): boolean => {
+    if (run.length === 0) return true
+    const scripted = scenario.turns[turn]
+    if (scripted !== undefined && isPartOf(scripted, run)) return false
+    turn++
+    run = []
+    return true
+  }
+  for (const item of history as ReadonlyArray<Loose>) {
+    if (typeof item === "object" && item !== null && isModelOutput(item as never)) {
+      run.push(item)
+    } else if (!closeRun()) {
+      return turn
+    }
+  }
+  closeRun()
+  return turn
+}
