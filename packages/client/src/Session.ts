@@ -492,6 +492,8 @@ export const make = (
           let wasDelta = false
           let acc = Accumulator.empty
           let folding = true
+          let foldError: Accumulator.AccumulatorError | undefined
+          let lost: ResponsesError | undefined
           const outcome = yield* Effect.either(Effect.gen(function*() {
             const attempt = mode === "http" ? yield* attemptHttp(settings) : yield* attemptWebSocket(
               settings,
@@ -510,15 +512,27 @@ export const make = (
                 if (!live) return
                 touch()
                 delivered++
-                // The accumulator rebuilds the output from the deltas; a server it cannot follow still
-                // gets its terminal Response used as is.
+                // The accumulator rebuilds the output from the deltas (sparse streams included: it fills an
+                // omitted terminal output). A server it cannot follow still gets its terminal Response used as
+                // is, unless that omits an output the stream had: then the turn fails rather than lose it.
                 if (folding) {
                   const next = Accumulator.step(acc, event)
                   if (Either.isRight(next)) acc = next.right
-                  else folding = false
+                  else {
+                    folding = false
+                    foldError = next.left
+                  }
                 }
                 const done = terminalResponse(event)
-                if (Option.isSome(done)) final = folding && acc.final !== undefined ? acc.final : done.value
+                if (Option.isSome(done)) {
+                  final = folding && acc.final !== undefined ? acc.final : done.value
+                  if (!folding && done.value.output.length === 0 && acc.output.some((item) => item !== undefined)) {
+                    lost = new ResponsesError({
+                      reason: "Protocol",
+                      message: `The response's terminal event omits its output, and the streamed output could not be rebuilt: ${foldError?.message}`
+                    })
+                  }
+                }
                 emit({ _tag: "Event", event })
               }).pipe(Effect.ensuring(Effect.sync(() => {
                 live = false
@@ -526,6 +540,11 @@ export const make = (
             }, idleError, idleTimeout)
           }))
           if (outcome._tag === "Right") {
+            if (lost !== undefined) {
+              // Not retried: the server answered, and a retry would generate the turn again.
+              yield* publish({ _tag: "TurnFailed", error: lost })
+              return yield* lost
+            }
             if (final === undefined) {
               // The stream ended without a terminal event: treat like a drop.
               const error = new ResponsesError({ reason: "ConnectionLost", message: "The response ended without a terminal event." })

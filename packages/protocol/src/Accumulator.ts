@@ -2,9 +2,17 @@
  * Folding one response's events into its final Response.
  *
  * The accumulator rebuilds the output from the stream (items by `output_index`, text and argument deltas) and
- * checks the stream while doing so: `sequence_number` must strictly increase, deltas must target an item and part
- * that exist, and every `.done` event (and `response.output_item.done`) must agree with the deltas before it.
- * The terminal event's Response is the result; if it carries no output, the rebuilt output is used.
+ * checks the stream while doing so: `sequence_number` must strictly increase, deltas must fit the item they target,
+ * and every `.done` event (and `response.output_item.done`) must agree with the deltas before it. The terminal
+ * event's Response is the result; if it carries no output, the rebuilt output is used.
+ *
+ * Sparse streams are accepted, as the `openai` SDK accepts them (protocol.md §9: "socket deltas need not include
+ * the setup events required by SSE … finalized items fill an omitted output"): a delta or `.done` event for an item
+ * or part that was never announced creates it from what the event says (`item_id`, the part's kind), an
+ * `output_item.done` for an unannounced item adds it, and a terminal Response with an empty `output` gets the
+ * rebuilt items. Nothing is dropped silently: an item that was only streamed in part and never finalized, and
+ * that lacks what makes it usable (a tool call without `name` or `call_id`), fails the fold (`Unfinalized`) when
+ * it would have to fill the output.
  *
  * @since 0.1.0
  */
@@ -29,7 +37,8 @@ export class AccumulatorError extends Schema.TaggedError<AccumulatorError>()("Ac
     "Inconsistent",
     "AfterTerminal",
     "NotTerminated",
-    "ErrorEvent"
+    "ErrorEvent",
+    "Unfinalized"
   ),
   message: Schema.String,
   eventType: Schema.optional(Schema.String),
@@ -76,17 +85,69 @@ const fail = (
 
 const str = (u: unknown): string => (typeof u === "string" ? u : "")
 
+// The item an event without its `output_item.added` implies: its kind from the event, its id from `item_id`; the
+// fields only an announcement carries (`name`, `call_id`, …) stay absent rather than invented.
+const impliedItem = (event: ServerEvent): Obj | undefined => {
+  const id = typeof event.item_id === "string" ? { id: event.item_id } : {}
+  switch (event.type) {
+    case "response.output_text.delta":
+    case "response.output_text.done":
+    case "response.refusal.delta":
+    case "response.refusal.done":
+    case "response.output_text.annotation.added":
+    case "response.content_part.added":
+    case "response.content_part.done":
+      return { ...id, type: "message", role: "assistant", status: "in_progress", content: [] }
+    case "response.reasoning_text.delta":
+    case "response.reasoning_text.done":
+      return { ...id, type: "reasoning", summary: [], content: [] }
+    case "response.reasoning_summary_part.added":
+    case "response.reasoning_summary_part.done":
+    case "response.reasoning_summary_text.delta":
+    case "response.reasoning_summary_text.done":
+      return { ...id, type: "reasoning", summary: [] }
+    case "response.function_call_arguments.delta":
+    case "response.function_call_arguments.done":
+      return { ...id, type: "function_call", status: "in_progress", arguments: "" }
+    case "response.custom_tool_call_input.delta":
+    case "response.custom_tool_call_input.done":
+      return { ...id, type: "custom_tool_call", status: "in_progress", input: "" }
+    default:
+      return undefined
+  }
+}
+
+// The part a content or summary event without its `*.part.added` implies.
+const impliedPart = (event: ServerEvent): Obj => {
+  switch (event.type) {
+    case "response.refusal.delta":
+    case "response.refusal.done":
+      return { type: "refusal", refusal: "" }
+    case "response.reasoning_text.delta":
+    case "response.reasoning_text.done":
+      return { type: "reasoning_text", text: "" }
+    case "response.reasoning_summary_text.delta":
+    case "response.reasoning_summary_text.done":
+      return { type: "summary_text", text: "" }
+    default:
+      return { type: "output_text", text: "", annotations: [] }
+  }
+}
+
+const isIndex = (u: unknown): u is number => typeof u === "number" && Number.isSafeInteger(u) && u >= 0
+
 const withItem = (
   acc: Accumulator,
   event: ServerEvent,
   index: unknown,
   f: (item: Obj) => Either.Either<Obj, AccumulatorError>
 ): Either.Either<Accumulator, AccumulatorError> => {
-  const item = typeof index === "number" ? acc.output[index] : undefined
-  if (item === undefined) return fail("UnknownOutputIndex", `No output item at output_index ${String(index)}.`, event)
+  if (!isIndex(index)) return fail("UnknownOutputIndex", `Invalid output_index ${String(index)}.`, event)
+  const item = acc.output[index] ?? impliedItem(event)
+  if (item === undefined) return fail("UnknownOutputIndex", `No output item at output_index ${index}.`, event)
   return Either.map(f(item), (next) => {
     const output = acc.output.slice()
-    output[index as number] = next as OutputItem
+    output[index] = next as OutputItem
     return { ...acc, output }
   })
 }
@@ -95,37 +156,36 @@ const withPart = (
   acc: Accumulator,
   event: ServerEvent,
   field: "content" | "summary",
-  f: (part: Obj | undefined, index: number) => Either.Either<Obj, AccumulatorError>,
-  create = false
+  f: (part: Obj | undefined, index: number) => Either.Either<Obj, AccumulatorError>
 ) =>
   withItem(acc, event, event.output_index, (item) => {
-    const list = item[field]
+    // A reasoning item announced without `content` still takes reasoning text.
+    const list = item[field] ?? (field === "content" && item.type === "reasoning" ? [] : undefined)
     const index = field === "summary" ? event.summary_index : event.content_index
-    if (!Array.isArray(list) || typeof index !== "number") {
+    if (!Array.isArray(list) || !isIndex(index)) {
       return fail("WrongTarget", `Item ${String(item.type)} has no '${field}' list for ${event.type}.`, event)
     }
-    const part = list[index] as Obj | undefined
-    if (part === undefined && !create) {
-      return fail("UnknownPart", `No ${field} part ${index} in output item ${String(event.output_index)}.`, event)
-    }
-    return Either.map(f(part, index), (next) => {
+    return Either.map(f(list[index] as Obj | undefined, index), (next) => {
       const copy = list.slice()
       copy[index] = next
       return { ...item, [field]: copy }
     })
   })
 
-const appendTo = (field: string) => (part: Obj | undefined): Either.Either<Obj, never> =>
-  Either.right({ ...part, [field]: str(part?.[field]) })
-
+// A part first seen in a `.done` event (no deltas before it) is taken as the event gives it.
 const settle = (acc: Accumulator, event: ServerEvent, field: string, kind: "content" | "summary", value: string) =>
   withPart(acc, event, kind, (part) =>
-    str(part?.[field]) === value ?
+    part === undefined || str(part[field]) === "" ?
+      Either.right({ ...(part ?? impliedPart(event)), [field]: value }) :
+      str(part[field]) === value ?
       Either.right({ ...part, [field]: value }) :
       fail("Inconsistent", `${event.type}: the full ${field} differs from the deltas received.`, event))
 
 const delta = (acc: Accumulator, event: ServerEvent, field: string, kind: "content" | "summary") =>
-  withPart(acc, event, kind, (part) => Either.map(appendTo(field)(part), (p) => ({ ...p, [field]: str(p[field]) + str(event.delta) })))
+  withPart(acc, event, kind, (part) => {
+    const base = part ?? impliedPart(event)
+    return Either.right({ ...base, [field]: str(base[field]) + str(event.delta) })
+  })
 
 const itemDelta = (acc: Accumulator, event: ServerEvent, field: string, expected: string) =>
   withItem(acc, event, event.output_index, (item) =>
@@ -137,6 +197,9 @@ const itemDone = (acc: Accumulator, event: ServerEvent, field: string, value: st
   withItem(acc, event, event.output_index, (item) =>
     str(item[field]) === value ?
       Either.right(item) :
+      // No deltas before it (they need not be sent): the done event gives the whole value.
+      str(item[field]) === "" ?
+      Either.right({ ...item, [field]: value }) :
       fail("Inconsistent", `${event.type}: the full ${field} differs from the deltas received.`, event))
 
 // The streamed fields of an item must match between the rebuilt item and the final one.
@@ -197,9 +260,21 @@ export const step = (acc: Accumulator, event: ServerEvent): Either.Either<Accumu
     case "response.done": {
       const response = (event.response as Response | undefined) ?? acc.response
       if (response === undefined) return fail("NotTerminated", `${event.type} carries no response.`, event)
-      const final = response.output.length === 0 && acc.output.length > 0 ?
-        { ...response, output: acc.output.filter((i): i is OutputItem => i !== undefined) } :
-        response
+      const omitted = response.output === undefined || response.output.length === 0
+      if (!omitted || acc.output.length === 0) return Either.right({ ...acc, response, final: response })
+      // The terminal response omits its output: the rebuilt items fill it, each of them usable.
+      const output = acc.output.filter((i): i is OutputItem => i !== undefined)
+      for (const item of output as ReadonlyArray<Obj>) {
+        const unusable = unusableField(item)
+        if (unusable !== undefined) {
+          return fail(
+            "Unfinalized",
+            `${event.type} omits its output, and the ${String(item.type)} item ${String(item.id ?? "")} was streamed without output_item.added or output_item.done: its '${unusable}' is unknown.`,
+            event
+          )
+        }
+      }
+      const final = { ...response, output }
       return Either.right({ ...acc, response: final, final })
     }
     case "error":
@@ -210,16 +285,24 @@ export const step = (acc: Accumulator, event: ServerEvent): Either.Either<Accumu
       output[index] = event.item as OutputItem
       return Either.right({ ...acc, output })
     }
-    case "response.output_item.done":
-      return withItem(acc, event, event.output_index, (item) =>
+    case "response.output_item.done": {
+      // An item never announced nor streamed is added by its done event (sparse streams).
+      const index = event.output_index
+      if (isIndex(index) && acc.output[index] === undefined) {
+        const output = acc.output.slice()
+        output[index] = event.item as OutputItem
+        return Either.right({ ...acc, output })
+      }
+      return withItem(acc, event, index, (item) =>
         streamedAgree(item, event.item as Obj) ?
           Either.right(event.item as Obj) :
           fail("Inconsistent", "response.output_item.done differs from the deltas received.", event))
+    }
     case "response.content_part.added":
-      return withPart(acc, event, "content", () => Either.right(event.part as Obj), true)
+      return withPart(acc, event, "content", () => Either.right(event.part as Obj))
     case "response.content_part.done":
       return withPart(acc, event, "content", (part) =>
-        part !== undefined && streamedAgree({ type: "message", content: [part] }, {
+        part === undefined || streamedAgree({ type: "message", content: [part] }, {
             type: "message",
             content: [event.part]
           }) ?
@@ -241,13 +324,13 @@ export const step = (acc: Accumulator, event: ServerEvent): Either.Either<Accumu
       return withPart(acc, event, "content", (part) => {
         const list = Array.isArray(part?.annotations) ? part.annotations.slice() : []
         list[event.annotation_index as number] = event.annotation
-        return Either.right({ ...part, annotations: list })
+        return Either.right({ ...(part ?? impliedPart(event)), annotations: list })
       })
     case "response.reasoning_summary_part.added":
-      return withPart(acc, event, "summary", () => Either.right(event.part as Obj), true)
+      return withPart(acc, event, "summary", () => Either.right(event.part as Obj))
     case "response.reasoning_summary_part.done":
       return withPart(acc, event, "summary", (part) =>
-        str(part?.text) === str((event.part as Obj).text) ?
+        part === undefined || str(part.text) === str((event.part as Obj).text) ?
           Either.right(event.part as Obj) :
           fail("Inconsistent", "response.reasoning_summary_part.done differs from the deltas received.", event))
     case "response.reasoning_summary_text.delta":
@@ -266,6 +349,14 @@ export const step = (acc: Accumulator, event: ServerEvent): Either.Either<Accumu
       // Hosted-tool progress, steering, audio and unknown events do not change the output.
       return Either.right(acc)
   }
+}
+
+// What a rebuilt item lacks to be used (a tool call must name its tool and carry a call_id), if anything.
+const unusableField = (item: Obj): string | undefined => {
+  if (item.type !== "function_call" && item.type !== "custom_tool_call") return undefined
+  if (typeof item.call_id !== "string") return "call_id"
+  if (typeof item.name !== "string") return "name"
+  return undefined
 }
 
 const errorMessage = (event: ServerEvent): string => {

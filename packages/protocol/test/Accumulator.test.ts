@@ -101,12 +101,63 @@ describe("Accumulator", () => {
     assert.isTrue(Either.isLeft(result) && result.left.reason === "Inconsistent")
   })
 
-  it("rejects a delta for an item that was never added", () => {
+  it.prop(
+    "sparse streams (no output_item.added, no *.part.added, an empty terminal output) fold to the same output",
+    [finalResponse, chunkSize, fc.boolean()],
+    ([r, n, keepDeltas]) => {
+      const setup = new Set(["response.output_item.added", "response.content_part.added", "response.reasoning_summary_part.added"])
+      const events = Events.fromResponse(r, { chunkSize: n })
+      const sparse = events
+        .filter((e) => !setup.has(e.type))
+        // Without deltas, the done events alone must still carry the output.
+        .filter((e) => keepDeltas || !e.type.endsWith(".delta"))
+        .map((e) => (e.type === events.at(-1)!.type && "response" in e ? { ...e, response: { ...r, output: [] } } : e))
+      assert.deepStrictEqual(foldOk(Events.sequence(sparse, 1)).output, r.output)
+    },
+    { fastCheck: { numRuns: 60 } }
+  )
+
+  it("deltas without any setup or done event rebuild a message; the empty terminal output is filled", () => {
+    const skeleton = Events.skeleton(textResponse)
+    const result = foldOk(Events.sequence([
+      { type: "response.created", response: skeleton },
+      { type: "response.output_text.delta", item_id: "msg_1", output_index: 0, content_index: 0, delta: "Hel" },
+      { type: "response.output_text.delta", item_id: "msg_1", output_index: 0, content_index: 0, delta: "lo" },
+      { type: "response.completed", response: { ...textResponse, output: [] } }
+    ], 1))
+    assert.strictEqual(result.output.length, 1)
+    const message = result.output[0] as { id: string; type: string; role: string; content: ReadonlyArray<{ type: string; text: string }> }
+    assert.strictEqual(message.id, "msg_1")
+    assert.strictEqual(message.role, "assistant")
+    assert.deepStrictEqual(message.content.map((p) => [p.type, p.text]), [["output_text", "Hello"]])
+  })
+
+  it("a tool call seen only as argument deltas cannot fill an omitted output: Unfinalized, not dropped", () => {
+    const result = Accumulator.fold(Events.sequence([
+      { type: "response.created", response: Events.skeleton(textResponse) },
+      { type: "response.function_call_arguments.delta", item_id: "fc_1", output_index: 0, delta: "{\"a\":1}" },
+      { type: "response.completed", response: { ...textResponse, output: [] } }
+    ], 1))
+    assert.isTrue(Either.isLeft(result) && result.left.reason === "Unfinalized")
+    if (Either.isLeft(result)) assert.include(result.left.message, "call_id")
+  })
+
+  it("a terminal response that carries its output is authoritative, whatever was streamed", () => {
+    const result = foldOk(Events.sequence([
+      { type: "response.created", response: Events.skeleton(textResponse) },
+      { type: "response.function_call_arguments.delta", item_id: "fc_1", output_index: 0, delta: "{}" },
+      { type: "response.completed", response: textResponse }
+    ], 1))
+    assert.deepStrictEqual(result, textResponse)
+  })
+
+  it("still rejects deltas that do not fit their item", () => {
     const result = Accumulator.fold([
       { type: "response.created", response: Events.skeleton(textResponse) },
-      { type: "response.output_text.delta", item_id: "x", output_index: 3, content_index: 0, delta: "a" }
+      { type: "response.output_text.delta", item_id: "x", output_index: 0, content_index: 0, delta: "a" },
+      { type: "response.function_call_arguments.delta", item_id: "x", output_index: 0, delta: "{" }
     ])
-    assert.isTrue(Either.isLeft(result) && result.left.reason === "UnknownOutputIndex")
+    assert.isTrue(Either.isLeft(result) && result.left.reason === "WrongTarget")
   })
 
   it("needs a terminal event, and nothing may follow it", () => {

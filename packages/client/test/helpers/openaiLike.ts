@@ -25,6 +25,12 @@ export interface ModelOptions {
   readonly burst?: number
   /** A reasoning item (this summary, streamed in pieces) before each response's output. */
   readonly reasoning?: string
+  /**
+   * Sparse streams, as WebSocket mode allows (protocol.md §9), each with an empty `output` in `response.completed`:
+   * `no-setup` drops `output_item.added` and `content_part.added`; `done-only` sends each item only as
+   * `output_item.done` (no setup, no deltas); `deltas-only` sends only the deltas (nothing finalizes an item).
+   */
+  readonly sparse?: "no-setup" | "done-only" | "deltas-only"
 }
 
 export interface CreateLog {
@@ -155,11 +161,24 @@ export const makeServer = (model: ModelOptions) => {
       response: {
         ...response,
         status: "completed",
-        output,
+        output: model.sparse === undefined ? output : [],
         usage: { input_tokens: 10, output_tokens: output.length, total_tokens: 10 + output.length }
       }
     })
-    return events.map((e, i) => ({ ...e, sequence_number: i, ...(lane !== undefined ? { stream_id: lane } : {}) }))
+    const setup = new Set(["response.output_item.added", "response.content_part.added", "response.reasoning_summary_part.added"])
+    const kept = events.filter((e) => {
+      switch (model.sparse) {
+        case undefined:
+          return true
+        case "no-setup":
+          return !setup.has(e.type)
+        case "done-only":
+          return !setup.has(e.type) && !/\.(delta|done)$/.test(e.type) || e.type === "response.output_item.done"
+        case "deltas-only":
+          return !setup.has(e.type) && !/\.done$/.test(e.type)
+      }
+    })
+    return kept.map((e, i) => ({ ...e, sequence_number: i, ...(lane !== undefined ? { stream_id: lane } : {}) }))
   }
 
   const errorFrame = (status: number, code: string | null, message: string, param: string | null, lane: string | undefined, extra: Record<string, unknown> = {}) =>
