@@ -58,8 +58,10 @@ export interface Options {
   /** Switch to HTTP/SSE when the upgrade answers 426 (default true). Needs an `HttpClient` in the context. */
   readonly httpFallback?: boolean | undefined
   /**
-   * A response that sends no event for this long is treated as a dead socket (black hole): the socket is
-   * dropped and the turn re-issued (default 5 minutes, as Codex's stream idle timeout).
+   * A response that sends no event for this long, on a socket that answers no heartbeat ping either, is treated
+   * as a dead socket (black hole): the socket is dropped and the turn re-issued (default 5 minutes, as Codex's
+   * stream idle timeout). While the socket answers pings (`ClientConfig.heartbeat`, on by default) a silent
+   * response is waited for however long the model thinks; with the heartbeat off, events alone count.
    */
   readonly idleTimeout?: Duration.DurationInput | undefined
   /**
@@ -434,6 +436,8 @@ export const make = (
           // and this turn's fiber); `run` succeeds once the terminal event was handed over, or fails.
           run: (onEvent: (event: ServerEvent.ServerEvent) => void): Effect.Effect<void, ResponsesError> =>
             mux.run(frame, lease.lane, onEvent, notify),
+          // Answered pings keep a silent turn alive (a model may think for minutes before its first event).
+          alive: mux.lastAliveMillis,
           wasDelta: decision._tag === "Delta"
         }
       })
@@ -467,6 +471,7 @@ export const make = (
               Stream.provideService(HttpClient.HttpClient, http.value),
               Stream.runForEach((event) => Effect.sync(() => onEvent(event)))
             ),
+          alive: undefined,
           wasDelta: false
         }
       })
@@ -503,7 +508,8 @@ export const make = (
             )
             generation = attempt.generation
             wasDelta = attempt.wasDelta
-            // The idle timeout (no event for `idleTimeout`) is one watchdog per attempt, not a timer per event.
+            // The idle timeout (no event and no answered ping for `idleTimeout`) is one watchdog per attempt, not a
+            // timer per event.
             yield* failWhenIdle((touch) => {
               // Events run synchronously in the delivering fiber; once this attempt ends (or is interrupted),
               // late events of its request are ignored.
@@ -537,7 +543,7 @@ export const make = (
               }).pipe(Effect.ensuring(Effect.sync(() => {
                 live = false
               })))
-            }, idleError, idleTimeout)
+            }, idleError, idleTimeout, attempt.alive)
           }))
           if (outcome._tag === "Right") {
             if (lost !== undefined) {

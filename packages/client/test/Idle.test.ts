@@ -33,4 +33,21 @@ describe("failWhenIdle", () => {
       yield* TestClock.adjust("1 second")
       assert.strictEqual(yield* Effect.flip(Fiber.join(slow)), "idle")
     }))
+
+  it.effect("a sign of life from `alive` (an answered ping) keeps a silent consumer running", () =>
+    Effect.gen(function*() {
+      let alive = 0
+      const fiber = yield* Effect.fork(failWhenIdle(() => Effect.never, () => "idle" as const, "5 minutes", () => alive))
+      // Ten silent minutes, a ping answered every 30 s: never idle.
+      for (let i = 0; i < 20; i++) {
+        yield* TestClock.adjust("30 seconds")
+        alive = (i + 1) * 30_000
+      }
+      assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
+      // The answers stop: idle 5 minutes after the last one.
+      yield* TestClock.adjust("4 minutes")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual(yield* Effect.flip(Fiber.join(fiber)), "idle")
+    }))
 })

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -42,9 +43,22 @@ export const DEFAULT_TIMEOUT = Duration.seconds(10)
  */
 export type Result = "Closed" | "DeadPeer"
 
+// When each connection last answered a ping (Clock millis), for whoever must tell a silent peer from a dead one.
+const answers = new WeakMap<Connection, number>()
+
+/**
+ * When `connection` last answered one of its heartbeat's pings (its `Clock` time in milliseconds), or `undefined`
+ * if it never did (or has no heartbeat). A peer that answers pings is alive, however long it sends nothing else:
+ * e.g. a model thinking for minutes before its first token.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const lastAnswerMillis = (connection: Connection): number | undefined => answers.get(connection)
+
 /**
  * Runs the heartbeat until the connection closes or the peer is found dead (then the connection is terminated).
- * Time is the Effect `Clock`.
+ * Time is the Effect `Clock`; every answered ping is recorded for {@link lastAnswerMillis}.
  *
  * @since 0.1.0
  * @category constructors
@@ -55,7 +69,12 @@ export const run = (connection: Connection, options: Options = {}): Effect.Effec
   const beat: Effect.Effect<Result> = Effect.sleep(interval).pipe(
     Effect.zipRight(connection.ping.pipe(Effect.timeout(timeout), Effect.either)),
     Effect.flatMap((result) => {
-      if (result._tag === "Right") return beat
+      if (result._tag === "Right") {
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          answers.set(connection, now)
+          return beat
+        })
+      }
       return result.left._tag === "TimeoutException"
         ? Effect.as(
           Effect.zipRight(

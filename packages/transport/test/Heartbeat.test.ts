@@ -25,6 +25,17 @@ const advanceUntil = (step: Duration.DurationInput, done: Effect.Effect<boolean>
   })
 
 describe("Heartbeat", () => {
+  it.scoped("records when the peer last answered a ping (lastAnswerMillis)", () =>
+    Effect.gen(function*() {
+      const [client] = yield* Memory.makePair()
+      assert.isUndefined(Heartbeat.lastAnswerMillis(client))
+      yield* Effect.fork(Heartbeat.run(client, { interval: "30 seconds", timeout: "10 seconds" }))
+      yield* TestClock.adjust("30 seconds")
+      assert.strictEqual(Heartbeat.lastAnswerMillis(client), 30_000)
+      yield* TestClock.adjust("5 minutes")
+      assert.strictEqual(Heartbeat.lastAnswerMillis(client), 330_000)
+    }))
+
   it.scoped("keeps a live connection open across many intervals", () =>
     Effect.gen(function*() {
       const [client] = yield* Memory.makePair()

@@ -16,6 +16,7 @@
 import type * as ServerEvent from "@loopwire/protocol/ServerEvent"
 import { isTerminal } from "@loopwire/protocol/ServerEvent"
 import type * as Connection from "@loopwire/transport/Connection"
+import * as Heartbeat from "@loopwire/transport/Heartbeat"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -140,6 +141,8 @@ export interface Mux {
   readonly bytesSent: () => number
   /** When the last inbound frame arrived (or the socket opened). */
   readonly lastInboundMillis: () => number
+  /** The later of the last inbound frame and the socket's last answered heartbeat ping. */
+  readonly lastAliveMillis: () => number
   /** Successful resumes of this socket. */
   readonly resumes: () => number
 }
@@ -604,6 +607,10 @@ export const make = (options: {
       kill: die,
       bytesSent: () => bytesSent,
       lastInboundMillis: () => lastInbound,
+      lastAliveMillis: () => {
+        const answered = current === undefined ? undefined : Heartbeat.lastAnswerMillis(current)
+        return answered === undefined ? lastInbound : Math.max(lastInbound, answered)
+      },
       resumes: () => resumes
     }
     return self
