@@ -83,6 +83,22 @@ const frameError = (
   })
 }
 
+// OpenAI's code and wording for an array or a string over its limit.
+const aboveMaxLength = (
+  what: "array" | "string",
+  violation: { readonly param: string; readonly limit: number; readonly actual: number },
+  extra: { readonly eventType?: string | undefined }
+) => {
+  const a = what === "array" ? "an" : "a"
+  return frameError(
+    "LimitExceeded",
+    violation.param,
+    `${what}_above_max_length`,
+    `Invalid '${violation.param}': ${what} too long. Expected ${a} ${what} with maximum length ${violation.limit}, but got ${a} ${what} with length ${violation.actual} instead.`,
+    extra
+  )
+}
+
 // The error frame of a structural limit (FrameLimits); codes follow OpenAI's where it has one.
 const limitError = (violation: FrameLimits.Violation, eventType?: string): ClientFrameError => {
   const extra = { eventType }
@@ -96,21 +112,9 @@ const limitError = (violation: FrameLimits.Violation, eventType?: string): Clien
         extra
       )
     case "TooManyItems":
-      return frameError(
-        "LimitExceeded",
-        violation.param,
-        "array_above_max_length",
-        `Invalid '${violation.param}': array too long. Expected an array with maximum length ${violation.limit}, but got an array with length ${violation.actual} instead.`,
-        extra
-      )
+      return aboveMaxLength("array", violation, extra)
     case "StringTooLong":
-      return frameError(
-        "LimitExceeded",
-        violation.param,
-        "string_above_max_length",
-        `Invalid '${violation.param}': string too long. Expected a string with maximum length ${violation.limit}, but got a string with length ${violation.actual} instead.`,
-        extra
-      )
+      return aboveMaxLength("string", violation, extra)
     case "KeyTooLong":
       return frameError(
         "LimitExceeded",
