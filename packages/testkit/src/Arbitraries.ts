@@ -182,8 +182,10 @@ export const responseCreate = (options: RequestOptions = {}): fc.Arbitrary<Clien
 
 /**
  * A client text frame a server must answer with a 400 `invalid_request_error` frame (and keep the connection):
- * not JSON, JSON but not an object, no or a non-string `type`, an unknown `type`, an invalid `stream_id`, or a
- * `response.create` field of the wrong type. Every value is rejected by `Codec.decodeClientEvent`.
+ * not JSON, JSON but not an object, no or a non-string `type`, an unknown `type` (including the names of
+ * `Object.prototype` members, `constructor`, `toString`, `__proto__` …), an invalid `stream_id`, a
+ * `response.create` field of the wrong type, a `__proto__` key (however escaped), or a frame nested thousands of
+ * levels deep (once a stack overflow in recursive code). Every value is rejected by `Codec.decodeClientEvent`.
  *
  * @since 0.1.0
  * @category client events
@@ -194,8 +196,24 @@ export const badClientFrame: fc.Arbitrary<string> = fc.oneof(
     .map((value) => JSON.stringify(value)),
   fc.record({ model: fc.string({ maxLength: 6 }) }).map((value) => JSON.stringify(value)),
   fc.oneof(fc.integer(), fc.boolean(), fc.constant(null)).map((type) => JSON.stringify({ type })),
-  fc.constantFrom("response.cancel", "response.append", "session.update", "x.unknown").map((type) =>
-    JSON.stringify({ type })
+  fc.constantFrom(
+    "response.cancel",
+    "response.append",
+    "session.update",
+    "x.unknown",
+    "constructor",
+    "toString",
+    "__proto__",
+    "hasOwnProperty",
+    "valueOf"
+  ).map((type) => JSON.stringify({ type })),
+  fc.constantFrom(
+    "{\"type\":\"response.create\",\"__proto__\":{\"stream_id\":\"bad id!\"}}",
+    "{\"type\":\"response.create\",\"input\":[{\"role\":\"user\",\"content\":\"x\",\"\\u005f_proto__\":{}}]}"
+  ),
+  // Written as text: JSON.stringify would overflow building it.
+  fc.integer({ min: 200, max: 6_000 }).map((levels) =>
+    `{"type":"response.create","input":"x","x_deep":${"[".repeat(levels)}0${"]".repeat(levels)}}`
   ),
   invalidStreamId.map((stream_id) => JSON.stringify({ type: "response.create", stream_id })),
   fc.constantFrom<Record<string, unknown>>(
