@@ -61,9 +61,16 @@ export type Violation =
   | { readonly _tag: "TooLarge"; readonly limit: number; readonly actual: number }
   | { readonly _tag: "ProtoKey"; readonly param: string }
 
+// Where a violation was found: the container and the key in it; its path is worked out only then.
+interface Found {
+  readonly tag: "TooDeep" | "StringTooLong" | "KeyTooLong" | "ProtoKey"
+  readonly container: object
+  readonly key: string | number
+  readonly actual: number
+}
+
 interface Node {
   readonly value: object
-  readonly depth: number
   readonly parent: Node | undefined
   readonly key: string | number
 }
@@ -71,9 +78,7 @@ interface Node {
 // Keys are shortened in a `param` so a path stays readable whatever the frame holds.
 const shortKey = (key: string): string => (key.length > 64 ? `${key.slice(0, 61)}...` : key)
 
-const pathOf = (node: Node | undefined, last?: string | number): string | null => {
-  const keys: Array<string | number> = last === undefined ? [] : [last]
-  for (let n = node; n !== undefined && n.parent !== undefined; n = n.parent) keys.push(n.key)
+const render = (keys: ReadonlyArray<string | number>): string | null => {
   if (keys.length === 0) return null
   let out = ""
   for (let i = keys.length - 1; i >= 0; i--) {
@@ -81,6 +86,83 @@ const pathOf = (node: Node | undefined, last?: string | number): string | null =
     out += typeof key === "number" ? `[${key}]` : out === "" ? shortKey(key) : `.${shortKey(key)}`
   }
   return out
+}
+
+// The path from `root` to `target` (a container inside it), by a second iterative walk that keeps parents: the
+// slow path, taken only for a frame that is refused anyway.
+const pathTo = (root: object, target: object): Array<string | number> => {
+  const stack: Array<Node> = [{ value: root, parent: undefined, key: "" }]
+  while (stack.length > 0) {
+    const node = stack.pop()!
+    if (node.value === target) {
+      const keys: Array<string | number> = []
+      for (let n: Node | undefined = node; n !== undefined && n.parent !== undefined; n = n.parent) keys.push(n.key)
+      return keys
+    }
+    const current = node.value as Record<string, unknown>
+    if (Array.isArray(current)) {
+      for (let i = 0; i < current.length; i++) {
+        const child: unknown = current[i]
+        if (typeof child === "object" && child !== null) stack.push({ value: child, parent: node, key: i })
+      }
+    } else {
+      for (const key in current) {
+        const child = current[key]
+        if (typeof child === "object" && child !== null) stack.push({ value: child, parent: node, key })
+      }
+    }
+  }
+  return []
+}
+
+// The walk itself: plain loops over two parallel stacks (no allocation per container), first violation wins.
+const scan = (
+  root: object,
+  maxDepth: number,
+  maxStringLength: number,
+  dropProto: boolean
+): Found | undefined => {
+  const values: Array<object> = [root]
+  const depths: Array<number> = [1]
+  while (values.length > 0) {
+    const current = values.pop()!
+    const depth = depths.pop()!
+    if (Array.isArray(current)) {
+      for (let i = 0; i < current.length; i++) {
+        const child: unknown = current[i]
+        if (typeof child === "string") {
+          if (child.length > maxStringLength) return { tag: "StringTooLong", container: current, key: i, actual: child.length }
+        } else if (typeof child === "object" && child !== null) {
+          if (depth >= maxDepth) return { tag: "TooDeep", container: current, key: i, actual: depth + 1 }
+          values.push(child)
+          depths.push(depth + 1)
+        }
+      }
+      continue
+    }
+    const record = current as Record<string, unknown>
+    // JSON.parse makes plain objects: `for…in` sees their own keys (and nothing inherited unless Object.prototype
+    // itself was given enumerable keys, which would only be walked, never trusted).
+    for (const key in record) {
+      if (key === "__proto__" && Object.hasOwn(record, key)) {
+        if (dropProto) {
+          delete record[key]
+          continue
+        }
+        return { tag: "ProtoKey", container: record, key, actual: 0 }
+      }
+      if (key.length > maxStringLength) return { tag: "KeyTooLong", container: record, key, actual: key.length }
+      const child = record[key]
+      if (typeof child === "string") {
+        if (child.length > maxStringLength) return { tag: "StringTooLong", container: record, key, actual: child.length }
+      } else if (typeof child === "object" && child !== null) {
+        if (depth >= maxDepth) return { tag: "TooDeep", container: record, key, actual: depth + 1 }
+        values.push(child)
+        depths.push(depth + 1)
+      }
+    }
+  }
+  return undefined
 }
 
 /**
@@ -116,47 +198,17 @@ export const check = (
   dropProto: boolean
 ): Violation | undefined => {
   if (typeof value !== "object" || value === null) return undefined
-  const { maxDepth, maxStringLength } = limits
-  const stack: Array<Node> = [{ value, depth: 1, parent: undefined, key: "" }]
-  while (stack.length > 0) {
-    const node = stack.pop()!
-    const current = node.value
-    if (Array.isArray(current)) {
-      for (let i = 0; i < current.length; i++) {
-        const child: unknown = current[i]
-        if (typeof child === "string") {
-          if (child.length > maxStringLength) {
-            return { _tag: "StringTooLong", param: pathOf(node, i)!, limit: maxStringLength, actual: child.length }
-          }
-        } else if (typeof child === "object" && child !== null) {
-          if (node.depth >= maxDepth) return { _tag: "TooDeep", param: pathOf(node, i)!, limit: maxDepth }
-          stack.push({ value: child, depth: node.depth + 1, parent: node, key: i })
-        }
-      }
-      continue
-    }
-    const record = current as Record<string, unknown>
-    for (const key of Object.keys(record)) {
-      if (key === "__proto__") {
-        if (dropProto) {
-          delete record[key]
-          continue
-        }
-        return { _tag: "ProtoKey", param: pathOf(node, key)! }
-      }
-      if (key.length > maxStringLength) {
-        return { _tag: "KeyTooLong", param: pathOf(node), limit: maxStringLength, actual: key.length }
-      }
-      const child = record[key]
-      if (typeof child === "string") {
-        if (child.length > maxStringLength) {
-          return { _tag: "StringTooLong", param: pathOf(node, key)!, limit: maxStringLength, actual: child.length }
-        }
-      } else if (typeof child === "object" && child !== null) {
-        if (node.depth >= maxDepth) return { _tag: "TooDeep", param: pathOf(node, key)!, limit: maxDepth }
-        stack.push({ value: child, depth: node.depth + 1, parent: node, key })
-      }
-    }
+  const found = scan(value, limits.maxDepth, limits.maxStringLength, dropProto)
+  if (found === undefined) return undefined
+  const container = pathTo(value, found.container)
+  switch (found.tag) {
+    case "KeyTooLong":
+      return { _tag: "KeyTooLong", param: render(container), limit: limits.maxStringLength, actual: found.actual }
+    case "ProtoKey":
+      return { _tag: "ProtoKey", param: render([found.key, ...container])! }
+    case "TooDeep":
+      return { _tag: "TooDeep", param: render([found.key, ...container])!, limit: limits.maxDepth }
+    case "StringTooLong":
+      return { _tag: "StringTooLong", param: render([found.key, ...container])!, limit: limits.maxStringLength, actual: found.actual }
   }
-  return undefined
 }
