@@ -3,7 +3,7 @@ import { defineWorkspace } from "vitest/config"
 // The one test entry point: every package's `test/` folder, plus the cross-package end-to-end tests in `test/`.
 // Tests run from the TypeScript sources, never from a build: the `@loopwire/source` export condition (first in
 // every package's `exports`) resolves `@loopwire/*` imports to `src/*.ts`.
-const packages = ["protocol", "transport", "client", "server", "testkit", "bench", "cli"]
+const packages = ["protocol", "transport", "client", "server", "upstream", "testkit", "bench", "cli"]
 
 // Vite's default conditions (client and server) with `@loopwire/source` first.
 const conditions = ["@loopwire/source", "module", "node", "development|production"]

@@ -1,6 +1,7 @@
 /**
- * Two gateways in a row: the front gateway's Upstream backend replays the full context to the second gateway's
- * HTTP endpoint; a client talks WebSocket mode to the front one.
+ * Two gateways in a row: the front gateway's upstream backend sends each turn to the second gateway, either
+ * replaying the full context to its HTTP endpoint (`@loopwire/server/UpstreamBackend`) or in WebSocket mode with
+ * deltas (`@loopwire/upstream/Upstream`); a client talks WebSocket mode to the front one.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
@@ -8,6 +9,7 @@ import * as Gateway from "@loopwire/server/Gateway"
 import * as Scenario from "@loopwire/server/Scenario"
 import * as ScriptedBackend from "@loopwire/server/ScriptedBackend"
 import * as UpstreamBackend from "@loopwire/server/UpstreamBackend"
+import * as Upstream from "@loopwire/upstream/Upstream"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -30,14 +32,22 @@ const start = (backend: Layer.Layer<ModelBackend>, keys: ReadonlyArray<readonly 
     (context) => Effect.provide(Gateway.baseUrl, context)
   )
 
-describe("Upstream backend against a second gateway", () => {
-  it.live("a tool-call chain over WebSocket mode in front, full-context HTTP replay behind", () =>
+const backends: ReadonlyArray<readonly [string, (baseUrl: string) => Layer.Layer<ModelBackend>]> = [
+  [
+    "full-context HTTP replay behind",
+    (baseUrl) => UpstreamBackend.layer({ baseUrl, apiKey: "sk-inner" }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  ],
+  [
+    "WebSocket mode with deltas behind",
+    (baseUrl) => Upstream.layer({ baseUrl, apiKey: "sk-inner", transport: "websocket" })
+  ]
+]
+
+describe.each(backends)("Upstream backend against a second gateway: %s", (_name, backend) => {
+  it.live("a tool-call chain over WebSocket mode in front", () =>
     Effect.scoped(Effect.gen(function*() {
       const inner = yield* start(ScriptedBackend.layer({ scenario }), [["sk-inner", "front"]])
-      const front = yield* start(
-        UpstreamBackend.layer({ baseUrl: `${inner}/v1`, apiKey: "sk-inner" }).pipe(Layer.provide(NodeHttpClient.layerUndici)),
-        [["sk-front", "client"]]
-      )
+      const front = yield* start(backend(`${inner}/v1`), [["sk-front", "client"]])
       const ws = yield* Effect.acquireRelease(
         Effect.sync(() => new ResponsesWS(new OpenAI({ apiKey: "sk-front", baseURL: `${front}/v1`, maxRetries: 0 }))),
         (ws) => Effect.sync(() => ws.close())

@@ -61,8 +61,23 @@ const scriptFile = (script: JsonObject): Effect.Effect<string, BenchError, Scope
     (file) => Effect.promise(() => Fs.rm(Path.dirname(file), { recursive: true, force: true }))
   )
 
-const forkGateway = (script: JsonObject) =>
-  Effect.flatMap(scriptFile(script), (file) => ChildServer.fork(childEntry, { args: [file], execArgv: childExecArgv }))
+/**
+ * The gateway with the scripted backend on `script`, alone in a child process (its CPU measured apart); `env`
+ * adds variables (e.g. `LOOPWIRE_SCRIPTED_INPUT_COST_US_PER_KB`, the scripted backend's cost model).
+ *
+ * @since 0.1.0
+ * @category servers
+ */
+export const forkGateway = (
+  script: JsonObject,
+  options?: { readonly env?: Readonly<Record<string, string>> | undefined }
+): Effect.Effect<ChildServer.ChildServer, BenchError, Scope.Scope> =>
+  Effect.flatMap(scriptFile(script), (file) =>
+    ChildServer.fork(childEntry, {
+      args: [file],
+      execArgv: childExecArgv,
+      ...(options?.env === undefined ? {} : { env: { ...process.env, ...options.env } })
+    }))
 
 const inProcess = (script: JsonObject): Effect.Effect<GatewayHandle, BenchError, Scope.Scope> =>
   Effect.acquireRelease(

@@ -96,3 +96,8 @@ export * as TransportUnderTest from "./TransportUnderTest.js"
  * @since 0.1.0
  */
 export * as Workload from "./Workload.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as UpstreamHop from "./UpstreamHop.js"

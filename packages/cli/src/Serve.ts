@@ -8,7 +8,6 @@ import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type { FileSystem } from "@effect/platform/FileSystem"
 import * as Auth from "@loopwire/server/Auth"
 import * as Gateway from "@loopwire/server/Gateway"
@@ -19,7 +18,7 @@ import * as RedisResumeLog from "@loopwire/server/RedisResumeLog"
 import * as ResponseStore from "@loopwire/server/ResponseStore"
 import * as ScriptedBackend from "@loopwire/server/ScriptedBackend"
 import * as StateCache from "@loopwire/server/StateCache"
-import * as UpstreamBackend from "@loopwire/server/UpstreamBackend"
+import * as Upstream from "@loopwire/upstream/Upstream"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
@@ -120,6 +119,24 @@ export const options = {
   upstreamModel: Options.text("upstream-model").pipe(
     Options.withDescription("Model sent upstream instead of the request's. Env LOOPWIRE_UPSTREAM_MODEL."),
     Options.optional
+  ),
+  upstreamTransport: Options.choice("upstream-transport", ["auto", "websocket", "http"]).pipe(
+    Options.withDescription(
+      "How turns go upstream: auto (WebSocket mode with deltas, HTTP when the upgrade is refused), websocket, or " +
+        "http (the full context every turn). Default auto. Env LOOPWIRE_UPSTREAM_TRANSPORT."
+    ),
+    Options.optional
+  ),
+  upstreamPoolSize: optionalInt(
+    "upstream-pool-size",
+    "Upstream WebSocket sockets (each holds up to 32 chains warm). Default 4. Env LOOPWIRE_UPSTREAM_POOL_SIZE."
+  ),
+  upstreamHeader: Options.text("upstream-header").pipe(
+    Options.withDescription(
+      "An extra upstream header 'Name: value' (repeatable), e.g. 'OpenAI-Project: proj_1' or Azure's 'api-key: …'. " +
+        "Env LOOPWIRE_UPSTREAM_HEADERS (newline-separated)."
+    ),
+    Options.repeated
   ),
   noResume: Options.boolean("no-resume").pipe(
     Options.withDescription("Do not offer reconnect-with-resume (no resume headers; nothing kept after a drop).")
@@ -275,18 +292,21 @@ const backendLayer = (o: ServeOptions) => {
       Option.isSome(o.script) ? Config.succeed(Option.some(o.script.value)) : ScriptedBackend.scriptConfig
     )
   }
-  const fromEnv = UpstreamBackend.config
-  const upstream = Config.all({
-    baseUrl: Option.isSome(o.upstreamUrl) ? Config.succeed(o.upstreamUrl.value) : Config.map(fromEnv, (c) => c.baseUrl),
-    apiKey: Option.isSome(o.upstreamKey)
-      ? Config.succeed<Redacted.Redacted | string | undefined>(o.upstreamKey.value)
-      : Config.map(Config.option(Config.redacted("LOOPWIRE_UPSTREAM_API_KEY")), Option.getOrUndefined),
-    model: Option.isSome(o.upstreamModel)
-      ? Config.succeed<string | undefined>(o.upstreamModel.value)
-      : Config.map(Config.option(Config.nonEmptyString("LOOPWIRE_UPSTREAM_MODEL")), Option.getOrUndefined)
-  })
-  return UpstreamBackend.layerConfig(upstream).pipe(
-    Layer.provide(NodeHttpClient.layerUndici),
+  const headers = Upstream.parseHeaders(o.upstreamHeader)
+  if (Either.isLeft(headers)) return Layer.fail(new Error(`--upstream-header: ${headers.left}`))
+  if (Option.isSome(o.upstreamPoolSize) && o.upstreamPoolSize.value < 1) {
+    return Layer.fail(new Error(`--upstream-pool-size must be at least 1, got ${o.upstreamPoolSize.value}`))
+  }
+  // Flags override the environment (Upstream.configWith), field by field.
+  const overrides: Partial<Upstream.Options> = {
+    ...(Option.isSome(o.upstreamUrl) ? { baseUrl: o.upstreamUrl.value } : {}),
+    ...(Option.isSome(o.upstreamKey) ? { apiKey: o.upstreamKey.value } : {}),
+    ...(Option.isSome(o.upstreamModel) ? { model: o.upstreamModel.value } : {}),
+    ...(Option.isSome(o.upstreamTransport) ? { transport: o.upstreamTransport.value } : {}),
+    ...(Option.isSome(o.upstreamPoolSize) ? { poolSize: o.upstreamPoolSize.value } : {}),
+    headers: headers.right
+  }
+  return Upstream.layerConfig(Upstream.configWith(overrides)).pipe(
     Layer.mapError((error) =>
       new Error(`the upstream backend needs --upstream-url (or LOOPWIRE_UPSTREAM_URL): ${String(error)}`)
     )

@@ -15,7 +15,7 @@ import type { ResponsesError } from "./ResponsesError.js"
  * - `Rotate`: open a fresh socket between turns (connection age/limit), then re-issue.
  * - `Backoff`: wait (the server's retry hint when given) and retry; a failed continuation's parent is evicted,
  *   so the retry is a full resend unless `store: true`.
- * - `FallbackHttp`: switch this session to HTTP/SSE (426 on the upgrade); the turn is re-sent in full.
+ * - `FallbackHttp`: switch this session to HTTP/SSE (426 or 405 on the upgrade); the turn is re-sent in full.
  * - `Fail`: a typed failure, no retry.
  *
  * @since 0.1.0
@@ -35,7 +35,8 @@ export const classify = (error: ResponsesError): Action => {
     case "Protocol":
       return "Reconnect"
     case "Connect":
-      if (error.status === 426) return "FallbackHttp"
+      // 426 (upgrade required) and 405 (no WebSocket on this endpoint): the endpoint speaks HTTP only.
+      if (error.status === 426 || error.status === 405) return "FallbackHttp"
       if (error.status === 401 || error.status === 403 || error.status === 404) return "Fail"
       return "Reconnect"
     case "ErrorFrame":

@@ -25,6 +25,7 @@ describe("Recovery.classify", () => {
     assert.strictEqual(Recovery.classify(frame(401, "invalid_api_key")), "Fail")
     assert.strictEqual(Recovery.classify(new ResponsesError({ reason: "ConnectionLost", message: "x" })), "Reconnect")
     assert.strictEqual(Recovery.classify(new ResponsesError({ reason: "Connect", status: 426, message: "x" })), "FallbackHttp")
+    assert.strictEqual(Recovery.classify(new ResponsesError({ reason: "Connect", status: 405, message: "x" })), "FallbackHttp")
     assert.strictEqual(Recovery.classify(new ResponsesError({ reason: "Connect", status: 503, message: "x" })), "Reconnect")
     assert.strictEqual(Recovery.classify(new ResponsesError({ reason: "Connect", status: 401, message: "x" })), "Fail")
     assert.strictEqual(Recovery.classify(new ResponsesError({ reason: "Connect", message: "refused" })), "Reconnect")

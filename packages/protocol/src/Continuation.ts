@@ -163,6 +163,17 @@ const normalizeOutput = (item: Obj): Obj => {
   return rest
 }
 
+/**
+ * The form in which a replayed model item is compared: a short-form message in its long form, without `id` and
+ * `status`, without empty `annotations` / `logprobs` lists on its parts (the leniency the rule applies to the
+ * previous output). A JSON value; items equal under the rule's output comparison have equal replay forms.
+ *
+ * @since 0.1.0
+ * @category rules
+ */
+export const replayForm = (item: unknown): unknown =>
+  typeof item === "object" && item !== null && !Array.isArray(item) ? normalizeOutput(item as Obj) : item
+
 const sameInput = (a: unknown, b: unknown): boolean =>
   a === b || jsonEqual(normalizeMessage(a as Obj), normalizeMessage(b as Obj))
 

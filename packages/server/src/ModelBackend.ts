@@ -71,10 +71,18 @@ export interface ModelTurn {
   readonly context?: ChainContext.ChainContext | undefined
   /** Only this turn's new items. */
   readonly newInput: ReadonlyArray<InputItem>
-  /** Model responses already in this chain (0 for the first). */
+  /**
+   * Model responses already in this chain (0 for the first). Runs of model output replayed among the new items
+   * count too, so a delta and a full resend of the same context get the same number.
+   */
   readonly turn: number
   /** Present when the gateway can deliver `response.steer` to this turn (see {@link Steering}). */
   readonly steering?: Steering | undefined
+  /**
+   * The tenant the request authenticated as (set by the gateway). A backend that keeps state across turns scopes
+   * it by tenant (the upstream backend's prefix matching does).
+   */
+  readonly tenant?: string | undefined
 }
 
 /**

@@ -56,6 +56,29 @@ export interface Options {
   readonly scenario?: Scenario.Scenario | undefined
   /** Honour `turn.steering` between output items. Default true. */
   readonly steering?: boolean | undefined
+  /**
+   * A cost model of the work warm state saves, for benchmarks (default 0: off). Before its first event, each turn
+   * spends this many microseconds of CPU (a busy loop: it models prefill compute, not waiting) per KiB of the input
+   * it has to read: only the new items when the turn continues a response held here (`previous_response_id`), the
+   * whole context when it arrives in full. It is not a model of any real model's speed; it shows the mechanism
+   * behind WebSocket mode's speed-up (the vendor's ~40% on agent loops) without pretending to be one. Env
+   * `LOOPWIRE_SCRIPTED_INPUT_COST_US_PER_KB` with `layerConfig`.
+   */
+  readonly inputCostMicrosPerKb?: number | undefined
+}
+
+/**
+ * Spends `micros` of CPU on the calling thread (the cost model's work).
+ *
+ * @since 0.1.0
+ * @category cost model
+ */
+export const burn = (micros: number): void => {
+  if (!(micros > 0)) return
+  const end = performance.now() + micros / 1000
+  while (performance.now() < end) {
+    // busy: this is the modelled work
+  }
 }
 
 const rememberedIds = 100_000
@@ -68,6 +91,7 @@ export const make = (options: Options = {}): Effect.Effect<Shape> =>
   Effect.gen(function*() {
     const scenario = options.scenario ?? Scenario.empty
     const steeringEnabled = options.steering ?? true
+    const inputCost = Math.max(0, options.inputCostMicrosPerKb ?? 0)
     const count = yield* Ref.make(0)
     const perId = new Map<string, number>()
     const counter = generationsMetric.pipe(Metric.tagged("backend", "scripted"))
@@ -104,6 +128,7 @@ export const make = (options: Options = {}): Effect.Effect<Shape> =>
     const generate = (turn: ModelBackendNs.ModelTurn): Stream.Stream<ModelBackendNs.ServerEventBody> =>
       Stream.unwrap(Effect.gen(function*() {
         yield* recordGeneration(turn.response.id)
+        if (inputCost > 0) burn(inputCost * JSON.stringify(turn.newInput).length / 1024)
         const index = scenarioTurn(turn)
         const scripted = Scenario.turnAt(scenario, index)
         const latency = Scenario.latencyOf(scenario, scripted)
@@ -240,5 +265,9 @@ export const layerConfig = (
   Layer.unwrapEffect(Effect.gen(function*() {
     const path = yield* script
     const scenario = Option.isSome(path) ? yield* loadScript(path.value) : Scenario.empty
-    return layer({ scenario })
+    const inputCostMicrosPerKb = yield* Config.number("LOOPWIRE_SCRIPTED_INPUT_COST_US_PER_KB").pipe(
+      Config.validate({ message: "must be a non-negative number", validation: (n) => n >= 0 }),
+      Config.withDefault(0)
+    )
+    return layer({ scenario, inputCostMicrosPerKb })
   }))

@@ -78,14 +78,26 @@ const dropped = new Set([
  * @category request
  */
 export const requestBody = (turn: ModelTurn, model?: string | undefined): Record<string, unknown> => {
+  const body = settingsOf(turn, model)
+  body.input = turn.input
+  body.stream = true
+  body.store = false
+  return body
+}
+
+/**
+ * The settings a turn is sent upstream with: the request's fields without the input, the chain, WebSocket-only
+ * and resume fields and the modes the gateway does not forward; `model` replaced when given.
+ *
+ * @since 0.1.0
+ * @category request
+ */
+export const settingsOf = (turn: ModelTurn, model?: string | undefined): Record<string, unknown> => {
   const body: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(turn.request)) {
     if (!dropped.has(key) && value !== undefined) body[key] = value
   }
   body.model = model ?? turn.request.model ?? turn.response.model
-  body.input = turn.input
-  body.stream = true
-  body.store = false
   return body
 }
 

@@ -59,6 +59,26 @@ describe("ConnectionHandler", () => {
     }).pipe(Effect.provide(services(backend)))
   })
 
+  it.scoped("replayed model output in a delta counts as in a full resend of the same context (turn index)", () => {
+    const backend = makeBackend()
+    return Effect.gen(function*() {
+      const client = yield* connect()
+      yield* client.send(create({ input: [user("a")], store: false }))
+      const first = finalResponse(yield* client.untilDone())
+      const earlier = { type: "message", role: "assistant", content: [{ type: "output_text", text: "earlier" }] }
+      // Delta: parent output, then [user, replayed assistant message, user]: two model responses before this turn.
+      yield* client.send(create({ previous_response_id: first.id, input: [user("b"), earlier, user("c")], store: false }))
+      finalResponse(yield* client.untilDone())
+      // The same context in full.
+      yield* client.send(create({ input: [user("a"), ...first.output, user("b"), earlier, user("c")], store: false }))
+      const third = finalResponse(yield* client.untilDone())
+      // A replayed run adjoining the parent's output belongs to the parent's response (one run in a full resend).
+      yield* client.send(create({ previous_response_id: third.id, input: [earlier, user("d")], store: false }))
+      finalResponse(yield* client.untilDone())
+      assert.deepStrictEqual(backend.turns.map((t) => t.turn), [0, 2, 2, 3])
+    }).pipe(Effect.provide(services(backend)))
+  })
+
   it.scoped("a 200-turn chain: each turn's new context segment is O(new input), whatever the turn index", () => {
     const backend = makeBackend()
     return Effect.gen(function*() {

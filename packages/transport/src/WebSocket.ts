@@ -58,6 +58,11 @@ export interface Options {
    * certificate, a client `cert`/`key`, `servername`). Default: Node's trust store, full verification.
    */
   readonly tls?: TlsOptions | undefined
+  /**
+   * The `http.Agent` that makes the TCP (or TLS) connection, e.g. an `https-proxy-agent` for a proxy
+   * (`HTTPS_PROXY`). Default: a direct connection.
+   */
+  readonly agent?: import("node:http").Agent | undefined
 }
 
 /**
@@ -121,7 +126,8 @@ export const connect = (
         maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
         perMessageDeflate: options.perMessageDeflate ?? false,
         followRedirects: false,
-        ...options.tls
+        ...options.tls,
+        ...(options.agent !== undefined ? { agent: options.agent } : {})
       })
     } catch (cause) {
       const message = `invalid WebSocket URL ${url}: ${String(cause)}`

@@ -42,7 +42,10 @@ export interface GatewayHandle {
  *
  * @internal
  */
-export const startGateway = async (script: JsonObject): Promise<GatewayHandle> => {
+export const startGateway = async (
+  script: JsonObject,
+  options: { readonly inputCostMicrosPerKb?: number | undefined } = {}
+): Promise<GatewayHandle> => {
   const scenario = Either.getOrThrow(ScenarioFile.decodeUnknown(script))
   // The gateway's own HTTP server settings (keep-alive timeout), as `Gateway.layer` makes them.
   const server = Gateway.makeHttpServer(GatewayConfig.defaults)
@@ -54,7 +57,7 @@ export const startGateway = async (script: JsonObject): Promise<GatewayHandle> =
   const services = Layer.mergeAll(
     GatewayConfig.layer({ port: 0, host: "127.0.0.1" }),
     Auth.layer(),
-    ScriptedBackend.layer({ scenario }),
+    ScriptedBackend.layer({ scenario, inputCostMicrosPerKb: options.inputCostMicrosPerKb }),
     StateCache.layer(),
     ResponseStore.layerMemory()
   )

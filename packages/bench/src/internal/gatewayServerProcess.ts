@@ -10,6 +10,10 @@ import { startGateway } from "./gatewayServer.js"
 
 serve(async () => {
   const file = process.argv[2]
-  const server = await startGateway(file === undefined ? { turns: [] } : JSON.parse(await Fs.readFile(file, "utf8")))
+  // The scripted backend's cost model (ScriptedBackend `inputCostMicrosPerKb`), off unless set.
+  const inputCostMicrosPerKb = Number(process.env["LOOPWIRE_SCRIPTED_INPUT_COST_US_PER_KB"] ?? 0)
+  const server = await startGateway(file === undefined ? { turns: [] } : JSON.parse(await Fs.readFile(file, "utf8")), {
+    inputCostMicrosPerKb
+  })
   return { port: server.port, connections: server.connections, lanes: server.cachedLanes, close: server.close }
 })

@@ -251,9 +251,12 @@ export const run = (
       : Chain.continueContext(parentContext, parentOutput, newInput)
     // Model responses already in the chain: incremental on a continuation (a prewarm parent generated nothing, so
     // it does not count), counted once on a full resend.
+    // Replayed model output among the new items counts as on a full resend (a run adjoining the parent's output is
+    // the parent's), so a delta and a full resend of one context are the same turn.
     const turn = parent === undefined
       ? Chain.countModelResponses(newInput)
-      : parent.turn + (parent.request.generate === false ? 0 : 1)
+      : parent.turn + (parent.request.generate === false ? 0 : 1) + Chain.countModelResponses(newInput) -
+        (parentOutput.length > 0 && newInput.length > 0 && Chain.isModelOutput(newInput[0]!) ? 1 : 0)
 
     const running: Running = { id: options.responseId ?? responseId(), lane, streamId, request, seq: 0, steers: [] }
     const createdAt = Math.floor((yield* Clock.currentTimeMillis) / 1000)
@@ -307,6 +310,7 @@ export const run = (
         context,
         newInput,
         turn,
+        tenant: env.tenant,
         ...(env.backend.supportsSteering
           ? { steering: { requested: Effect.sync(() => running.steers.length > 0) } }
           : {})
