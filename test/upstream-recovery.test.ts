@@ -42,11 +42,16 @@ const startA = (
     return { url, proxy, generations: generations.generations }
   })
 
-const startB = (baseUrl: string, options: Partial<Upstream.Options> = {}) =>
+const startB = (
+  baseUrl: string,
+  options: Partial<Upstream.Options> = {},
+  config?: Partial<GatewayConfig.GatewayConfigShape>
+) =>
   Effect.map(
     serve({
       backend: Upstream.layer({ baseUrl, apiKey: "sk-a", ...options }),
-      auth: { _tag: "StaticKeys", keys: [["sk-x", "tenant-x"], ["sk-y", "tenant-y"]] }
+      auth: { _tag: "StaticKeys", keys: [["sk-x", "tenant-x"], ["sk-y", "tenant-y"]] },
+      ...(config !== undefined ? { config } : {})
     }),
     (url) => `${url}/v1`
   )
@@ -318,6 +323,28 @@ describe("Upstream pool (real sockets)", () => {
       assert.strictEqual((yield* requests("websocket", "delta")) - delta0, 2)
       assert.strictEqual((yield* requests("websocket", "full")) - full0, 3)
       assert.strictEqual(a.proxy.connections(), 1)
+    })))
+
+  it.live("a downstream client gone mid-turn: its chain gives its place back", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const a = yield* startA({ turns: [{ output: [{ type: "message", text: "late" }], latency: { time_to_first_token_ms: 500 } }] })
+      // B keeps nothing of a dropped downstream connection: the drop interrupts the running turn.
+      const b = yield* startB(a.proxy.baseUrl, { transport: "websocket", poolSize: 1, lanes: false }, { resume: false })
+      const http0 = yield* requests("http", "full"), full0 = yield* requests("websocket", "full")
+      yield* Effect.scoped(Effect.gen(function*() {
+        const socket = yield* openSocket(`${b.replace(/^http/, "ws")}/responses`, { authorization: "Bearer sk-x" })
+        yield* socket.send({ type: "response.create", model: "m", store: false, input: "bye" })
+        for (;;) {
+          const event = yield* socket.next()
+          if (event.type === "response.in_progress") break
+        }
+        yield* socket.drop
+      }))
+      // The only place in the pool is free again: the next turn goes over WebSocket mode, not HTTP.
+      const next = yield* postTurn({ baseURL: b, apiKey: "sk-x" }, [user(1)])
+      assert.strictEqual(outputText(next), "late")
+      assert.strictEqual((yield* requests("http", "full")) - http0, 0)
+      assert.strictEqual((yield* requests("websocket", "full")) - full0, 2)
     })))
 
   it.live("every place busy: the turn goes over HTTP in full, nothing waits", () =>

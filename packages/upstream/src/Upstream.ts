@@ -147,9 +147,10 @@ export const prefixLookups = Metric.counter("loopwire_upstream_prefix_lookups", 
 export const upgradeRefusals = Metric.counter("loopwire_upstream_upgrade_refusals", { incremental: true })
 
 /**
- * The code of the downstream failure when the upstream socket was lost after output had been delivered
- * downstream (and the upstream could not resume the response): the response ends with `response.failed`,
- * status 502; the downstream client recovers by sending the turn again.
+ * The code of the downstream failure when the upstream response was lost after output had been delivered
+ * downstream: its socket dropped and the upstream could not resume it (or the upstream failed it with an `error`
+ * frame, whose message is kept). The response ends with `response.failed`, status 502; the downstream client
+ * recovers by sending the turn again.
  *
  * @since 0.1.0
  * @category errors
@@ -367,6 +368,10 @@ export const make = (
         let contextDigest: PrefixIndex.Digest | undefined
         let contextLength: number
         let lookup: string | undefined
+        // A claimed chain whose turn never settles (interrupted before it ran) gives its place back.
+        let claimed: Held | undefined
+        let settled = false
+        yield* Effect.addFinalizer(() => (claimed !== undefined && !settled ? discard(claimed) : Effect.void))
         const previous = turn.response.previous_response_id ?? undefined
         const direct = previous === undefined ? undefined : byResponse.get(previous)
         if (direct !== undefined && !direct.busy && direct.key === key) {
@@ -393,10 +398,12 @@ export const make = (
         if (held !== undefined) {
           held.busy = true
           unregister(held)
+          claimed = held
         }
         if (lookup !== undefined) yield* Metric.increment(lookups(lookup))
         if (held === undefined) {
-          const opened = yield* open(key)
+          const opened = yield* Effect.uninterruptible(open(key))
+          if (Option.isSome(opened)) claimed = opened.value
           if (Option.isNone(opened)) {
             // Every upstream place is busy: this turn goes in full over HTTP (size the pool for the concurrency).
             return http.generate(turn)
@@ -456,6 +463,7 @@ export const make = (
 
         const settle = (exit: Exit.Exit<Response, ResponsesError>) =>
           Effect.gen(function*() {
+            settled = true
             const after = yield* chain.session.metrics
             const deltas = after.deltaRequests - before.deltaRequests
             const fulls = after.fullRequests - before.fullRequests
