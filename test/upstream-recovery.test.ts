@@ -432,6 +432,29 @@ describe("Prefix matching (real sockets)", () => {
       assert.strictEqual(yield* a.generations, 3)
     })))
 
+  it.live("Codex's full resend after a reconnect (WebSocket, no previous_response_id) continues upstream as a delta", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const a = yield* startA(chainScenario(4))
+      const b = yield* startB(a.proxy.baseUrl, { transport: "websocket" })
+      const url = `${b.replace(/^http/, "ws")}/responses`
+      const turn = (input: ReadonlyArray<Json>) =>
+        Effect.scoped(Effect.gen(function*() {
+          const socket = yield* openSocket(url, { authorization: "Bearer sk-x" })
+          yield* socket.send({ type: "response.create", model: "m", instructions: "codex", store: false, input })
+          const events = yield* socket.untilTerminal()
+          return events[events.length - 1]!
+        }))
+      const first = yield* turn([user(1)])
+      assert.strictEqual(first.type, "response.completed")
+      const hit0 = yield* lookups("hit"), delta0 = yield* requests("websocket", "delta")
+      // A new socket (the old one is gone) and the whole conversation again.
+      const second = yield* turn([user(1), ...first.response.output, user(2)])
+      assert.strictEqual(second.type, "response.completed")
+      assert.strictEqual(outputText(second.response), answer(2))
+      assert.strictEqual((yield* lookups("hit")) - hit0, 1)
+      assert.strictEqual((yield* requests("websocket", "delta")) - delta0, 1)
+    })))
+
   it.live("a changed history: no match, a full upstream request", () =>
     Effect.scoped(Effect.gen(function*() {
       const a = yield* startA(chainScenario(4))
