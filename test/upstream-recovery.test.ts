@@ -256,10 +256,12 @@ describe("Upstream recovery rungs (real sockets)", () => {
     Effect.scoped(Effect.gen(function*() {
       const quiet = { turns: [{ output: [{ type: "message", text: "after a long think" }], latency: { time_to_first_token_ms: 1500 } }] }
       const a = yield* startA(quiet)
-      // Pings every 200 ms, 300 ms to answer: a silent model is not a dead socket.
+      // Pings every 100 ms, 300 ms to answer, and an idle timeout shorter than the silence: answered pings are life,
+      // so a silent model on a live socket is waited for (not re-issued, not failed).
       const b = yield* startB(a.proxy.baseUrl, {
         transport: "websocket",
-        heartbeat: { interval: "200 millis", timeout: "300 millis" }
+        heartbeat: { interval: "100 millis", timeout: "300 millis" },
+        idleTimeout: "600 millis"
       })
       const socket = yield* openSocket(`${b.replace(/^http/, "ws")}/responses`, { authorization: "Bearer sk-x" })
       yield* socket.send({ type: "response.create", model: "m", store: false, input: "think" })

@@ -85,22 +85,9 @@ export interface Options extends HttpUpstream.Options {
   readonly backoff?: Partial<Recovery.BackoffPolicy> | undefined
   /** Reconnect-with-resume when the upstream is a Loopwire gateway offering it (default true). */
   readonly resume?: boolean | undefined
-  /**
-   * How long an upstream WebSocket response may send no event while its socket still answers pings (default 30
-   * minutes: a reasoning model may think silently for many minutes). A socket that stops answering pings is cut
-   * within the heartbeat's interval + timeout (40 s by default) whatever this says. `idleTimeout` bounds the
-   * silence of the HTTP transport, where nothing else can tell a slow upstream from a dead one.
-   */
-  readonly silenceTimeout?: Duration.DurationInput | undefined
   /** TLS options for `https`/`wss` upstreams on both transports (e.g. `ca` for a private certificate). */
   readonly tls?: WebSocket.TlsOptions | undefined
 }
-
-/**
- * @since 0.1.0
- * @category constants
- */
-export const defaultSilenceTimeout: Duration.Duration = Duration.minutes(30)
 
 /**
  * @since 0.1.0
@@ -289,7 +276,9 @@ export const make = (
         ...(options.tls === undefined ? {} : { tls: options.tls })
       }))
     )
-    const idleTimeout = options.silenceTimeout ?? defaultSilenceTimeout
+    // The sessions' idle timeout runs from the later of the last event and the last answered ping: a silent model on a
+    // live socket is waited for; a socket that answers nothing is cut (by the heartbeat, sooner).
+    const idleTimeout = options.idleTimeout ?? HttpUpstream.defaultIdleTimeout
     const fallbackMillis = Duration.toMillis(Duration.decode(options.fallbackFor ?? defaultFallbackFor))
     let httpUntil = 0
 
