@@ -5,7 +5,6 @@
  * headers. Everything is bounded in time and released with its scope; a child that outlives its scope (a crashed
  * worker) is killed when the test process exits.
  */
-import * as Metrics from "@loopwire/server/Metrics"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -15,6 +14,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as WS from "ws"
 import { binArgs } from "../../packages/cli/test/helpers/bin.js"
+import * as Prometheus from "./prometheus.js"
 
 
 // Children of this test process, killed on exit whatever happened to their scopes.
@@ -37,8 +37,8 @@ export interface GatewayProcess {
   /** SIGKILL, then waits for the exit. */
   readonly kill9: Effect.Effect<void>
   readonly alive: () => boolean
-  /** Its counters (`GET /metrics`), `name{labels}` → value. */
-  readonly metrics: Effect.Effect<ReadonlyMap<string, number>, Error>
+  /** Its metric families (`GET /metrics`, read with a Prometheus text parser), by name. */
+  readonly metrics: Effect.Effect<ReadonlyMap<string, Prometheus.Family>, Error>
 }
 
 export interface SpawnOptions {
@@ -114,7 +114,7 @@ export const spawnGateway = (options: SpawnOptions): Effect.Effect<GatewayProces
         try: async () => {
           const response = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) })
           if (response.status !== 200) throw new Error(`${options.name}: /metrics answered ${response.status}`)
-          return Metrics.parse(await response.text())
+          return Prometheus.parse(await response.text())
         },
         catch: (e) => (e instanceof Error ? e : new Error(String(e)))
       })
@@ -128,16 +128,13 @@ export const spawnGateways = (
 ): Effect.Effect<ReadonlyArray<GatewayProcess>, Error, Scope.Scope> =>
   Effect.forEach(Array.from({ length: count }, (_, i) => i), (i) => spawnGateway(options(i)), { concurrency: "unbounded" })
 
-/** One counter from a `/metrics` reading (0 when absent). */
-export const counter = (metrics: ReadonlyMap<string, number>, name: string): number => metrics.get(name) ?? 0
-
 /** Model generations counted by a gateway's scripted backend. */
 export const generations = (gateway: GatewayProcess): Effect.Effect<number, Error> =>
-  Effect.map(gateway.metrics, (m) => counter(m, `loopwire_model_generations{backend="scripted"}`))
+  Effect.map(gateway.metrics, (m) => Prometheus.value(m, "loopwire_model_generations_total", { backend: "scripted" }))
 
 /** Redis store reads (`get`s: only on a connection-cache miss) of a gateway. */
 export const storeReads = (gateway: GatewayProcess): Effect.Effect<number, Error> =>
-  Effect.map(gateway.metrics, (m) => counter(m, `loopwire_response_store_reads{store="redis"}`))
+  Effect.map(gateway.metrics, (m) => Prometheus.value(m, "loopwire_response_store_reads_total", { store: "redis" }))
 
 /** Writes `value` as JSON to a fresh temporary file, removed with the scope. */
 export const tempJson = (name: string, value: unknown): Effect.Effect<string, never, Scope.Scope> =>
