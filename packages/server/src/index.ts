@@ -100,4 +100,9 @@ export * as StateCache from "./StateCache.js"
 /**
  * @since 0.1.0
  */
+export * as Telemetry from "./Telemetry.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as UpstreamBackend from "./UpstreamBackend.js"

@@ -454,7 +454,7 @@ export const run = (env: TurnEnv, request: ResponseCreate, options: RunOptions):
           connection: env.connectionId,
           tenant: env.tenant,
           response_id: id,
-          lane: options.lane,
+          lane: options.streamId ?? "default",
           kind,
           model,
           status,
@@ -473,7 +473,7 @@ export const run = (env: TurnEnv, request: ResponseCreate, options: RunOptions):
         kind: "server",
         attributes: {
           "loopwire.response.id": id,
-          "loopwire.lane": options.lane,
+          "loopwire.lane": options.streamId ?? "default",
           "loopwire.request.kind": kind,
           "loopwire.mode": mode,
           "loopwire.tenant": env.tenant,
