@@ -36,6 +36,8 @@ export interface GatewayProcess {
   readonly output: () => string
   /** SIGKILL, then waits for the exit. */
   readonly kill9: Effect.Effect<void>
+  /** Sends `signal` (default SIGTERM) and waits for the exit; yields the exit code (null when killed by a signal). */
+  readonly stop: (signal?: NodeJS.Signals) => Effect.Effect<number | null>
   readonly alive: () => boolean
   /** Its metric families (`GET /metrics`, read with a Prometheus text parser), by name. */
   readonly metrics: Effect.Effect<ReadonlyMap<string, Prometheus.Family>, Error>
@@ -44,6 +46,8 @@ export interface GatewayProcess {
 export interface SpawnOptions {
   readonly name: string
   readonly args: ReadonlyArray<string>
+  /** The CLI's own options, before `serve` (e.g. `--log-level=debug`). */
+  readonly globalArgs?: ReadonlyArray<string> | undefined
   readonly env?: Record<string, string> | undefined
   /** How long to wait for the address line. Default 45 s (tsx compiles the sources at startup). */
   readonly startTimeoutMs?: number | undefined
@@ -62,7 +66,7 @@ export const spawnGateway = (options: SpawnOptions): Effect.Effect<GatewayProces
   Effect.acquireRelease(
     Effect.async<{ readonly child: ChildProcess; readonly url: string; readonly output: () => string }, Error>(
       (resume) => {
-        const child = spawn(process.execPath, [...binArgs, "serve", ...options.args], {
+        const child = spawn(process.execPath, [...binArgs, ...(options.globalArgs ?? []), "serve", ...options.args], {
           stdio: ["ignore", "pipe", "pipe"],
           env: { ...process.env, ...options.env }
         })
@@ -109,6 +113,12 @@ export const spawnGateway = (options: SpawnOptions): Effect.Effect<GatewayProces
       pid: child.pid!,
       output,
       kill9: Effect.promise(() => waitExit(child, "SIGKILL", 0)),
+      stop: (signal = "SIGTERM") =>
+        Effect.async<number | null>((resume) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.succeed(child.exitCode))
+          child.once("exit", (code) => resume(Effect.succeed(code)))
+          child.kill(signal)
+        }),
       alive: () => child.exitCode === null && child.signalCode === null,
       metrics: Effect.tryPromise({
         try: async () => {
@@ -130,11 +140,11 @@ export const spawnGateways = (
 
 /** Model generations counted by a gateway's scripted backend. */
 export const generations = (gateway: GatewayProcess): Effect.Effect<number, Error> =>
-  Effect.map(gateway.metrics, (m) => Prometheus.value(m, "loopwire_model_generations_total", { backend: "scripted" }))
+  Effect.map(gateway.metrics, (m) => Prometheus.counter(m, "loopwire_model_generations", { backend: "scripted" }))
 
 /** Redis store reads (`get`s: only on a connection-cache miss) of a gateway. */
 export const storeReads = (gateway: GatewayProcess): Effect.Effect<number, Error> =>
-  Effect.map(gateway.metrics, (m) => Prometheus.value(m, "loopwire_response_store_reads_total", { store: "redis" }))
+  Effect.map(gateway.metrics, (m) => Prometheus.counter(m, "loopwire_response_store_reads", { store: "redis" }))
 
 /** Writes `value` as JSON to a fresh temporary file, removed with the scope. */
 export const tempJson = (name: string, value: unknown): Effect.Effect<string, never, Scope.Scope> =>

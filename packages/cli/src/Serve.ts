@@ -29,6 +29,8 @@ import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as FiberRef from "effect/FiberRef"
+import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
@@ -468,8 +470,15 @@ export const layer = (o: ServeOptions): Layer.Layer<Gateway.Requirements, unknow
     )
   )
 
-const loggerLayer = (format: ServeOptions["logFormat"]) =>
-  format === "json" ? Logger.json : format === "logfmt" ? Logger.logFmt : Logger.pretty
+// Exactly one logger, in the chosen format (the runtime's own pretty logger is replaced, not joined).
+const loggerLayer = (format: ServeOptions["logFormat"]) => {
+  const logger = format === "json"
+    ? Logger.withLeveledConsole(Logger.jsonLogger)
+    : format === "logfmt"
+    ? Logger.withLeveledConsole(Logger.logfmtLogger)
+    : Logger.prettyLoggerDefault
+  return Layer.scopedDiscard(Effect.locallyScopedWith(FiberRef.currentLoggers, () => HashSet.make(logger)))
+}
 
 const authLine = (auth: Auth.Options): string => {
   switch (auth._tag) {

@@ -266,6 +266,12 @@ export const makeExposition = (options: ExpositionOptions = {}): Effect.Effect<E
         (instrumentation) => Effect.sync(() => instrumentation.disable())
       )
     }
+    // The unlabelled series are exposed from the start, not only after their first change.
+    yield* Effect.forEach(
+      [connectionsActive, connectionsOpened, lanesActive, responsesInFlight, resumableSessions],
+      (metric) => Metric.incrementBy(metric, 0),
+      { discard: true }
+    )
     yield* Effect.addFinalizer(() => Effect.ignore(Effect.promise(() => provider.shutdown())))
     return {
       text: Effect.promise(() => exporter.collect()).pipe(
