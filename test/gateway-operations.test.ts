@@ -4,6 +4,7 @@
  * refusals (port in use, allow-all on a non-loopback address).
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Conformance from "@loopwire/testkit/Conformance"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import { spawn } from "node:child_process"
@@ -313,4 +314,12 @@ describe("loopwire serve in operation", () => {
       assert.strictEqual(ignored.code, 1)
       assert.include(ignored.output, "--upstream-url is only used with --backend upstream")
     }), { timeout: 90_000 })
+
+  it.live("the conformance quick-start: `serve --script builtin:conformance`, then the whole suite passes", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const gateway = yield* spawnGateway({ name: "conformance", args: ["--port", "0", "--script", "builtin:conformance"] })
+      const report = yield* Conformance.run({ url: gateway.wsUrl, timeout: "20 seconds" })
+      assert.isTrue(report.ok, Conformance.formatReport(report))
+      assert.strictEqual(report.results.find((r) => r.id === "function-call-round-trip")?.status, "passed")
+    })), { timeout: 120_000 })
 })
