@@ -297,6 +297,45 @@ describe("loopwire serve in operation", () => {
       assert.isTrue(lines.some((line) => line["message"] === "connection.open"))
     })), { timeout: 90_000 })
 
+  it.live("at the drain deadline the response still running is cut with 1001 and the drain says so", () =>
+    Effect.scoped(Effect.gen(function*() {
+      // About ten seconds of deltas: far past a one-second drain.
+      const script = yield* tempJson("long.json", {
+        latency: { time_to_first_token_ms: 50, delta_delay_ms: 100, chars_per_delta: 1 },
+        turns: [{ output: [{ type: "message", text: "x".repeat(100) }] }]
+      })
+      const gateway = yield* spawnGateway({
+        name: "cut",
+        args: ["--port", "0", "--script", script, "--log-format", "json", "--drain-timeout", "1 second"]
+      })
+      let exit: Promise<number | null> | undefined
+      const closed = yield* Effect.async<{ readonly code: number; readonly types: ReadonlyArray<string> }, Error>(
+        (resume) => {
+          const ws = new WS.WebSocket(gateway.wsUrl)
+          const types: Array<string> = []
+          ws.on("error", (error) => resume(Effect.fail(error)))
+          ws.on("open", () => ws.send(JSON.stringify({ type: "response.create", model: "m", input: "hi" })))
+          ws.on("message", (data) => {
+            const event = JSON.parse(String(data)) as Event
+            types.push(event.type)
+            if (event.type === "response.output_text.delta" && exit === undefined) {
+              exit = Effect.runPromise(gateway.stop("SIGTERM"))
+            }
+          })
+          ws.on("close", (code) => resume(Effect.succeed({ code, types })))
+        }
+      )
+      assert.strictEqual(closed.code, 1001)
+      assert.notInclude(closed.types, "response.completed", gateway.output())
+      assert.strictEqual(yield* Effect.promise(() => exit!), 0)
+      const cut = jsonLines(gateway.output()).find((line) =>
+        String(line["message"]).startsWith("drain deadline reached")
+      )
+      assert.isDefined(cut, gateway.output())
+      assert.strictEqual(annotations(cut!)["cut"], 1)
+      assert.strictEqual(annotations(cut!)["finished"], 0)
+    })), { timeout: 90_000 })
+
   it.live("a port in use: the message names the code and the address, exit 1", () =>
     Effect.scoped(Effect.gen(function*() {
       const first = yield* spawnGateway({ name: "first", args: ["--port", "0"] })

@@ -92,7 +92,8 @@ export const make = (options: { readonly stopAccepting: Effect.Effect<void> }): 
           finishedWhileDraining = 0
           const inFlightAtStart = inFlight
           yield* options.stopAccepting
-          const waited = yield* Effect.timeoutOption(idle, timeout)
+          // Interruptible: a drain usually runs in a finalizer, where the deadline could not interrupt the wait.
+          const waited = yield* Effect.timeoutOption(Effect.interruptible(idle), timeout)
           const ended = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
           return {
             inFlightAtStart,
