@@ -18,13 +18,16 @@ import * as Prometheus from "./helpers/prometheus.js"
 
 type Event = { readonly type: string; readonly [key: string]: unknown }
 
-/** One `response.create` over a fresh WebSocket; `onEvent` sees every event; yields them all, the socket closed. */
+/**
+ * One `response.create` over a fresh WebSocket; `onEvent` sees every event. Yields them all and the close code once
+ * the socket is closed (by the client after the terminal event, or by the gateway).
+ */
 const turnOverWebSocket = (
   gateway: GatewayProcess,
   create: Record<string, unknown>,
   onEvent: (event: Event) => void = () => {}
 ) =>
-  Effect.async<ReadonlyArray<Event>, Error>((resume) => {
+  Effect.async<{ readonly events: ReadonlyArray<Event>; readonly code: number }, Error>((resume) => {
     const ws = new WS.WebSocket(gateway.wsUrl)
     const seen: Array<Event> = []
     ws.on("error", (error) => resume(Effect.fail(error)))
@@ -37,7 +40,29 @@ const turnOverWebSocket = (
         ws.close(1000)
       }
     })
-    ws.on("close", () => resume(Effect.succeed(seen)))
+    ws.on("close", (code) => resume(Effect.succeed({ events: seen, code })))
+  })
+
+/**
+ * A gateway on `script` (JSON access log, `--drain-timeout drainTimeout`) that gets SIGTERM at the first text delta
+ * of a WebSocket turn: what the client saw, the process's exit code and its log lines.
+ */
+const sigtermDuringTurn = (script: unknown, drainTimeout: string) =>
+  Effect.gen(function*() {
+    const file = yield* tempJson("script.json", script)
+    const gateway = yield* spawnGateway({
+      name: "drain",
+      args: ["--port", "0", "--script", file, "--log-format", "json", "--drain-timeout", drainTimeout]
+    })
+    let exit: Promise<number | null> | undefined
+    const turn = yield* turnOverWebSocket(gateway, {}, (event) => {
+      if (event.type === "response.output_text.delta" && exit === undefined) {
+        exit = Effect.runPromise(gateway.stop("SIGTERM"))
+      }
+    })
+    assert.isDefined(exit, "SIGTERM was sent while the response was generating")
+    const exitCode = yield* Effect.promise(() => exit!)
+    return { ...turn, exitCode, output: gateway.output(), lines: jsonLines(gateway.output()) }
   })
 
 /** Runs `loopwire serve <args>` expecting it to exit on its own; yields the exit code and what it printed. */
@@ -234,7 +259,7 @@ describe("loopwire serve in operation", () => {
         }
       })
       assert.include(gateway.output(), `tracing:        OTLP/HTTP to ${receiver.url} as loopwire-ops-test`)
-      const events = yield* turnOverWebSocket(gateway, { stream_id: "lane-t" })
+      const { events } = yield* turnOverWebSocket(gateway, { stream_id: "lane-t" })
       const created = events.find((e) => e.type === "response.created")
       const id = (created?.["response"] as { readonly id: string }).id
       // The connection span ends when its handler does: after the close, within the batch delay.
@@ -259,33 +284,20 @@ describe("loopwire serve in operation", () => {
   it.live("SIGTERM drains: the response in flight completes on the client, then the process exits 0", () =>
     Effect.scoped(Effect.gen(function*() {
       // About a second of deltas after the first one.
-      const script = yield* tempJson("slow.json", {
+      const { events, exitCode, lines, output } = yield* sigtermDuringTurn({
         latency: { time_to_first_token_ms: 100, delta_delay_ms: 50, chars_per_delta: 4 },
         turns: [{ output: [{ type: "message", text: "slow ".repeat(16) }] }]
-      })
-      const gateway = yield* spawnGateway({
-        name: "drain",
-        args: ["--port", "0", "--script", script, "--log-format", "json", "--drain-timeout", "20 seconds"]
-      })
-      let exit: Promise<number | null> | undefined
-      const events = yield* turnOverWebSocket(gateway, {}, (event) => {
-        if (event.type === "response.output_text.delta" && exit === undefined) {
-          exit = Effect.runPromise(gateway.stop("SIGTERM"))
-        }
-      })
-      assert.isDefined(exit, "SIGTERM was sent while the response was generating")
+      }, "20 seconds")
       assert.strictEqual(events.at(-1)!.type, "response.completed")
       const deltas = events.filter((e) => e.type === "response.output_text.delta").map((e) => e["delta"]).join("")
       assert.strictEqual(deltas, "slow ".repeat(16))
-      const code = yield* Effect.promise(() => exit!)
-      assert.strictEqual(code, 0)
-      const lines = jsonLines(gateway.output())
+      assert.strictEqual(exitCode, 0)
       const drained = lines.find((line) => line["message"] === "drained")
-      assert.isDefined(drained, gateway.output())
+      assert.isDefined(drained, output)
       assert.strictEqual(annotations(drained!)["in_flight_at_start"], 1)
       assert.strictEqual(annotations(drained!)["finished"], 1)
       assert.strictEqual(annotations(drained!)["cut"], 0)
-      // The JSON access log: the turn, the connection's open and its close with the client's code.
+      // The JSON access log: the connection's open and the turn.
       const turn = lines.find((line) => line["message"] === "response")
       assert.isDefined(turn)
       assert.strictEqual(annotations(turn!)["status"], "completed")
@@ -300,38 +312,15 @@ describe("loopwire serve in operation", () => {
   it.live("at the drain deadline the response still running is cut with 1001 and the drain says so", () =>
     Effect.scoped(Effect.gen(function*() {
       // About ten seconds of deltas: far past a one-second drain.
-      const script = yield* tempJson("long.json", {
+      const { code, events, exitCode, lines, output } = yield* sigtermDuringTurn({
         latency: { time_to_first_token_ms: 50, delta_delay_ms: 100, chars_per_delta: 1 },
         turns: [{ output: [{ type: "message", text: "x".repeat(100) }] }]
-      })
-      const gateway = yield* spawnGateway({
-        name: "cut",
-        args: ["--port", "0", "--script", script, "--log-format", "json", "--drain-timeout", "1 second"]
-      })
-      let exit: Promise<number | null> | undefined
-      const closed = yield* Effect.async<{ readonly code: number; readonly types: ReadonlyArray<string> }, Error>(
-        (resume) => {
-          const ws = new WS.WebSocket(gateway.wsUrl)
-          const types: Array<string> = []
-          ws.on("error", (error) => resume(Effect.fail(error)))
-          ws.on("open", () => ws.send(JSON.stringify({ type: "response.create", model: "m", input: "hi" })))
-          ws.on("message", (data) => {
-            const event = JSON.parse(String(data)) as Event
-            types.push(event.type)
-            if (event.type === "response.output_text.delta" && exit === undefined) {
-              exit = Effect.runPromise(gateway.stop("SIGTERM"))
-            }
-          })
-          ws.on("close", (code) => resume(Effect.succeed({ code, types })))
-        }
-      )
-      assert.strictEqual(closed.code, 1001)
-      assert.notInclude(closed.types, "response.completed", gateway.output())
-      assert.strictEqual(yield* Effect.promise(() => exit!), 0)
-      const cut = jsonLines(gateway.output()).find((line) =>
-        String(line["message"]).startsWith("drain deadline reached")
-      )
-      assert.isDefined(cut, gateway.output())
+      }, "1 second")
+      assert.strictEqual(code, 1001)
+      assert.notInclude(events.map((e) => e.type), "response.completed", output)
+      assert.strictEqual(exitCode, 0)
+      const cut = lines.find((line) => String(line["message"]).startsWith("drain deadline reached"))
+      assert.isDefined(cut, output)
       assert.strictEqual(annotations(cut!)["cut"], 1)
       assert.strictEqual(annotations(cut!)["finished"], 0)
     })), { timeout: 90_000 })
