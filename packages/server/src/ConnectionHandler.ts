@@ -502,7 +502,7 @@ const onResume = (
           "loopwire.request.id": requestId,
           "loopwire.response.id": responseId,
           "loopwire.resume.starting_after": startingAfter,
-          "loopwire.lane": ref.lane
+          "loopwire.lane": streamId ?? "default"
         }
       })
     )

@@ -8,9 +8,6 @@
  *
  * @since 0.1.0
  */
-import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
-import { BatchSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -80,12 +77,20 @@ const serviceNameIn = (attributes: string): Option.Option<string> =>
  * @category layers
  */
 export const layerTracing = (settings: TracingSettings): Layer.Layer<never> =>
-  Layer.discard(NodeSdk.layer(() => ({
-    // The exporter reads OTEL_EXPORTER_OTLP_* itself; the resource comes from OTEL_SERVICE_NAME and
-    // OTEL_RESOURCE_ATTRIBUTES (NodeSdk), with our default name when neither names the service.
-    spanProcessor: new BatchSpanProcessor(new OTLPTraceExporter()),
-    resource: { serviceName: settings.serviceName }
-  })))
+  // The OpenTelemetry SDK is loaded only when traces are on (it adds about a second to a cold start).
+  Layer.unwrapEffect(Effect.promise(async () => {
+    const [NodeSdk, { OTLPTraceExporter }, { BatchSpanProcessor }] = await Promise.all([
+      import("@effect/opentelemetry/NodeSdk"),
+      import("@opentelemetry/exporter-trace-otlp-http"),
+      import("@opentelemetry/sdk-trace-base")
+    ])
+    return Layer.discard(NodeSdk.layer(() => ({
+      // The exporter reads OTEL_EXPORTER_OTLP_* itself; the resource comes from OTEL_SERVICE_NAME and
+      // OTEL_RESOURCE_ATTRIBUTES (NodeSdk), with our default name when neither names the service.
+      spanProcessor: new BatchSpanProcessor(new OTLPTraceExporter()),
+      resource: { serviceName: settings.serviceName }
+    })))
+  }))
 
 /**
  * Tracing as the environment says: {@link layerTracing} when an OTLP endpoint is set, nothing otherwise.
