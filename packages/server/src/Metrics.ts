@@ -22,6 +22,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as MetricLabel from "effect/MetricLabel"
 import type * as Scope from "effect/Scope"
 
 // 1 ms to about 65 s, doubling: turn latency, first event, generations and lookups alike.
@@ -182,6 +183,29 @@ export const resumeRequests = Metric.counter("loopwire_resume_requests", {
   description: "loopwire.resume requests, by result (replayed, refused).",
   incremental: true
 })
+
+/**
+ * The series of `metric` by the values of the labels `names`, each made once (per-turn code asks for its series by
+ * value, without building a new tagged metric and its key every time).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const series = <Type, In, Out>(
+  metric: Metric.Metric<Type, In, Out>,
+  ...names: ReadonlyArray<string>
+): (...values: ReadonlyArray<string>) => Metric.Metric<Type, In, Out> => {
+  const made = new Map<string, Metric.Metric<Type, In, Out>>()
+  return (...values) => {
+    const key = values.join("\u0000")
+    let found = made.get(key)
+    if (found === undefined) {
+      found = Metric.taggedWithLabels(metric, names.map((name, i) => MetricLabel.make(name, values[i] ?? "")))
+      made.set(key, found)
+    }
+    return found
+  }
+}
 
 /**
  * The content type of the exposition.

@@ -7,7 +7,6 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
-import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { randomBytes } from "node:crypto"
@@ -127,10 +126,14 @@ const numbered = (event: WireEvent, seq: number, streamId: string | undefined): 
 
 const seconds = (fromNanos: bigint, toNanos: bigint) => Number(toNanos - fromNanos) / 1e9
 
-const labels = (tags: Record<string, string>) => Object.entries(tags).map(([key, value]) => MetricLabel.make(key, value))
+const lookupSeries = Metrics.series(Metrics.lookupDuration, "source", "result")
+const durationSeries = Metrics.series(Metrics.responseDuration, "mode")
+const firstEventSeries = Metrics.series(Metrics.timeToFirstEvent, "mode")
+const responsesSeries = Metrics.series(Metrics.responses, "mode", "kind", "status")
+const errorsSeries = Metrics.series(Metrics.errors, "code")
+const tokensSeries = Metrics.series(Metrics.tokens, "model", "tenant", "type")
 
-const lookupMetric = (source: string, hit: boolean) =>
-  Metric.taggedWithLabels(Metrics.lookupDuration, labels({ source, result: hit ? "hit" : "miss" }))
+const lookupMetric = (source: string, hit: boolean) => lookupSeries(source, hit ? "hit" : "miss")
 
 // One lookup, timed into `loopwire_parent_lookup_duration_seconds` and traced.
 const timedLookup = <A>(source: string, lookup: Effect.Effect<Option.Option<A>>): Effect.Effect<Option.Option<A>> =>
@@ -431,18 +434,14 @@ export const run = (env: TurnEnv, request: ResponseCreate, options: RunOptions):
         const status = outcome._tag === "Rejected" ? "rejected" : outcome.status
         const code = errorCodeOf(outcome)
         const usage = outcome._tag === "Finished" ? usageTokens(outcome.response) : { input: undefined, output: undefined }
-        yield* Metric.update(Metric.tagged(Metrics.responseDuration, "mode", mode), seconds(started, ended))
+        yield* Metric.update(durationSeries(mode), seconds(started, ended))
         if (firstEvent !== undefined) {
-          yield* Metric.update(Metric.tagged(Metrics.timeToFirstEvent, "mode", mode), seconds(started, firstEvent))
+          yield* Metric.update(firstEventSeries(mode), seconds(started, firstEvent))
         }
-        yield* Metric.increment(
-          Metric.taggedWithLabels(Metrics.responses, labels({ mode, kind, status }))
-        )
-        if (code !== undefined) yield* Metric.increment(Metric.tagged(Metrics.errors, "code", code))
-        const tokens = (type: string) =>
-          Metric.taggedWithLabels(Metrics.tokens, labels({ model, tenant: env.tenant, type }))
-        if (usage.input !== undefined) yield* Metric.incrementBy(tokens("input"), usage.input)
-        if (usage.output !== undefined) yield* Metric.incrementBy(tokens("output"), usage.output)
+        yield* Metric.increment(responsesSeries(mode, kind, status))
+        if (code !== undefined) yield* Metric.increment(errorsSeries(code))
+        if (usage.input !== undefined) yield* Metric.incrementBy(tokensSeries(model, env.tenant, "input"), usage.input)
+        if (usage.output !== undefined) yield* Metric.incrementBy(tokensSeries(model, env.tenant, "output"), usage.output)
         yield* Effect.annotateCurrentSpan({
           "loopwire.response.status": status,
           ...(code === undefined ? {} : { "error.type": code }),
