@@ -8,6 +8,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { spawnGateway, tempJson } from "./helpers/gateways.js"
+import * as Prometheus from "./helpers/prometheus.js"
 import { chainScenario, countingProxy, sdkChain, statelessChain } from "./helpers/upstream.js"
 
 const turns = 20
@@ -61,9 +62,9 @@ describe("WebSocket-mode upstream, two gateways in a row", () => {
       assert.isBelow(postRatio, 0.3)
       // Every turn after the first went upstream as a delta, for both clients.
       const metrics = yield* bWs!.metrics
-      assert.strictEqual(metrics.get(`loopwire_upstream_requests{transport="websocket",mode="delta"}`), 2 * (turns - 1))
-      assert.strictEqual(metrics.get(`loopwire_upstream_requests{transport="websocket",mode="full"}`), 2)
+      assert.strictEqual(Prometheus.counter(metrics, "loopwire_upstream_requests", { transport: "websocket", mode: "delta" }), 2 * (turns - 1))
+      assert.strictEqual(Prometheus.counter(metrics, "loopwire_upstream_requests", { transport: "websocket", mode: "full" }), 2)
       // The stateless client's turns 2..20 were matched by prefix (the SDK's continued by previous_response_id).
-      assert.strictEqual(metrics.get(`loopwire_upstream_prefix_lookups{result="hit"}`), turns - 1)
+      assert.strictEqual(Prometheus.counter(metrics, "loopwire_upstream_prefix_lookups", { result: "hit" }), turns - 1)
     })), 180_000)
 })

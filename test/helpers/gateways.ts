@@ -5,7 +5,6 @@
  * headers. Everything is bounded in time and released with its scope; a child that outlives its scope (a crashed
  * worker) is killed when the test process exits.
  */
-import * as Metrics from "@loopwire/server/Metrics"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -15,6 +14,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as WS from "ws"
 import { binArgs } from "../../packages/cli/test/helpers/bin.js"
+import * as Prometheus from "./prometheus.js"
 
 
 // Children of this test process, killed on exit whatever happened to their scopes.
@@ -36,14 +36,18 @@ export interface GatewayProcess {
   readonly output: () => string
   /** SIGKILL, then waits for the exit. */
   readonly kill9: Effect.Effect<void>
+  /** Sends `signal` (default SIGTERM) and waits for the exit; yields the exit code (null when killed by a signal). */
+  readonly stop: (signal?: NodeJS.Signals) => Effect.Effect<number | null>
   readonly alive: () => boolean
-  /** Its counters (`GET /metrics`), `name{labels}` → value. */
-  readonly metrics: Effect.Effect<ReadonlyMap<string, number>, Error>
+  /** Its metric families (`GET /metrics`, read with a Prometheus text parser), by name. */
+  readonly metrics: Effect.Effect<ReadonlyMap<string, Prometheus.Family>, Error>
 }
 
 export interface SpawnOptions {
   readonly name: string
   readonly args: ReadonlyArray<string>
+  /** The CLI's own options, before `serve` (e.g. `--log-level=debug`). */
+  readonly globalArgs?: ReadonlyArray<string> | undefined
   readonly env?: Record<string, string> | undefined
   /** How long to wait for the address line. Default 45 s (tsx compiles the sources at startup). */
   readonly startTimeoutMs?: number | undefined
@@ -62,7 +66,7 @@ export const spawnGateway = (options: SpawnOptions): Effect.Effect<GatewayProces
   Effect.acquireRelease(
     Effect.async<{ readonly child: ChildProcess; readonly url: string; readonly output: () => string }, Error>(
       (resume) => {
-        const child = spawn(process.execPath, [...binArgs, "serve", ...options.args], {
+        const child = spawn(process.execPath, [...binArgs, ...(options.globalArgs ?? []), "serve", ...options.args], {
           stdio: ["ignore", "pipe", "pipe"],
           env: { ...process.env, ...options.env }
         })
@@ -109,12 +113,18 @@ export const spawnGateway = (options: SpawnOptions): Effect.Effect<GatewayProces
       pid: child.pid!,
       output,
       kill9: Effect.promise(() => waitExit(child, "SIGKILL", 0)),
+      stop: (signal = "SIGTERM") =>
+        Effect.async<number | null>((resume) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.succeed(child.exitCode))
+          child.once("exit", (code) => resume(Effect.succeed(code)))
+          child.kill(signal)
+        }),
       alive: () => child.exitCode === null && child.signalCode === null,
       metrics: Effect.tryPromise({
         try: async () => {
           const response = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) })
           if (response.status !== 200) throw new Error(`${options.name}: /metrics answered ${response.status}`)
-          return Metrics.parse(await response.text())
+          return Prometheus.parse(await response.text())
         },
         catch: (e) => (e instanceof Error ? e : new Error(String(e)))
       })
@@ -128,16 +138,13 @@ export const spawnGateways = (
 ): Effect.Effect<ReadonlyArray<GatewayProcess>, Error, Scope.Scope> =>
   Effect.forEach(Array.from({ length: count }, (_, i) => i), (i) => spawnGateway(options(i)), { concurrency: "unbounded" })
 
-/** One counter from a `/metrics` reading (0 when absent). */
-export const counter = (metrics: ReadonlyMap<string, number>, name: string): number => metrics.get(name) ?? 0
-
 /** Model generations counted by a gateway's scripted backend. */
 export const generations = (gateway: GatewayProcess): Effect.Effect<number, Error> =>
-  Effect.map(gateway.metrics, (m) => counter(m, `loopwire_model_generations{backend="scripted"}`))
+  Effect.map(gateway.metrics, (m) => Prometheus.counter(m, "loopwire_model_generations", { backend: "scripted" }))
 
 /** Redis store reads (`get`s: only on a connection-cache miss) of a gateway. */
 export const storeReads = (gateway: GatewayProcess): Effect.Effect<number, Error> =>
-  Effect.map(gateway.metrics, (m) => counter(m, `loopwire_response_store_reads{store="redis"}`))
+  Effect.map(gateway.metrics, (m) => Prometheus.counter(m, "loopwire_response_store_reads", { store: "redis" }))
 
 /** Writes `value` as JSON to a fresh temporary file, removed with the scope. */
 export const tempJson = (name: string, value: unknown): Effect.Effect<string, never, Scope.Scope> =>

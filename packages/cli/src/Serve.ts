@@ -9,7 +9,9 @@ import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import type { FileSystem } from "@effect/platform/FileSystem"
+import * as AccessLog from "@loopwire/server/AccessLog"
 import * as Auth from "@loopwire/server/Auth"
+import * as Drain from "@loopwire/server/Drain"
 import * as Gateway from "@loopwire/server/Gateway"
 import * as GatewayConfig from "@loopwire/server/GatewayConfig"
 import * as Redis from "@loopwire/server/Redis"
@@ -18,14 +20,20 @@ import * as RedisResumeLog from "@loopwire/server/RedisResumeLog"
 import * as ResponseStore from "@loopwire/server/ResponseStore"
 import * as ScriptedBackend from "@loopwire/server/ScriptedBackend"
 import * as StateCache from "@loopwire/server/StateCache"
+import * as Telemetry from "@loopwire/server/Telemetry"
 import * as Upstream from "@loopwire/upstream/Upstream"
 import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as FiberRef from "effect/FiberRef"
+import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 
 const optionalInt = (name: string, description: string) =>
@@ -186,8 +194,29 @@ export const options = {
   resumeLiveTtl: durationOption(
     "resume-live-ttl",
     "Redis only: how long a live session or a running response's log survives without activity (cleans up after a dead process). Env LOOPWIRE_RESUME_LIVE_TTL, default 65 minutes."
+  ),
+  allowAnonymous: Options.boolean("allow-anonymous").pipe(
+    Options.withDescription(
+      "Serve without API keys on a non-loopback address (anyone who reaches the port can use the gateway and its backend). Without it, allow-all auth is refused there."
+    )
+  ),
+  logFormat: Options.choice("log-format", ["pretty", "json", "logfmt"]).pipe(
+    Options.withDescription("Log and access-log lines: pretty (for people), json (one object a line), logfmt. Default pretty."),
+    Options.withDefault("pretty" as const)
+  ),
+  drainTimeout: durationOrZero(
+    "drain-timeout",
+    "On SIGTERM/SIGINT, how long running responses may finish before the remaining sockets are closed with 1001, e.g. '30 seconds' (0 closes at once). A second signal exits at once. Default 30 seconds."
   )
 }
+
+/**
+ * The default `--drain-timeout`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultDrainTimeout: Duration.Duration = Duration.seconds(30)
 
 const invalid = (message: string) => ValidationError.invalidValue(HelpDoc.p(message))
 
@@ -229,6 +258,128 @@ export const configOverrides = (o: ServeOptions): Partial<GatewayConfig.GatewayC
   ...some(o.heartbeatTimeout, "heartbeatTimeout"),
   ...some(o.httpKeepAliveTimeout, "httpKeepAliveTimeout")
 })
+
+// The flag and environment variable of each GatewayConfig field a flag sets.
+const fieldFlags: Readonly<Record<string, readonly [flag: string, env: string]>> = {
+  port: ["--port", "LOOPWIRE_PORT"],
+  host: ["--host", "LOOPWIRE_HOST"],
+  maxConnectionAge: ["--max-connection-age", "LOOPWIRE_MAX_CONNECTION_AGE"],
+  maxInFlight: ["--max-in-flight", "LOOPWIRE_MAX_IN_FLIGHT"],
+  maxLanes: ["--max-lanes", "LOOPWIRE_MAX_LANES"],
+  maxQueued: ["--max-queued", "LOOPWIRE_MAX_QUEUED"],
+  maxPendingSteers: ["--max-pending-steers", "LOOPWIRE_MAX_PENDING_STEERS"],
+  maxFrameBytes: ["--max-frame-bytes", "LOOPWIRE_MAX_FRAME_BYTES"],
+  resumeLogBytes: ["--resume-log-bytes", "LOOPWIRE_RESUME_LOG_BYTES"]
+}
+
+/**
+ * A configuration error as the user can act on it: a field's error names its flag and environment variable (never
+ * the internal key), e.g. `--max-lanes (or LOOPWIRE_MAX_LANES): must be an integer from 0 to …, got -1`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const describeConfigError = (error: ConfigError.ConfigError): string => {
+  if (error._op === "InvalidData" || error._op === "MissingData") {
+    const key = error.path.join(".")
+    const names = fieldFlags[key]
+    const message = error.message.startsWith(`${key} `) ? error.message.slice(key.length + 1) : error.message
+    return names === undefined ? `${key}: ${message}` : `${names[0]} (or ${names[1]}): ${message}`
+  }
+  if (error._op === "And" || error._op === "Or") return describeConfigError(error.left)
+  return String(error)
+}
+
+/**
+ * Flags that conflict, or that the other flags make meaningless (an ignored flag is an error, not a surprise).
+ * `redis` says whether Redis is in use (by `--redis` or `LOOPWIRE_REDIS_URL`).
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const flagProblems = (o: ServeOptions, redis: boolean): ReadonlyArray<string> => {
+  const problems: Array<string> = []
+  const given = (option: Option.Option<unknown>, flag: string) => (Option.isSome(option) ? [flag] : [])
+  if (o.backend !== "upstream") {
+    for (const flag of [
+      ...given(o.upstreamUrl, "--upstream-url"),
+      ...given(o.upstreamKey, "--upstream-key"),
+      ...given(o.upstreamModel, "--upstream-model"),
+      ...given(o.upstreamTransport, "--upstream-transport"),
+      ...given(o.upstreamPoolSize, "--upstream-pool-size"),
+      ...(o.upstreamHeader.length > 0 ? ["--upstream-header"] : [])
+    ]) problems.push(`${flag} is only used with --backend upstream`)
+  }
+  if (o.backend === "upstream" && Option.isSome(o.script)) {
+    problems.push("--script is only used with --backend scripted (the default)")
+  }
+  if (o.noResume) {
+    for (const flag of [
+      ...given(o.resumeGrace, "--resume-grace"),
+      ...given(o.resumeLogBytes, "--resume-log-bytes"),
+      ...given(o.resumeLiveTtl, "--resume-live-ttl")
+    ]) problems.push(`${flag} has no effect with --no-resume`)
+  }
+  if (!redis) {
+    for (const flag of [...given(o.redisPrefix, "--redis-prefix"), ...given(o.resumeLiveTtl, "--resume-live-ttl")]) {
+      problems.push(`${flag} is only used with --redis (or LOOPWIRE_REDIS_URL)`)
+    }
+  }
+  if (o.allowAnonymous && Option.isSome(o.apiKeys)) problems.push("--allow-anonymous conflicts with --api-keys")
+  return problems
+}
+
+/**
+ * Whether `host` only accepts connections from this machine (`localhost`, 127.0.0.0/8, `::1`).
+ *
+ * @since 0.1.0
+ * @category decisions
+ */
+export const isLoopback = (host: string): boolean => {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, "")
+  return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h) || /^::ffff:127(\.\d{1,3}){3}$/.test(h)
+}
+
+/**
+ * Why the gateway refuses to start with these auth settings on `host`, if it does: allow-all auth on a non-loopback
+ * address is an open relay (with the upstream backend, one that spends the upstream key) unless
+ * `--allow-anonymous` says so.
+ *
+ * @since 0.1.0
+ * @category decisions
+ */
+export const anonymousRefusal = (options: {
+  readonly host: string
+  readonly auth: Auth.Options
+  readonly allowAnonymous: boolean
+  readonly backend: "scripted" | "upstream"
+}): string | undefined => {
+  if (options.auth._tag !== "AllowAll" || options.allowAnonymous || isLoopback(options.host)) return undefined
+  const spend = options.backend === "upstream" ? ", and spend the upstream API key" : ""
+  return `refusing to serve without API keys on ${options.host}: anyone who can reach it could use the gateway${spend}. ` +
+    "Give --api-keys key:tenant (or LOOPWIRE_API_KEYS), bind a loopback --host, or pass --allow-anonymous."
+}
+
+/**
+ * A bind failure as one line naming the address and the cause, e.g. `EADDRINUSE 127.0.0.1:8080 (address already in
+ * use)`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const describeBindError = (cause: unknown, host: string, port: number): string => {
+  const error = cause as { readonly code?: unknown; readonly message?: unknown } | undefined
+  const code = typeof error?.code === "string" ? error.code : "listen failed"
+  const address = `${host.includes(":") ? `[${host}]` : host}:${port}`
+  const why = code === "EADDRINUSE"
+    ? "address already in use: another process listens there; choose another --port"
+    : code === "EACCES"
+    ? "permission denied: ports below 1024 need privileges"
+    : code === "EADDRNOTAVAIL"
+    ? "address not available on this machine: check --host"
+    : typeof error?.message === "string" ? error.message : String(cause)
+  return `cannot listen: ${code} ${address} (${why})`
+}
 
 /**
  * The Redis URL: `--redis`, else `LOOPWIRE_REDIS_URL`, else none (state in memory).
@@ -276,15 +427,23 @@ const sharedStateLayer = (
     return Layer.mergeAll(store, resumeLog).pipe(Layer.provide(redis))
   }))
 
-const authLayer = (o: ServeOptions) =>
+/**
+ * The auth settings: `--api-keys`, else `LOOPWIRE_API_KEYS`, else allow-all.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const authOptions = (o: ServeOptions): Effect.Effect<Auth.Options, Error> =>
   Option.match(o.apiKeys, {
-    onNone: () => Auth.layerConfig(),
+    onNone: () => Effect.mapError(Auth.config, (error) => new Error(describeConfigError(error))),
     onSome: (keys) =>
       Either.match(Auth.parseApiKeys(Redacted.value(keys)), {
-        onLeft: (message) => Layer.fail(new Error(`--api-keys: ${message}`)),
-        onRight: (parsed) => Auth.layer({ _tag: "StaticKeys", keys: parsed })
+        onLeft: (message) => Effect.fail(new Error(`--api-keys: ${message}`)),
+        onRight: (parsed) => Effect.succeed<Auth.Options>({ _tag: "StaticKeys", keys: parsed })
       })
   })
+
+const authLayer = (o: ServeOptions) => Layer.unwrapEffect(Effect.map(authOptions(o), Auth.layer))
 
 const backendLayer = (o: ServeOptions) => {
   if (o.backend === "scripted") {
@@ -325,19 +484,148 @@ export const layer = (o: ServeOptions): Layer.Layer<Gateway.Requirements, unknow
     backendLayer(o),
     StateCache.layerConfig(),
     Layer.unwrapEffect(Effect.map(GatewayConfig.GatewayConfig, (config) => sharedStateLayer(o, config)))
-  ).pipe(Layer.provideMerge(GatewayConfig.layerConfig(configOverrides(o))))
+  ).pipe(
+    Layer.provideMerge(Layer.succeed(AccessLog.AccessLog, true)),
+    Layer.provideMerge(
+      GatewayConfig.layerConfig(configOverrides(o)).pipe(
+        Layer.mapError((error) => new Error(describeConfigError(error)))
+      )
+    )
+  )
+
+// Exactly one logger, in the chosen format (the runtime's own pretty logger is replaced, not joined).
+const loggerLayer = (format: ServeOptions["logFormat"]) => {
+  const logger = format === "json"
+    ? Logger.withLeveledConsole(Logger.jsonLogger)
+    : format === "logfmt"
+    ? Logger.withLeveledConsole(Logger.logfmtLogger)
+    : Logger.prettyLoggerDefault
+  return Layer.scopedDiscard(Effect.locallyScopedWith(FiberRef.currentLoggers, () => HashSet.make(logger)))
+}
+
+const authLine = (auth: Auth.Options): string => {
+  switch (auth._tag) {
+    case "AllowAll":
+      return `allow-all (no API key needed; every connection is tenant '${auth.tenant ?? Auth.defaultTenant}')`
+    case "StaticKeys": {
+      const tenants = [...new Set(auth.keys.map(([, tenant]) => tenant))]
+      return `API keys (${auth.keys.length} key${auth.keys.length === 1 ? "" : "s"}; tenants ${tenants.join(", ")})`
+    }
+    default:
+      return "custom verifier"
+  }
+}
+
+// The backend and what it talks to, without secrets.
+const backendLine = (o: ServeOptions): Effect.Effect<string> =>
+  Effect.orElseSucceed(
+    o.backend === "scripted"
+      ? Effect.map(
+        Option.isSome(o.script) ? Effect.succeed(o.script) : ScriptedBackend.scriptConfig,
+        Option.match({
+          onNone: () => "scripted (empty scenario: every response is the fallback text)",
+          onSome: (script) => `scripted (scenario ${script})`
+        })
+      )
+      : Effect.map(
+        Config.all({
+          url: Option.isSome(o.upstreamUrl)
+            ? Config.succeed(Option.some(o.upstreamUrl.value))
+            : Config.option(Config.string("LOOPWIRE_UPSTREAM_URL")),
+          model: Option.isSome(o.upstreamModel)
+            ? Config.succeed(Option.some(o.upstreamModel.value))
+            : Config.option(Config.string("LOOPWIRE_UPSTREAM_MODEL")),
+          transport: Option.isSome(o.upstreamTransport)
+            ? Config.succeed(o.upstreamTransport.value)
+            : Config.withDefault(Config.string("LOOPWIRE_UPSTREAM_TRANSPORT"), "auto")
+        }),
+        ({ model, transport, url }) =>
+          `upstream ${Option.getOrElse(url, () => "(no URL)")} over ${transport}${
+            Option.isSome(model) ? `, model ${model.value}` : ", the request's model"
+          }`
+      ),
+    () => o.backend
+  )
+
+// Drains the gateway when the program is interrupted (SIGTERM/SIGINT): stop accepting, let running responses
+// finish up to the deadline, log what finished and what is cut; a second signal exits at once.
+const drainOnExit = (timeout: Duration.Duration) =>
+  Effect.flatMap(Drain.Drain, (drain) =>
+    Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        const exitNow = (signal: NodeJS.Signals) => () => {
+          process.stderr.write(`loopwire: second ${signal}: exiting without finishing the drain\n`)
+          process.exit(1)
+        }
+        const onInt = exitNow("SIGINT")
+        const onTerm = exitNow("SIGTERM")
+        process.once("SIGINT", onInt)
+        process.once("SIGTERM", onTerm)
+        yield* Effect.logInfo("draining").pipe(
+          Effect.annotateLogs({ in_flight: drain.inFlight(), drain_timeout_ms: Duration.toMillis(timeout) })
+        )
+        const report = yield* drain.drain(timeout)
+        yield* Effect.logInfo(report.idle ? "drained" : "drain deadline reached: closing the rest with 1001").pipe(
+          Effect.annotateLogs({
+            in_flight_at_start: report.inFlightAtStart,
+            finished: report.drained,
+            cut: report.cut,
+            elapsed_ms: Duration.toMillis(report.elapsed)
+          })
+        )
+        process.off("SIGINT", onInt)
+        process.off("SIGTERM", onTerm)
+      })
+    ))
 
 /**
- * Starts the gateway and prints where it listens; runs until interrupted (Ctrl-C).
+ * Starts the gateway and prints where it listens; runs until SIGTERM/SIGINT, then drains (`--drain-timeout`).
+ * Refuses to start on conflicting or ignored flags, and with allow-all auth on a non-loopback address unless
+ * `--allow-anonymous`.
  *
  * @since 0.1.0
  * @category handlers
  */
 export const run = (o: ServeOptions): Effect.Effect<void, unknown, FileSystem> =>
   Effect.gen(function*() {
+    const redis = Option.isSome(yield* Effect.mapError(redisUrl(o), (e) => new Error(describeConfigError(e))))
+    const problems = flagProblems(o, redis)
+    if (problems.length > 0) return yield* Effect.fail(new Error(problems.join("; ")))
+    const config = yield* Effect.mapError(
+      GatewayConfig.config.pipe(Config.map((fromEnv) => ({ ...fromEnv, ...configOverrides(o) }))),
+      (e) => new Error(describeConfigError(e))
+    )
+    const auth = yield* authOptions(o)
+    const refusal = anonymousRefusal({ host: config.host, auth, allowAnonymous: o.allowAnonymous, backend: o.backend })
+    if (refusal !== undefined) return yield* Effect.fail(new Error(refusal))
+    const tracing = yield* Effect.orElseSucceed(Telemetry.tracingConfig, () => Option.none())
+    const drainTimeout = Option.getOrElse(o.drainTimeout, () => defaultDrainTimeout)
+    const backend = yield* backendLine(o)
+    return yield* serve(o, { redis, auth, backend, drainTimeout, tracing }).pipe(
+      Effect.provide(Gateway.layer.pipe(Layer.provideMerge(layer(o)))),
+      Effect.mapError((error) =>
+        Predicate.isTagged(error, "ServeError")
+          ? new Error(describeBindError((error as { readonly cause?: unknown }).cause, config.host, config.port))
+          : error
+      ),
+      Effect.provide(Option.match(tracing, { onNone: () => Layer.empty, onSome: Telemetry.layerTracing }))
+    )
+  }).pipe(Effect.provide(loggerLayer(o.logFormat)))
+
+const serve = (
+  o: ServeOptions,
+  about: {
+    readonly redis: boolean
+    readonly auth: Auth.Options
+    readonly backend: string
+    readonly drainTimeout: Duration.Duration
+    readonly tracing: Option.Option<Telemetry.TracingSettings>
+  }
+) =>
+  Effect.gen(function*() {
     const url = yield* Gateway.baseUrl
     const config = yield* GatewayConfig.GatewayConfig
-    const redis = Option.isSome(yield* redisUrl(o))
+    const { redis } = about
     const resume = config.resume
       ? `on (grace ${Duration.format(config.resumeGrace)}, log ${config.resumeLogBytes} bytes per response, ${
         redis ? "Redis" : "memory"
@@ -347,6 +635,13 @@ export const run = (o: ServeOptions): Effect.Effect<void, unknown, FileSystem> =
     const heartbeat = beat === undefined
       ? "off"
       : `ping every ${Duration.format(beat.interval)}, cut after ${Duration.format(beat.timeout)} of silence`
+    const storeTtl = Option.match(o.storeTtl, { onNone: () => "", onSome: (ttl) => `, kept ${Duration.format(ttl)}` })
+    const drain = Duration.toMillis(about.drainTimeout) === 0 ? "off (close at once)" : `up to ${Duration.format(about.drainTimeout)}`
+    const tracing = Option.match(about.tracing, {
+      onNone: () => "off (set OTEL_EXPORTER_OTLP_ENDPOINT)",
+      onSome: (t) => `OTLP/HTTP to ${t.endpoint} as ${t.serviceName}`
+    })
+    if (Duration.toMillis(about.drainTimeout) > 0) yield* drainOnExit(about.drainTimeout)
     // One write, so whoever waits for the address line gets the whole banner.
     yield* Console.log([
       `loopwire gateway listening on ${url}`,
@@ -355,15 +650,17 @@ export const run = (o: ServeOptions): Effect.Effect<void, unknown, FileSystem> =
         : `  WebSocket mode: ${url.replace(/^http/, "ws")}/v1/responses`,
       `  HTTP mode:      POST ${url}/v1/responses`,
       `  health:         ${url}/healthz`,
-      `  backend:        ${o.backend}`,
-      `  state:          ${redis ? "Redis (stored responses, resume logs)" : "memory"}`,
+      `  metrics:        ${url}/metrics`,
+      `  auth:           ${authLine(about.auth)}`,
+      `  backend:        ${about.backend}`,
+      `  store:          ${redis ? "Redis (stored responses, resume logs)" : "memory"}${storeTtl}`,
       `  resume:         ${resume}`,
-      `  heartbeat:      ${heartbeat}`
+      `  heartbeat:      ${heartbeat}`,
+      `  drain:          ${drain}`,
+      `  tracing:        ${tracing}`
     ].join("\n"))
     return yield* Effect.never
-  }).pipe(
-    Effect.provide(Gateway.layer.pipe(Layer.provideMerge(layer(o))))
-  )
+  }).pipe(Effect.scoped)
 
 /**
  * @since 0.1.0

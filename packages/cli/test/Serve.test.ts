@@ -1,9 +1,12 @@
 import * as Command from "@effect/cli/Command"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
+import * as Auth from "@loopwire/server/Auth"
+import * as GatewayConfig from "@loopwire/server/GatewayConfig"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Serve from "../src/Serve.js"
@@ -139,5 +142,68 @@ describe("loopwire serve resume and Redis flags", () => {
         const error = yield* Effect.flip(parse([flag!, value!]))
         assert.include(JSON.stringify(error), flag!)
       }
+    }))
+})
+
+describe("loopwire serve safe defaults and clear errors", () => {
+  it.effect("ignored or conflicting flags are reported by name; consistent flags have no problem", () =>
+    Effect.gen(function*() {
+      const problems = (args: ReadonlyArray<string>, redis = false) =>
+        Effect.map(parse(args), (o) => Serve.flagProblems(o, redis))
+      assert.deepStrictEqual(yield* problems(["--upstream-url", "http://x/v1", "--upstream-model", "m"]), [
+        "--upstream-url is only used with --backend upstream",
+        "--upstream-model is only used with --backend upstream"
+      ])
+      assert.deepStrictEqual(yield* problems(["--backend", "upstream", "--upstream-url", "http://x/v1", "--script", "a.json"]), [
+        "--script is only used with --backend scripted (the default)"
+      ])
+      assert.deepStrictEqual(yield* problems(["--no-resume", "--resume-grace", "5 seconds", "--resume-log-bytes", "9"]), [
+        "--resume-grace has no effect with --no-resume",
+        "--resume-log-bytes has no effect with --no-resume"
+      ])
+      assert.deepStrictEqual(yield* problems(["--redis-prefix", "blue"]), [
+        "--redis-prefix is only used with --redis (or LOOPWIRE_REDIS_URL)"
+      ])
+      assert.deepStrictEqual(yield* problems(["--redis-prefix", "blue"], true), [])
+      assert.deepStrictEqual(yield* problems(["--allow-anonymous", "--api-keys", "k:t"]), [
+        "--allow-anonymous conflicts with --api-keys"
+      ])
+      assert.deepStrictEqual(yield* problems(["--backend", "upstream", "--upstream-url", "http://x/v1", "--port", "0"]), [])
+    }))
+
+  it.effect("allow-all auth is refused on a non-loopback address unless --allow-anonymous; keys or loopback are fine", () =>
+    Effect.sync(() => {
+      const allowAll: Auth.Options = { _tag: "AllowAll" }
+      const keys: Auth.Options = { _tag: "StaticKeys", keys: [["k", "t"]] }
+      const refusal = (host: string, auth: Auth.Options, allowAnonymous = false, backend: "scripted" | "upstream" = "scripted") =>
+        Serve.anonymousRefusal({ host, auth, allowAnonymous, backend })
+      assert.include(refusal("0.0.0.0", allowAll)!, "refusing to serve without API keys on 0.0.0.0")
+      assert.include(refusal("0.0.0.0", allowAll, false, "upstream")!, "spend the upstream API key")
+      assert.include(refusal("10.1.2.3", allowAll)!, "--allow-anonymous")
+      assert.include(refusal("::", allowAll)!, "on ::")
+      assert.isUndefined(refusal("0.0.0.0", allowAll, true))
+      assert.isUndefined(refusal("0.0.0.0", keys))
+      for (const host of ["127.0.0.1", "127.8.9.10", "localhost", "::1", "[::1]"]) {
+        assert.isTrue(Serve.isLoopback(host), host)
+        assert.isUndefined(refusal(host, allowAll), host)
+      }
+      assert.isFalse(Serve.isLoopback("128.0.0.1"))
+    }))
+
+  it.effect("a limit out of range names its flag and variable, not the internal key", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Layer.build(GatewayConfig.layerConfig({ maxLanes: -1 })))
+      const message = Serve.describeConfigError(error)
+      assert.isTrue(message.startsWith("--max-lanes (or LOOPWIRE_MAX_LANES): must be an integer from 0 to"), message)
+      assert.notInclude(message, "maxLanes")
+    }).pipe(Effect.scoped, Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))))
+
+  it.effect("a bind failure names the code and the address", () =>
+    Effect.sync(() => {
+      const inUse = Object.assign(new Error("listen EADDRINUSE: address already in use 127.0.0.1:8080"), {
+        code: "EADDRINUSE"
+      })
+      assert.include(Serve.describeBindError(inUse, "127.0.0.1", 8080), "EADDRINUSE 127.0.0.1:8080")
+      assert.include(Serve.describeBindError({ code: "EACCES" }, "::1", 80), "EACCES [::1]:80")
     }))
 })

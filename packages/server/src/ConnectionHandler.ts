@@ -35,14 +35,17 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import { none as FiberIdNone } from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { Tenant } from "./Auth.js"
+import * as Drain from "./Drain.js"
 import { GatewayConfig, type GatewayConfigShape } from "./GatewayConfig.js"
 import * as Chain from "./internal/chain.js"
 import * as Protocol from "./internal/protocol.js"
 import * as Turn from "./internal/turn.js"
 import * as Lanes from "./Lanes.js"
+import * as Metrics from "./Metrics.js"
 import { ModelBackend } from "./ModelBackend.js"
 import { ResponseStore } from "./ResponseStore.js"
 import type {
@@ -190,11 +193,12 @@ const finish = (state: SessionState): Effect.Effect<void> =>
   Effect.suspend(() => {
     if (state.finished) return Effect.void
     state.finished = true
+    const lanes = state.book.size
     const sessions = state.resume?.sessions
     if (sessions !== undefined && state.token !== undefined && sessions.byToken.get(state.token) === state) {
       sessions.byToken.delete(state.token)
     }
-    return Deferred.succeed(state.done, undefined)
+    return Effect.zipRight(Metric.incrementBy(Metrics.lanesActive, -lanes), Deferred.succeed(state.done, undefined))
   })
 
 // --- writing events -------------------------------------------------------------------------------------------
@@ -454,7 +458,11 @@ const onResume = (
 ): Effect.Effect<void> =>
   Effect.gen(function*() {
     const resume = state.resume
-    const sendFrame = (frame: ErrorEnvelope) => attachment.send(JSON.stringify(frame))
+    const sendFrame = (frame: ErrorEnvelope) =>
+      Effect.zipRight(
+        Metric.increment(Metric.tagged(Metrics.resumeRequests, "result", "refused")),
+        attachment.send(JSON.stringify(frame))
+      )
     if (resume === undefined || state.token === undefined) {
       return yield* sendFrame(ProtocolError.resumeNotAvailable(requestId, "NotResumed"))
     }
@@ -484,9 +492,20 @@ const onResume = (
       if (turnstile.previous !== undefined) yield* Deferred.await(turnstile.previous)
       yield* resume.log.read(state.tenant, responseId, startingAfter).pipe(
         Stream.runForEach(attachment.send),
+        Effect.zipRight(Metric.increment(Metric.tagged(Metrics.resumeRequests, "result", "replayed"))),
         Effect.catchAll((error) => sendFrame(resumeFailure(requestId, startingAfter, error, streamId)))
       )
-    }).pipe(Effect.ensuring(leaveLane(attachment, ref.lane, turnstile)))
+    }).pipe(
+      Effect.ensuring(leaveLane(attachment, ref.lane, turnstile)),
+      Effect.withSpan("loopwire.resume", {
+        attributes: {
+          "loopwire.request.id": requestId,
+          "loopwire.response.id": responseId,
+          "loopwire.resume.starting_after": startingAfter,
+          "loopwire.lane": streamId ?? "default"
+        }
+      })
+    )
     yield* FiberSet.run(attachment.ops, replay)
   })
 
@@ -501,9 +520,11 @@ const onCreate = (state: SessionState, attachment: Attachment, request: Protocol
     }
     const send = (frame: ErrorEnvelope) => attachment.send(JSON.stringify(frame))
     if (request.background === true) return yield* send(Protocol.backgroundUnsupported(streamId))
+    const lanesBefore = state.book.size
     if (state.book.admit(streamId) === "stream_limit_reached") {
       return yield* send(Protocol.streamLimitReached(streamId!, config.maxLanes))
     }
+    if (state.book.size > lanesBefore) yield* Metric.increment(Metrics.lanesActive)
     if (state.scheduler.queued >= config.maxQueued) {
       return yield* send(Protocol.tooManyQueued(config.maxQueued, streamId))
     }
@@ -641,10 +662,11 @@ const afterSocket = (state: SessionState, code: number): Effect.Effect<void> =>
     state.attachSignal = attached
     yield* Effect.catchAll(resume.log.suspend(session), ignoreLogError("suspend failed"))
     const drainThenFinish = Effect.zipRight(FiberSet.awaitEmpty(state.jobs), finish(state))
+    yield* Metric.increment(Metrics.resumableSessions)
     const expired = yield* Effect.race(
       Effect.as(Deferred.await(attached), false),
       Effect.as(Effect.sleep(Duration.decode(resume.grace)), true)
-    )
+    ).pipe(Effect.ensuring(Metric.incrementBy(Metrics.resumableSessions, -1)))
     if (!expired) return
     if (state.claimedBy !== undefined) {
       // Taken by a resume on this process that has not attached yet: it keeps the responses.
@@ -740,10 +762,13 @@ const owned = (connection: Connection, options: HandleOptions): Effect.Effect<vo
       config,
       backend: yield* ModelBackend,
       cache,
-      store: yield* ResponseStore
+      store: yield* ResponseStore,
+      drain: yield* Drain.current
     }
     const jobs = yield* FiberSet.make<void, never>()
     const state = makeState({ env, config, jobs, resume: options.resume })
+    // A claimed session from another process arrives with its lanes.
+    if (state.book.size > 0) yield* Metric.incrementBy(Metrics.lanesActive, state.book.size)
     if (state.token !== undefined) options.resume?.sessions.byToken.set(state.token, state)
     yield* Effect.addFinalizer(() => finish(state))
     yield* serveSocket(state, connection)

@@ -35,11 +35,15 @@ import * as Exit from "effect/Exit"
 import * as Http from "node:http"
 import { none as FiberIdNone } from "effect/FiberId"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import * as AccessLog from "./AccessLog.js"
 import * as AuthModule from "./Auth.js"
 import * as ConnectionHandler from "./ConnectionHandler.js"
+import * as DrainModule from "./Drain.js"
 import * as GatewayConfig from "./GatewayConfig.js"
 import * as HttpApi from "./HttpApi.js"
+import * as Metrics from "./Metrics.js"
 import type { ModelBackend } from "./ModelBackend.js"
 import * as ResponseStoreModule from "./ResponseStore.js"
 import * as ResumeLogModule from "./ResumeLog.js"
@@ -93,6 +97,7 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
   const accepted = new WeakMap<Upgrade.UpgradeRequest, ConnectionHandler.HandleOptions>()
   const authenticate = (request: Upgrade.UpgradeRequest) =>
     Effect.either(auth.authenticate(request.headers["authorization"]))
+  const drain = yield* DrainModule.current
 
   // Names the connection (a fresh token bound to the tenant) and claims the lost connection it presents. A log
   // that fails (Redis down) costs the client the extension, never the connection.
@@ -164,6 +169,13 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
             "www-authenticate": "Bearer"
           }))
         }
+        if (drain?.draining() === true) {
+          return Effect.succeed(reject(
+            503,
+            HttpApi.serviceUnavailableBody("This gateway is shutting down; connect again (to another instance)."),
+            { "content-type": "application/json", "retry-after": "1" }
+          ))
+        }
         if (config.rejectWebSocket) {
           return Effect.succeed(reject(
             426,
@@ -190,6 +202,7 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
           options = { tenant: result.right }
         }
         accepted.delete(request)
+        yield* observeConnection(connection, options.tenant, options.resume?.claimed !== undefined)
         // A peer silent past the heartbeat's timeout is cut (1006): a drop, so its session is kept for a resume.
         if (heartbeat !== undefined) yield* Heartbeat.start(connection, heartbeat)
         const token = options.resume?.session.token
@@ -203,9 +216,42 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
           yield* Effect.forkScoped(Effect.zipRight(connection.closed, forget))
         }
         yield* ConnectionHandler.handle(connection, options)
-      }).pipe(Effect.scoped, Effect.provide(context))
+      }).pipe(
+        Effect.withSpan("loopwire.connection", {
+          kind: "server",
+          attributes: { "loopwire.connection.id": connection.id, "network.peer.address": request.remoteAddress ?? "" }
+        }),
+        Effect.scoped,
+        Effect.provide(context)
+      )
   }
 })
+
+// Gauges, counters and the access log of one accepted connection: its open now, its close (with the code) when
+// the socket ends, which may be after the handler (a drop whose session waits for a resume).
+const observeConnection = (connection: Connection, tenant: AuthModule.Tenant, resumed: boolean) =>
+  Effect.gen(function*() {
+    const clock = yield* Effect.clock
+    const opened = clock.unsafeCurrentTimeMillis()
+    yield* Metric.increment(Metrics.connectionsOpened)
+    yield* Metric.increment(Metrics.connectionsActive)
+    yield* Effect.annotateCurrentSpan({ "loopwire.tenant": tenant, "loopwire.resumed": resumed })
+    yield* AccessLog.connectionOpen({ connection: connection.id, tenant, resumed })
+    const closed = Effect.flatMap(connection.closed, ({ code, reason }) =>
+      Effect.all([
+        Metric.incrementBy(Metrics.connectionsActive, -1),
+        Metric.increment(Metric.tagged(Metrics.connectionsClosed, "code", String(code))),
+        AccessLog.connectionClose({
+          connection: connection.id,
+          tenant,
+          code,
+          reason: reason === "" ? undefined : reason,
+          duration_ms: clock.unsafeCurrentTimeMillis() - opened
+        })
+      ], { discard: true }))
+    // Not tied to the handler's scope: the close is counted even when the handler is interrupted first.
+    yield* Effect.forkDaemon(closed)
+  })
 
 /**
  * How long a claim waits for the answer to its probe ping (and then for the cut connection to be suspended):
@@ -250,7 +296,7 @@ export const layerRoutes: Layer.Layer<
   const config = yield* GatewayConfig.GatewayConfig
   const handler = yield* upgradeHandler
   return Layer.merge(
-    HttpServerModule.serve(HttpApi.router),
+    HttpServerModule.serve(HttpApi.router).pipe(Layer.provide(Metrics.layerExposition)),
     WebSocketServer.layer({ path, maxPayload: config.maxFrameBytes, ...handler })
   )
 }))
@@ -277,22 +323,34 @@ export const makeHttpServer = (
 
 /**
  * The gateway listening on `GatewayConfig`'s host and port. Its output `HttpServer` tells the bound address
- * (port 0 picks a free one).
+ * (port 0 picks a free one); its `Drain` counts running responses and drains them (`Drain.drain`: stop accepting,
+ * let them finish up to a deadline) before the layer is released (which closes what is left with 1001).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<HttpServer.HttpServer, ServeError, Requirements> = Layer.unwrapEffect(
-  Effect.map(GatewayConfig.GatewayConfig, (config) =>
-    layerRoutes.pipe(
-      Layer.provideMerge(
-        WebSocketServer.layerHttpServer(() => makeHttpServer(config), {
-          port: config.port,
-          host: config.host
+export const layer: Layer.Layer<HttpServer.HttpServer | DrainModule.Drain, ServeError, Requirements> = Layer
+  .unwrapEffect(
+    Effect.gen(function*() {
+      const config = yield* GatewayConfig.GatewayConfig
+      let server: Http.Server | undefined
+      const drain = yield* DrainModule.make({
+        stopAccepting: Effect.sync(() => {
+          server?.close()
+          server?.closeIdleConnections()
         })
+      })
+      return layerRoutes.pipe(
+        Layer.provideMerge(
+          WebSocketServer.layerHttpServer(() => (server = makeHttpServer(config)), {
+            port: config.port,
+            host: config.host
+          })
+        ),
+        Layer.provideMerge(Layer.succeed(DrainModule.Drain, drain))
       )
-    ))
-)
+    })
+  )
 
 /**
  * Options of {@link layerLocal}.
@@ -324,7 +382,9 @@ export interface LocalOptions {
  * @since 0.1.0
  * @category layers
  */
-export const layerLocal = (options: LocalOptions = {}): Layer.Layer<HttpServer.HttpServer, ServeError> =>
+export const layerLocal = (
+  options: LocalOptions = {}
+): Layer.Layer<HttpServer.HttpServer | DrainModule.Drain, ServeError> =>
   layer.pipe(
     Layer.provide(Layer.mergeAll(
       GatewayConfig.layer(options.config),

@@ -25,6 +25,7 @@ import { Auth, type AuthError } from "./Auth.js"
 import { GatewayConfig } from "./GatewayConfig.js"
 import * as Protocol from "./internal/protocol.js"
 import * as Turn from "./internal/turn.js"
+import * as Drain from "./Drain.js"
 import * as Lanes from "./Lanes.js"
 import * as Metrics from "./Metrics.js"
 import { ModelBackend } from "./ModelBackend.js"
@@ -64,6 +65,15 @@ export const unauthorizedBody = (error: AuthError): string =>
  */
 export const upgradeRequiredBody = (message: string): string =>
   JSON.stringify({ error: { type: "invalid_request_error", code: "upgrade_required", message, param: null } })
+
+/**
+ * The JSON body of a 503 while the gateway drains (shutting down).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const serviceUnavailableBody = (message: string): string =>
+  JSON.stringify({ error: { type: "server_error", code: "server_shutting_down", message, param: null } })
 
 /**
  * One Server-Sent Event, framed as OpenAI frames Responses streaming events.
@@ -138,7 +148,8 @@ export const createResponse: Effect.Effect<
     config,
     backend: yield* ModelBackend,
     cache: undefined,
-    store: yield* ResponseStore
+    store: yield* ResponseStore,
+    drain: yield* Drain.current
   }
   const base = { lane: Lanes.defaultLane, streamId: undefined }
 
@@ -208,7 +219,7 @@ export const retrieveResponse: Effect.Effect<
 
 /**
  * The HTTP routes: `POST /v1/responses`, `GET /v1/responses/:id`, `GET /v1/responses` without an upgrade (426),
- * `GET /healthz`, `GET /metrics` (the process's counters, Prometheus text; no tenant data).
+ * `GET /healthz`, `GET /metrics` (the process's metrics, Prometheus text; see docs/server.md "Operating").
  *
  * @since 0.1.0
  * @category routers
@@ -217,7 +228,7 @@ export const router: HttpRouter.HttpRouter<never, Requirements> = HttpRouter.emp
   HttpRouter.get("/healthz", Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" }))),
   HttpRouter.get(
     "/metrics",
-    Effect.map(Metrics.text, (body) => HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4" }))
+    Effect.map(Metrics.text, (body) => HttpServerResponse.text(body, { contentType: Metrics.contentType }))
   ),
   HttpRouter.get(
     "/v1/responses",

@@ -137,4 +137,7 @@ export class ModelBackend extends Context.Tag("@loopwire/server/ModelBackend")<M
  * @since 0.1.0
  * @category metrics
  */
-export const generations = Metric.counter("loopwire_model_generations", { incremental: true })
+export const generations = Metric.counter("loopwire_model_generations", {
+  description: "Model backend generations started, by backend.",
+  incremental: true
+})

@@ -85,9 +85,18 @@ export class ResponseStore extends Context.Tag("@loopwire/server/ResponseStore")
  * @category metrics
  */
 export const metrics = {
-  reads: Metric.counter("loopwire_response_store_reads", { incremental: true }),
-  hits: Metric.counter("loopwire_response_store_hits", { incremental: true }),
-  writes: Metric.counter("loopwire_response_store_writes", { incremental: true })
+  reads: Metric.counter("loopwire_response_store_reads", {
+    description: "Response store reads (on a connection-cache miss), by store.",
+    incremental: true
+  }),
+  hits: Metric.counter("loopwire_response_store_hits", {
+    description: "Response store reads that found the response, by store.",
+    incremental: true
+  }),
+  writes: Metric.counter("loopwire_response_store_writes", {
+    description: "Response store writes (store: true), by store.",
+    incremental: true
+  })
 } as const
 
 /**

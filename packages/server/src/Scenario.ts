@@ -358,6 +358,23 @@ export const demo: Scenario = {
 }
 
 /**
+ * The conformance suite's scenario (`loopwire serve --script builtin:conformance`, docs/conformance.md): the first
+ * turn of every chain calls a tool (`conformance_lookup`), the next answers, later turns get the fallback text; so
+ * `function-call-round-trip` runs against the gateway.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const conformance: Scenario = {
+  name: "conformance: one tool call, then the answer",
+  fallback_text: defaultFallbackText,
+  turns: [
+    { output: [call("conformance_lookup", { key: "alpha" })] },
+    { output: [{ type: "message", text: "The value is 42." }] }
+  ]
+}
+
+/**
  * A scenario with no turns: every response is the fallback text. The scripted backend's default.
  *
  * @since 0.1.0

@@ -232,8 +232,8 @@ export const layer = (options: Options = {}): Layer.Layer<ModelBackend | Scripte
     Context.make(ScriptedBackend, backend).pipe(Context.add(ModelBackend, backend))))
 
 /**
- * The scenario named by configuration `LOOPWIRE_SCRIPT`: a path to a scenario file, or `builtin:demo` for
- * `Scenario.demo`; unset means `Scenario.empty`.
+ * The scenario named by configuration `LOOPWIRE_SCRIPT`: a path to a scenario file, `builtin:demo` for
+ * `Scenario.demo` or `builtin:conformance` for `Scenario.conformance`; unset means `Scenario.empty`.
  *
  * @since 0.1.0
  * @category config
@@ -241,7 +241,18 @@ export const layer = (options: Options = {}): Layer.Layer<ModelBackend | Scripte
 export const scriptConfig: Config.Config<Option.Option<string>> = Config.option(Config.string("LOOPWIRE_SCRIPT"))
 
 /**
- * Resolves a script reference: `builtin:demo` → `Scenario.demo`, anything else is a file path.
+ * The built-in scenarios by their `--script` name.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const builtins: Readonly<Record<string, Scenario.Scenario>> = {
+  "builtin:demo": Scenario.demo,
+  "builtin:conformance": Scenario.conformance
+}
+
+/**
+ * Resolves a script reference: a name of {@link builtins}, anything else is a file path.
  *
  * @since 0.1.0
  * @category constructors
@@ -249,7 +260,7 @@ export const scriptConfig: Config.Config<Option.Option<string>> = Config.option(
 export const loadScript = (
   script: string
 ): Effect.Effect<Scenario.Scenario, Scenario.ScenarioError, FileSystem.FileSystem> =>
-  script === "builtin:demo" ? Effect.succeed(Scenario.demo) : Scenario.load(script)
+  script in builtins ? Effect.succeed(builtins[script]!) : Scenario.load(script)
 
 /**
  * @since 0.1.0

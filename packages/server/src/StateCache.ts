@@ -228,9 +228,18 @@ export class StateCache extends Context.Tag("@loopwire/server/StateCache")<State
  * @category metrics
  */
 export const metrics = {
-  hits: Metric.counter("loopwire_state_cache_hits", { incremental: true }),
-  misses: Metric.counter("loopwire_state_cache_misses", { incremental: true }),
-  evictions: Metric.counter("loopwire_state_cache_evictions", { incremental: true })
+  hits: Metric.counter("loopwire_state_cache_hits", {
+    description: "Connection-cache lookups of a previous_response_id that found it.",
+    incremental: true
+  }),
+  misses: Metric.counter("loopwire_state_cache_misses", {
+    description: "Connection-cache lookups of a previous_response_id that missed.",
+    incremental: true
+  }),
+  evictions: Metric.counter("loopwire_state_cache_evictions", {
+    description: "Responses evicted from connection caches.",
+    incremental: true
+  })
 } as const
 
 /**

@@ -5,6 +5,11 @@
 /**
  * @since 0.1.0
  */
+export * as AccessLog from "./AccessLog.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Auth from "./Auth.js"
 
 /**
@@ -16,6 +21,11 @@ export * as ChainContext from "./ChainContext.js"
  * @since 0.1.0
  */
 export * as ConnectionHandler from "./ConnectionHandler.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Drain from "./Drain.js"
 
 /**
  * @since 0.1.0
@@ -86,6 +96,11 @@ export * as ScriptedBackend from "./ScriptedBackend.js"
  * @since 0.1.0
  */
 export * as StateCache from "./StateCache.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Telemetry from "./Telemetry.js"
 
 /**
  * @since 0.1.0

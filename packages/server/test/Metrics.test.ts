@@ -11,43 +11,59 @@ const record = (id: string): ResponseStore.StoredResponse => ({
   request: { type: "response.create", model: "scripted" }
 })
 
-const value = (name: string) => Effect.map(Metrics.text, (text) => Metrics.parse(text).get(name) ?? 0)
+// The value of the sample line `series` (name and labels exactly as exposed), 0 when absent.
+const sample = (text: string, series: string): number => {
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `))
+  return line === undefined ? 0 : Number(line.slice(series.length + 1))
+}
 
 describe("Metrics", () => {
-  it.effect("format: a TYPE line per name, labels escaped, values; parse reads it back", () =>
-    Effect.sync(() => {
-      const text = Metrics.format([
-        { name: "a_total", tags: [["backend", "scripted"]], kind: "counter", value: 3 },
-        { name: "a_total", tags: [["backend", "up\"stream"]], kind: "counter", value: 1 },
-        { name: "b", tags: [], kind: "gauge", value: 0.5 }
-      ])
-      assert.strictEqual(
-        text,
-        "# TYPE a_total counter\na_total{backend=\"scripted\"} 3\na_total{backend=\"up\\\"stream\"} 1\n# TYPE b gauge\nb 0.5\n"
-      )
-      const parsed = Metrics.parse(text)
-      assert.strictEqual(parsed.get("a_total{backend=\"scripted\"}"), 3)
-      assert.strictEqual(parsed.get("b"), 0.5)
-      assert.strictEqual(parsed.size, 3)
+  it.scoped("the exposition has HELP and TYPE lines, _total counters, up-down gauges and histograms in seconds", () =>
+    Effect.gen(function*() {
+      const exposition = yield* Metrics.makeExposition({ process: false })
+      const counter = Metric.counter("loopwire_test_things", { description: "Things counted.", incremental: true })
+      const gauge = Metric.counter("loopwire_test_open", { description: "Things open." })
+      const histogram = Metric.tagged(Metrics.responseDuration, "mode", "test")
+      yield* Metric.incrementBy(counter, 2)
+      yield* Metric.incrementBy(gauge, 3)
+      yield* Metric.incrementBy(gauge, -1)
+      yield* Metric.update(histogram, 0.003)
+      const text = yield* exposition.text
+      assert.include(text, "# HELP loopwire_test_things_total Things counted.")
+      assert.include(text, "# TYPE loopwire_test_things_total counter")
+      assert.strictEqual(sample(text, "loopwire_test_things_total"), 2)
+      assert.include(text, "# TYPE loopwire_test_open gauge")
+      assert.strictEqual(sample(text, "loopwire_test_open"), 2)
+      assert.include(text, "# TYPE loopwire_response_duration_seconds histogram")
+      assert.strictEqual(sample(text, `loopwire_response_duration_seconds_bucket{mode="test",le="0.002"}`), 0)
+      assert.strictEqual(sample(text, `loopwire_response_duration_seconds_bucket{mode="test",le="0.004"}`), 1)
+      assert.strictEqual(sample(text, `loopwire_response_duration_seconds_count{mode="test"}`), 1)
     }))
 
-  it.effect("text lists the process's counters", () =>
+  it.scoped("the process metrics are exported beside the gateway's", () =>
     Effect.gen(function*() {
-      const counter = Metric.counter("loopwire_test_metrics_counter", { incremental: true })
-      yield* Metric.incrementBy(counter, 2)
-      assert.strictEqual(yield* value("loopwire_test_metrics_counter"), 2)
+      const text = yield* (yield* Metrics.makeExposition()).text
+      assert.include(text, "# TYPE process_cpu_time_total counter")
+      assert.include(text, "# TYPE process_memory_usage gauge")
+      assert.include(text, "# TYPE nodejs_eventloop_utilization gauge")
+      assert.include(text, "# TYPE v8js_memory_heap_used gauge")
     }))
 
   it.effect("the store counts reads (and their hits) and writes", () =>
     Effect.gen(function*() {
-      const name = (kind: string) => `loopwire_response_store_${kind}{store="memory"}`
-      const before = { reads: yield* value(name("reads")), hits: yield* value(name("hits")), writes: yield* value(name("writes")) }
+      const read = Effect.map(Metrics.text, (text) => ({
+        reads: sample(text, `loopwire_response_store_reads_total{store="memory"}`),
+        hits: sample(text, `loopwire_response_store_hits_total{store="memory"}`),
+        writes: sample(text, `loopwire_response_store_writes_total{store="memory"}`)
+      }))
+      const before = yield* read
       const store = yield* ResponseStore.makeMemory()
       yield* store.put("t", record("resp_1"))
       assert.isTrue(Option.isSome(yield* store.get("t", "resp_1")))
       assert.isTrue(Option.isNone(yield* store.get("other", "resp_1")))
-      assert.strictEqual(yield* value(name("reads")), before.reads + 2)
-      assert.strictEqual(yield* value(name("hits")), before.hits + 1)
-      assert.strictEqual(yield* value(name("writes")), before.writes + 1)
+      const after = yield* read
+      assert.strictEqual(after.reads, before.reads + 2)
+      assert.strictEqual(after.hits, before.hits + 1)
+      assert.strictEqual(after.writes, before.writes + 1)
     }))
 })

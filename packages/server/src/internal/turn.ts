@@ -6,6 +6,7 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { randomBytes } from "node:crypto"
@@ -13,7 +14,10 @@ import type { ResponseCreate } from "@loopwire/protocol/ClientEvent"
 import type { InputItem, OutputItem } from "@loopwire/protocol/Items"
 import type { Response } from "@loopwire/protocol/Response"
 import { type ErrorEnvelope, type ServerEvent, withEnvelope } from "@loopwire/protocol/ServerEvent"
+import * as AccessLog from "../AccessLog.js"
 import type { Tenant } from "../Auth.js"
+import type * as Drain from "../Drain.js"
+import * as Metrics from "../Metrics.js"
 import type { GatewayConfigShape } from "../GatewayConfig.js"
 import { type ModelBackend, ModelBackendError, type ModelTurn } from "../ModelBackend.js"
 import type { ResponseStore } from "../ResponseStore.js"
@@ -70,6 +74,8 @@ export interface TurnEnv {
   /** The connection's warm state; absent in HTTP mode (continuations come from the store only). */
   readonly cache: StateCache["Type"] | undefined
   readonly store: ResponseStore["Type"]
+  /** The gateway's drain, which counts running responses; absent when the gateway was composed without one. */
+  readonly drain?: Drain.Shape | undefined
 }
 
 /**
@@ -118,6 +124,28 @@ export const isTerminal = (event: WireEvent): boolean => terminalTypes.has(event
 const numbered = (event: WireEvent, seq: number, streamId: string | undefined): WireEvent =>
   withEnvelope(event as ServerEvent, seq, streamId) as WireEvent
 
+const seconds = (fromNanos: bigint, toNanos: bigint) => Number(toNanos - fromNanos) / 1e9
+
+const lookupSeries = Metrics.series(Metrics.lookupDuration, "source", "result")
+const durationSeries = Metrics.series(Metrics.responseDuration, "mode")
+const firstEventSeries = Metrics.series(Metrics.timeToFirstEvent, "mode")
+const responsesSeries = Metrics.series(Metrics.responses, "mode", "kind", "status")
+const errorsSeries = Metrics.series(Metrics.errors, "code")
+const tokensSeries = Metrics.series(Metrics.tokens, "model", "tenant", "type")
+
+const lookupMetric = (source: string, hit: boolean) => lookupSeries(source, hit ? "hit" : "miss")
+
+// One lookup, timed into `loopwire_parent_lookup_duration_seconds` and traced.
+const timedLookup = <A>(source: string, lookup: Effect.Effect<Option.Option<A>>): Effect.Effect<Option.Option<A>> =>
+  Effect.clockWith((clock) => {
+    const started = clock.unsafeCurrentTimeNanos()
+    return Effect.tap(lookup, (found) =>
+      Effect.zipRight(
+        Effect.annotateCurrentSpan("loopwire.lookup.hit", Option.isSome(found)),
+        Metric.update(lookupMetric(source, Option.isSome(found)), seconds(started, clock.unsafeCurrentTimeNanos()))
+      ))
+  }).pipe(Effect.withSpan(`loopwire.${source}.get`, { attributes: { "loopwire.lookup.source": source } }))
+
 /** The parent of a continuation, from the connection cache first, then (when the request stores) the store. */
 const findParent = (
   env: TurnEnv,
@@ -126,14 +154,17 @@ const findParent = (
 ): Effect.Effect<Option.Option<{ readonly entry: CachedResponse; readonly lane: string | undefined }>> =>
   Effect.gen(function*() {
     if (env.cache !== undefined) {
-      const cached = yield* env.cache.get(env.connectionId, parentId)
+      const cached = yield* timedLookup("state_cache", env.cache.get(env.connectionId, parentId))
       if (Option.isSome(cached)) return Option.some({ entry: cached.value, lane: cached.value.lane })
     }
     if (request.store === false) return Option.none()
     // Hydration is the slow path (the stored context is measured once); an unavailable store is a miss, so the
     // client recovers with a full resend.
-    const stored = yield* env.store.get(env.tenant, parentId).pipe(
-      Effect.catchAll((error) => Effect.as(Effect.logWarning("response store lookup failed", error), Option.none()))
+    const stored = yield* timedLookup(
+      "response_store",
+      env.store.get(env.tenant, parentId).pipe(
+        Effect.catchAll((error) => Effect.as(Effect.logWarning("response store lookup failed", error), Option.none()))
+      )
     )
     return Option.map(stored, (record) => ({ entry: makeEntry(record), lane: undefined }))
   })
@@ -195,10 +226,7 @@ export const describeFailure = (cause: Cause.Cause<unknown>): {
  *
  * @internal
  */
-export const run = (
-  env: TurnEnv,
-  request: ResponseCreate,
-  options: {
+export interface RunOptions {
     readonly lane: string
     readonly streamId: string | undefined
     readonly sink: Sink
@@ -212,8 +240,9 @@ export const run = (
     /** Called when the response exists (before `response.created`) and when it ends. */
     readonly onStart?: ((running: Running) => void) | undefined
     readonly onEnd?: ((running: Running) => void) | undefined
-  }
-): Effect.Effect<Outcome> =>
+}
+
+const runTurn = (env: TurnEnv, request: ResponseCreate, options: RunOptions): Effect.Effect<Outcome> =>
   Effect.gen(function*() {
     const { lane, sink, streamId } = options
     const newInput = Chain.inputItems(request.input)
@@ -316,6 +345,8 @@ export const run = (
           : {})
       }
       let terminal: WireEvent | undefined
+      const clock = yield* Effect.clock
+      const generationStarted = clock.unsafeCurrentTimeNanos()
       const consumed = yield* env.backend.generate(modelTurn).pipe(
         Stream.takeUntil((event) => isTerminal(event as WireEvent)),
         Stream.runForEach((event) => {
@@ -329,7 +360,11 @@ export const run = (
           )
         }),
         Effect.sandbox,
-        Effect.either
+        Effect.either,
+        Effect.tap(() =>
+          Metric.update(Metrics.generationDuration, seconds(generationStarted, clock.unsafeCurrentTimeNanos()))
+        ),
+        Effect.withSpan("loopwire.backend.generate", { attributes: { "loopwire.response.id": running.id } })
       )
 
       if (terminal !== undefined) {
@@ -363,4 +398,93 @@ export const run = (
       yield* emit({ type: "response.failed", response: failed })
       return { _tag: "Finished", status: "failed", response: failed, parent: parentRef } as const
     }).pipe(Effect.ensuring(Effect.sync(() => options.onEnd?.(running))))
+  })
+
+const errorCodeOf = (outcome: Outcome): string | undefined => {
+  if (outcome._tag === "Rejected") return outcome.error.error.code ?? outcome.error.error.type ?? "error"
+  if (outcome.status !== "failed") return undefined
+  const error = (outcome.response as { readonly error?: { readonly code?: string | null } | null }).error
+  return error?.code ?? "server_error"
+}
+
+const usageTokens = (response: Response) => {
+  const usage = (response as { readonly usage?: { readonly input_tokens?: number; readonly output_tokens?: number } })
+    .usage
+  return { input: usage?.input_tokens, output: usage?.output_tokens }
+}
+
+/**
+ * Runs one `response.create` (see `runTurn`) as one traced, measured and logged turn: the span
+ * `loopwire.response` (response id, lane, delta or full, tenant, model, mode), the turn histograms, counters and
+ * in-flight gauge of `Metrics`, the access-log line, and the drain's count of running responses.
+ *
+ * @internal
+ */
+export const run = (env: TurnEnv, request: ResponseCreate, options: RunOptions): Effect.Effect<Outcome> =>
+  Effect.clockWith((clock) => {
+    const started = clock.unsafeCurrentTimeNanos()
+    const id = options.responseId ?? responseId()
+    const mode = env.cache === undefined ? "http" : "websocket"
+    const kind = request.previous_response_id == null ? "full" : "delta"
+    const model = typeof request.model === "string" && request.model !== "" ? request.model : env.config.defaultModel
+    let firstEvent: bigint | undefined
+    const sink: Sink = (event) => {
+      if (firstEvent === undefined) firstEvent = clock.unsafeCurrentTimeNanos()
+      return options.sink(event)
+    }
+    const observe = (outcome: Outcome) =>
+      Effect.gen(function*() {
+        const ended = clock.unsafeCurrentTimeNanos()
+        const status = outcome._tag === "Rejected" ? "rejected" : outcome.status
+        const code = errorCodeOf(outcome)
+        const usage = outcome._tag === "Finished" ? usageTokens(outcome.response) : { input: undefined, output: undefined }
+        yield* Metric.update(durationSeries(mode), seconds(started, ended))
+        if (firstEvent !== undefined) {
+          yield* Metric.update(firstEventSeries(mode), seconds(started, firstEvent))
+        }
+        yield* Metric.increment(responsesSeries(mode, kind, status))
+        if (code !== undefined) yield* Metric.increment(errorsSeries(code))
+        if (usage.input !== undefined) yield* Metric.incrementBy(tokensSeries(model, env.tenant, "input"), usage.input)
+        if (usage.output !== undefined) yield* Metric.incrementBy(tokensSeries(model, env.tenant, "output"), usage.output)
+        yield* Effect.annotateCurrentSpan({
+          "loopwire.response.status": status,
+          ...(code === undefined ? {} : { "error.type": code }),
+          ...(usage.input === undefined ? {} : { "gen_ai.usage.input_tokens": usage.input }),
+          ...(usage.output === undefined ? {} : { "gen_ai.usage.output_tokens": usage.output })
+        })
+        yield* AccessLog.turn({
+          mode,
+          connection: env.connectionId,
+          tenant: env.tenant,
+          response_id: id,
+          lane: options.streamId ?? "default",
+          kind,
+          model,
+          status,
+          error_code: code,
+          duration_ms: Math.round(Number(ended - started) / 1e4) / 100,
+          first_event_ms: firstEvent === undefined ? undefined : Math.round(Number(firstEvent - started) / 1e4) / 100,
+          input_tokens: usage.input,
+          output_tokens: usage.output
+        })
+      })
+    const turn = runTurn(env, request, { ...options, responseId: id, sink }).pipe(
+      Effect.tap(observe),
+      Effect.ensuring(Metric.incrementBy(Metrics.responsesInFlight, -1)),
+      (self) => Effect.zipRight(Metric.increment(Metrics.responsesInFlight), self),
+      Effect.withSpan("loopwire.response", {
+        kind: "server",
+        attributes: {
+          "loopwire.response.id": id,
+          "loopwire.lane": options.streamId ?? "default",
+          "loopwire.request.kind": kind,
+          "loopwire.mode": mode,
+          "loopwire.tenant": env.tenant,
+          "loopwire.connection.id": env.connectionId,
+          "gen_ai.request.model": model,
+          ...(request.previous_response_id == null ? {} : { "loopwire.previous_response_id": request.previous_response_id })
+        }
+      })
+    )
+    return env.drain === undefined ? turn : env.drain.track(turn)
   })
