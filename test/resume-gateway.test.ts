@@ -14,8 +14,9 @@ import * as ResumeLog from "@loopwire/server/ResumeLog"
 import type { Connection } from "@loopwire/transport/Connection"
 import * as FaultInjection from "@loopwire/transport/FaultInjection"
 import * as WebSocket from "@loopwire/transport/WebSocket"
-import { ConfigProvider, Duration, Effect, Layer, Queue, Schedule, Stream } from "effect"
+import { ConfigProvider, Duration, Effect, Exit, Layer, Queue, Schedule, Stream } from "effect"
 import type { Scope } from "effect"
+import * as CutProxy from "@loopwire/testkit/CutProxy"
 import * as TestRedis from "../packages/server/test/helpers/redisServer.js"
 
 const key = "sk-resume"
@@ -258,6 +259,80 @@ TestRedis.describe("resume across two gateway processes sharing Redis (--redis)"
       yield* second.send(create("hello", "lwr_1"))
       assert.deepStrictEqual(normalize(yield* second.untilDone), normalize(reference))
       assert.strictEqual(modelB.turns.length, 0)
+    }))
+  })
+})
+
+/** `dial` through a `CutProxy` in front of `baseUrl`: the `index`-th connection is cut after `plan(index)` bytes. */
+const proxied = (baseUrl: string, plan: (index: number) => number | undefined) =>
+  Effect.map(
+    Effect.orDie(CutProxy.make({ target: { host: "127.0.0.1", port: Number(new URL(baseUrl).port) }, plan })),
+    (proxy) => ({ proxy, url: `http://127.0.0.1:${proxy.port}` })
+  )
+
+/**
+ * The double cut (issue 16, item 1): the first connection is cut after `firstCut` events of a response; the
+ * reconnect presenting its token is cut after `secondCut` bytes of the 101 (it never learns its new token); the
+ * next reconnect presents the first token again. Returns the reassembled transcript.
+ */
+const doubleCut = (direct: string, viaProxy: string, firstCut: number) =>
+  Effect.gen(function*() {
+    const first = yield* dial(direct, { faults: { cutAfterFrames: { direction: "inbound", frames: firstCut } } })
+    const token = first.headers[ResumeHeaders.token]!
+    yield* first.send(create("hello", "lwr_1"))
+    const seen: Array<Json> = []
+    for (let i = 0; i < firstCut; i++) seen.push(yield* first.next)
+    yield* first.connection.closed
+    const cutReconnect = yield* Effect.exit(Effect.scoped(dial(viaProxy, { token })))
+    assert.isTrue(Exit.isFailure(cutReconnect), "the reconnect whose 101 was cut fails")
+    // The client never learned the second token: it presents the first again (backing off until the gateway has
+    // seen the cut connections drop).
+    const third = yield* dial(direct, { token }).pipe(
+      Effect.filterOrFail((client) => client.headers[ResumeHeaders.resumed] === "1", () => "not resumed"),
+      Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.compose(Schedule.recurs(100))))
+    )
+    const last = seen.length === 0 ? -1 : seen.at(-1)!.sequence_number
+    yield* third.send({ type: "loopwire.resume", loopwire_request_id: "lwr_1", starting_after: last })
+    return [...seen, ...(yield* third.untilDone)]
+  })
+
+describe("a reconnect cut inside its 101 does not lose the resume (issue 16)", () => {
+  for (const [firstCut, secondCut] of [[3, 0], [9, 100], [21, 230], [0, 180]] as const) {
+    it.live(`first cut after ${firstCut} events, then the 101 cut after ${secondCut} bytes: resumed once`, () => {
+      const model = slowModel()
+      return Effect.gen(function*() {
+        const baseUrl = yield* Gateway.baseUrl
+        const { proxy, url } = yield* proxied(baseUrl, () => secondCut)
+        const reference = yield* Effect.scoped(Effect.gen(function*() {
+          const client = yield* dial(baseUrl)
+          yield* client.send(create("hello", "lwr_ref"))
+          return yield* client.untilDone
+        }))
+        const transcript = yield* doubleCut(baseUrl, url, firstCut)
+        assert.strictEqual(proxy.cut(), 1)
+        assert.deepStrictEqual(normalize(transcript), normalize(reference))
+        assert.strictEqual(model.turns.length, 2, "no extra generation")
+      }).pipe(Effect.provide(gatewayLayer(model)), Effect.scoped)
+    })
+  }
+
+  it.live("across two processes sharing Redis: cut on A, the 101 of B cut, then resumed on A", () => {
+    const modelA = slowModel("20 millis")
+    const modelB = slowModel("20 millis")
+    return Effect.scoped(Effect.gen(function*() {
+      const redis = yield* TestRedis.start
+      const prefix = TestRedis.uniquePrefix("double-cut")
+      const a = yield* servedProcess(redis.url, prefix, modelA)
+      const b = yield* servedProcess(redis.url, prefix, modelB)
+      const { url } = yield* proxied(b, () => 120)
+      const reference = yield* Effect.scoped(Effect.gen(function*() {
+        const client = yield* dial(a)
+        yield* client.send(create("hello", "lwr_ref"))
+        return yield* client.untilDone
+      }))
+      const transcript = yield* doubleCut(a, url, 6)
+      assert.deepStrictEqual(normalize(transcript), normalize(reference))
+      assert.strictEqual(modelA.turns.length + modelB.turns.length, 2, "no extra generation")
     }))
   })
 })

@@ -606,7 +606,7 @@ const decodeAndHandle = (
 
 // Serves `connection` on `state` until the connection ends, then applies the close rule: a clean close (or no
 // resume) ends the session; a drop keeps it for the grace period, until another connection adopts it.
-const serveSocket = (state: SessionState, connection: Connection): Effect.Effect<void> =>
+const serveSocket = (state: SessionState, connection: Connection, confirmClaim: boolean): Effect.Effect<void> =>
   Effect.gen(function*() {
     const config = state.config
     // A send to a closed connection has no one to tell: the frame loop ends and the session's rule applies.
@@ -637,8 +637,23 @@ const serveSocket = (state: SessionState, connection: Connection): Effect.Effect
       Effect.forkScoped
     )
 
+    const handleFrame = onFrame(state, attachment)
+    // A connection whose upgrade claimed a session confirms on its first frame: its client has its new token.
+    let unconfirmed = confirmClaim && state.resume !== undefined && state.token !== undefined
+    const frameHandler = (text: string) => {
+      if (!unconfirmed) return handleFrame(text)
+      unconfirmed = false
+      const resume = state.resume!
+      return Effect.zipRight(
+        Effect.catchAll(
+          resume.log.confirm({ tenant: state.tenant, token: state.token! }),
+          ignoreLogError("confirm failed")
+        ),
+        handleFrame(text)
+      )
+    }
     yield* connection.frames.pipe(
-      Stream.runForEach(onFrame(state, attachment)),
+      Stream.runForEach(frameHandler),
       // Transport violations (binary, oversize, drops) were already answered with their close codes.
       Effect.catchAll((error) => Effect.logDebug("connection ended", error))
     )
@@ -735,7 +750,14 @@ export const handle = (connection: Connection, options: HandleOptions): Effect.E
     const resume = options.resume
     const sessions = resume?.sessions
     if (resume !== undefined && sessions !== undefined) {
-      const claimedToken = resume.claimed?.token
+      const claimed = resume.claimed
+      // The claimed session's state, or the presented token's when the claim followed a reconnect that never got
+      // through (its upgrade was abandoned before `handle`, so the state was never moved to its token).
+      const claimedToken = claimed === undefined
+        ? undefined
+        : sessions.byToken.has(claimed.token)
+        ? claimed.token
+        : claimed.presented
       const lost = claimedToken === undefined ? undefined : sessions.byToken.get(claimedToken)
       if (claimedToken !== undefined && lost !== undefined && !lost.finished && lost.tenant === options.tenant) {
         // Adopt the lost connection's state; the fiber that owns it keeps it alive until it is finished.
@@ -744,7 +766,7 @@ export const handle = (connection: Connection, options: HandleOptions): Effect.E
         lost.token = resume.session.token
         lost.resumed = true
         sessions.byToken.set(resume.session.token, lost)
-        return yield* serveSocket(lost, connection)
+        return yield* serveSocket(lost, connection, true)
       }
     }
     yield* owned(connection, options)
@@ -771,7 +793,7 @@ const owned = (connection: Connection, options: HandleOptions): Effect.Effect<vo
     if (state.book.size > 0) yield* Metric.incrementBy(Metrics.lanesActive, state.book.size)
     if (state.token !== undefined) options.resume?.sessions.byToken.set(state.token, state)
     yield* Effect.addFinalizer(() => finish(state))
-    yield* serveSocket(state, connection)
+    yield* serveSocket(state, connection, options.resume?.claimed !== undefined)
     yield* Deferred.await(state.done)
   }).pipe(
     Effect.scoped,

@@ -86,6 +86,9 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
   // Open connections of this process by resume token, and the claims waiting for a cut one to be suspended.
   const live = new Map<string, { readonly connection: Connection; readonly tenant: AuthModule.Tenant }>()
   const awaitingSuspend = new Map<string, Deferred.Deferred<void>>()
+  // Claims made here whose connection has not confirmed yet (no frame): presented token → the new connection's.
+  // A token presented again while its successor still looks open here gets that successor probed.
+  const successors = new Map<string, string>()
   const resumeLog = config.resume
     ? withSuspendSignal(yield* resumeLogFor(config), (token) => {
       const waiter = awaitingSuspend.get(token)
@@ -126,6 +129,7 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
         if (Either.isLeft(result)) yield* Effect.logWarning("resume claim failed", result.left)
         else claimed = Option.getOrUndefined(result.right)
         headers[ResumeHeaders.resumed] = claimed === undefined ? "0" : "1"
+        if (claimed !== undefined) successors.set(presented, token)
       }
       const resume: ConnectionHandler.ResumeOptions = { log, sessions, session, grace: config.resumeGrace, claimed }
       return { options: { tenant, resume }, headers }
@@ -136,6 +140,8 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
   // socket is cut (a drop: suspended, then claimable at once); an answer means it is alive, and it is left alone.
   const probe = (token: string, tenant: AuthModule.Tenant): Effect.Effect<void> =>
     Effect.suspend(() => {
+      const successor = successors.get(token)
+      if (!live.has(token) && successor !== undefined) token = successor
       const entry = live.get(token)
       // Another tenant's connection is never touched (its claim will fail anyway).
       if (entry === undefined || entry.tenant !== tenant || heartbeat === undefined) return Effect.void
@@ -208,8 +214,10 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
         const token = options.resume?.session.token
         if (token !== undefined) {
           const entry = { connection, tenant: options.tenant }
+          const presented = options.resume?.claimed?.presented
           const forget = Effect.sync(() => {
             if (live.get(token) === entry) live.delete(token)
+            if (presented !== undefined && successors.get(presented) === token) successors.delete(presented)
           })
           live.set(token, entry)
           yield* Effect.addFinalizer(() => forget)
@@ -223,7 +231,20 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
         }),
         Effect.scoped,
         Effect.provide(context)
-      )
+      ),
+    // The socket went before its 101 was written: its fresh session is a drop (so a claim it made can be followed
+    // by the client's next reconnect, which still presents the old token).
+    onAbandoned: (request) =>
+      Effect.suspend(() => {
+        const options = accepted.get(request)
+        accepted.delete(request)
+        const resume = options?.resume
+        if (resume === undefined) return Effect.void
+        const presented = resume.claimed?.presented
+        if (presented !== undefined && successors.get(presented) === resume.session.token) successors.delete(presented)
+        return Effect.catchAll(resume.log.suspend(resume.session), (error) =>
+          Effect.logWarning("resume log: suspend of an abandoned upgrade failed", error))
+      })
   }
 })
 

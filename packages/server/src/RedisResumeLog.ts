@@ -36,6 +36,7 @@ import {
   defaultGrace,
   defaultMaxBytes,
   invalidAppend,
+  maxPendingHops,
   notFound,
   type Options as BaseOptions,
   readBatch,
@@ -145,12 +146,20 @@ return 1
 `
 )
 
-// ARGV: token, into, grace, liveTtl → nil | { lanes, { requestId, value, ... } }
+// ARGV: token, into, grace, liveTtl, maxHops → nil | { lanes, { requestId, value, ... }, claimed token }
+// A presented token whose claim is still pending (its reconnect never confirmed) stands for that reconnect's session.
 const CLAIM = script(
   "Claim",
   `
-if ARGV[1] == ARGV[2] then return false end
-local s = sk(ARGV[1])
+local tok = ARGV[1]
+local hops = 0
+while hops < tonumber(ARGV[5]) and redis.call('HGET', sk(tok), 'state') == 'claimed'
+  and redis.call('HGET', sk(tok), 'pending') == '1' do
+  tok = redis.call('HGET', sk(tok), 'into')
+  hops = hops + 1
+end
+if tok == ARGV[2] then return false end
+local s = sk(tok)
 local t = sk(ARGV[2])
 if redis.call('HGET', s, 'state') ~= 'suspended' then return false end
 if tonumber(redis.call('HGET', s, 'until')) <= nowMs() then return false end
@@ -170,10 +179,24 @@ local lanes = redis.call('LRANGE', s .. ':lanes', 0, -1)
 for _, lane in ipairs(lanes) do addLane(t, lane) end
 for _, id in ipairs(redis.call('SMEMBERS', s .. ':resps')) do redis.call('SADD', t .. ':resps', id) end
 delSession(s)
-redis.call('HSET', s, 'state', 'claimed', 'into', ARGV[2])
+redis.call('HSET', s, 'state', 'claimed', 'into', ARGV[2], 'pending', 1)
+redis.call('HSET', t, 'from', tok)
 redis.call('PEXPIRE', s, ARGV[3])
 expireSession(t, ARGV[4])
-return { lanes, requests }
+return { lanes, requests, tok }
+`
+)
+
+// ARGV: token
+const CONFIRM = script(
+  "Confirm",
+  `
+local t = sk(ARGV[1])
+local from = redis.call('HGET', t, 'from')
+if not from then return 0 end
+if redis.call('HGET', sk(from), 'into') == ARGV[1] then redis.call('HSET', sk(from), 'pending', 0) end
+redis.call('HDEL', t, 'from')
+return 1
 `
 )
 
@@ -363,7 +386,7 @@ export const make = (options: Options = {}) =>
 
     const claim = (params: { readonly tenant: Tenant; readonly token: string; readonly into: string }) =>
       Effect.map(
-        run(params.tenant, CLAIM, [params.token, params.into, grace, liveTtl]),
+        run(params.tenant, CLAIM, [params.token, params.into, grace, liveTtl, maxPendingHops]),
         (reply): Option.Option<ClaimedSession> => {
           if (!Array.isArray(reply)) return Option.none()
           const flat = strings(reply[1])
@@ -372,9 +395,12 @@ export const make = (options: Options = {}) =>
             const request = decodeRequest(flat[i]!, flat[i + 1])
             if (request !== undefined) requests.push(request)
           }
-          return Option.some({ tenant: params.tenant, token: params.token, lanes: strings(reply[0]), requests })
+          const token = typeof reply[2] === "string" ? reply[2] : params.token
+          return Option.some({ tenant: params.tenant, token, presented: params.token, lanes: strings(reply[0]), requests })
         }
       )
+
+    const confirm = (ref: SessionRef) => Effect.asVoid(run(ref.tenant, CONFIRM, [ref.token]))
 
     const release = (ref: SessionRef) =>
       Effect.map(run(ref.tenant, RELEASE, [ref.token]), (reply): ReleaseResult => {
@@ -495,7 +521,7 @@ export const make = (options: Options = {}) =>
         return Stream.paginateChunkEffect(startingAfter, step)
       }))
 
-    return ResumeLog.of({ openSession, suspend, claim, release, begin, findRequest, read })
+    return ResumeLog.of({ openSession, suspend, claim, confirm, release, begin, findRequest, read })
   })
 
 /**

@@ -8,6 +8,7 @@
  *
  * How the gateway uses it:
  * - on upgrade: `openSession({ tenant, token })`; with a presented token, `claim({ tenant, token, into })`;
+ * - on the first frame of a connection whose upgrade claimed: `confirm(session)` (the client has its new token);
  * - when it accepts a `response.create` (before its first event, `response.queued` included):
  *   `begin({ session, responseId, lane, requestId })`, then `writer.append(sequenceNumber, frame)` for every
  *   frame it sends (the encoded text, exactly as written to the socket), and `writer.end` after the terminal event;
@@ -78,7 +79,9 @@ export interface RequestRef {
 
 /**
  * What a successful claim hands to the resuming connection: the lost connection's lane names and its requests
- * (oldest first). They now also belong to the `into` session.
+ * (oldest first). They now also belong to the `into` session. `token` is the session that was transferred: the
+ * presented one, or, when the presented token's last claim was never confirmed (that reconnect was cut inside its
+ * 101), the session of that unconfirmed reconnect.
  *
  * @since 0.1.0
  * @category models
@@ -86,6 +89,8 @@ export interface RequestRef {
 export interface ClaimedSession {
   readonly tenant: Tenant
   readonly token: string
+  /** The token the client presented (equal to `token` unless an unconfirmed claim was followed). */
+  readonly presented: string
   readonly lanes: ReadonlyArray<string>
   readonly requests: ReadonlyArray<RequestRef>
 }
@@ -144,10 +149,19 @@ export interface Shape {
    * Atomically transfers a suspended session to the live session `into` (same tenant), exactly once: its lanes and
    * requests are merged into `into` and the token is spent. None for an unknown, live, expired, spent or other
    * tenant's token (and for `token === into`). Of two concurrent claims, at most one succeeds.
+   *
+   * A claim stays pending until `confirm(into)`: until then the client may never have received `into` (its 101 was
+   * cut), so presenting the old token again follows the pending claim and claims `into`'s session instead (when it
+   * is suspended in its turn): the same transfer, once, to the connection that did get through.
    */
   readonly claim: (
     params: { readonly tenant: Tenant; readonly token: string; readonly into: string }
   ) => Effect.Effect<Option.Option<ClaimedSession>, ResumeLogError>
+  /**
+   * The client of `session` has provably received its token (a frame arrived on its connection): the claim that
+   * made it (if any) is final, and the token that claim spent can no longer be followed.
+   */
+  readonly confirm: (session: SessionRef) => Effect.Effect<void, ResumeLogError>
   /** Ends a session (grace period over, or clean close): drops it and its responses' logs unless it was claimed. */
   readonly release: (session: SessionRef) => Effect.Effect<ReleaseResult, ResumeLogError>
   /**
@@ -250,6 +264,9 @@ export const invalidAppend = (responseId: string, sequenceNumber: number, detail
 /** @internal */
 export const readBatch = 256
 
+/** How many unconfirmed claims a presented token is followed through (each is one reconnect cut in its 101). @internal */
+export const maxPendingHops = 16
+
 interface Log {
   readonly key: string
   readonly responseId: string
@@ -265,6 +282,10 @@ interface Session {
   state: "Live" | "Suspended" | "Claimed"
   until: number
   into: string | undefined
+  /** Claimed, and `into` has not confirmed yet: presenting this token again follows the claim. */
+  pending: boolean
+  /** The token whose claim made this session and is not confirmed yet. */
+  from: string | undefined
   readonly lanes: Set<string>
   readonly requests: Map<string, RequestRef>
   /** Log keys of every response begun on this session. */
@@ -340,6 +361,8 @@ export const makeMemory = (options: Options = {}): Effect.Effect<Shape> =>
           state: "Live",
           until: Number.POSITIVE_INFINITY,
           into: undefined,
+          pending: false,
+          from: undefined,
           lanes: new Set(),
           requests: new Map(),
           responses: new Set()
@@ -356,11 +379,23 @@ export const makeMemory = (options: Options = {}): Effect.Effect<Shape> =>
         if (graceMillis <= 0) dropSession(ref.token)
       })
 
+    // The session a presented token stands for: itself, or along claims not confirmed yet (bounded hops).
+    const pendingTarget = (token: string): string => {
+      let current = token
+      for (let hops = 0; hops < maxPendingHops; hops++) {
+        const session = sessions.get(current)
+        if (session === undefined || session.state !== "Claimed" || !session.pending || session.into === undefined) break
+        current = session.into
+      }
+      return current
+    }
+
     const claim = (params: { readonly tenant: Tenant; readonly token: string; readonly into: string }) =>
       withNow((now): Option.Option<ClaimedSession> => {
-        const session = sessions.get(params.token)
+        const token = pendingTarget(params.token)
+        const session = sessions.get(token)
         if (
-          params.token === params.into || session === undefined || session.tenant !== params.tenant ||
+          token === params.into || session === undefined || session.tenant !== params.tenant ||
           session.state !== "Suspended" || session.until <= now
         ) return Option.none()
         let target = sessions.get(params.into)
@@ -370,6 +405,8 @@ export const makeMemory = (options: Options = {}): Effect.Effect<Shape> =>
             state: "Live",
             until: Number.POSITIVE_INFINITY,
             into: undefined,
+            pending: false,
+            from: undefined,
             lanes: new Set(),
             requests: new Map(),
             responses: new Set()
@@ -380,7 +417,8 @@ export const makeMemory = (options: Options = {}): Effect.Effect<Shape> =>
         }
         const claimed: ClaimedSession = {
           tenant: session.tenant,
-          token: params.token,
+          token,
+          presented: params.token,
           lanes: [...session.lanes],
           requests: [...session.requests.values()]
         }
@@ -393,10 +431,22 @@ export const makeMemory = (options: Options = {}): Effect.Effect<Shape> =>
         // The spent token is remembered for one grace period, so late `begin`s of the old connection follow it.
         session.state = "Claimed"
         session.into = params.into
+        session.pending = true
+        session.from = undefined
         session.until = now + graceMillis
-        timedSessions.delete(params.token)
-        timedSessions.set(params.token, session.until)
+        target.from = token
+        timedSessions.delete(token)
+        timedSessions.set(token, session.until)
         return Option.some(claimed)
+      })
+
+    const confirm = (ref: SessionRef) =>
+      withNow(() => {
+        const session = sessions.get(ref.token)
+        if (session === undefined || session.tenant !== ref.tenant || session.from === undefined) return
+        const from = sessions.get(session.from)
+        if (from !== undefined && from.into === ref.token) from.pending = false
+        session.from = undefined
       })
 
     const release = (ref: SessionRef) =>
@@ -514,7 +564,7 @@ export const makeMemory = (options: Options = {}): Effect.Effect<Shape> =>
         return Stream.paginateChunkEffect(startingAfter, step)
       }))
 
-    return ResumeLog.of({ openSession, suspend, claim, release, begin, findRequest, read })
+    return ResumeLog.of({ openSession, suspend, claim, confirm, release, begin, findRequest, read })
   })
 
 /**

@@ -175,6 +175,35 @@ TestRedis.layer(ServerLive, { excludeTestServices: true })("RedisResumeLog (real
       }
     }))
 
+  it.scoped("an unconfirmed claim is followed by the old token on another process; a confirmed one is final", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* twoProcesses("pending")
+      yield* a.openSession(session("old"))
+      yield* a.begin({ session: session("old"), responseId: "r1", lane: "a", requestId: "lwr_1" })
+      yield* a.suspend(session("old"))
+      yield* b.openSession(session("cut"))
+      assert.isTrue(Option.isSome(yield* b.claim({ tenant: "acme", token: "old", into: "cut" })))
+      assert.isTrue(Option.isNone(yield* a.claim({ tenant: "acme", token: "old", into: "x" })), "successor live")
+      yield* b.suspend(session("cut"))
+      yield* a.openSession(session("next"))
+      yield* b.openSession(session("rival"))
+      const outcomes = yield* Effect.all([
+        a.claim({ tenant: "acme", token: "old", into: "next" }),
+        b.claim({ tenant: "acme", token: "old", into: "rival" })
+      ], { concurrency: "unbounded" })
+      assert.strictEqual(outcomes.filter(Option.isSome).length, 1, "at most one")
+      const claimed = Option.getOrThrow(outcomes.find(Option.isSome)!)
+      const winner = Option.isSome(outcomes[0]) ? "next" : "rival"
+      assert.strictEqual(claimed.token, "cut")
+      assert.strictEqual(claimed.presented, "old")
+      assert.deepStrictEqual(claimed.requests, [{ requestId: "lwr_1", responseId: "r1", lane: "a" }])
+      yield* a.confirm(session(winner))
+      yield* a.suspend(session(winner))
+      yield* b.openSession(session("last"))
+      assert.isTrue(Option.isNone(yield* b.claim({ tenant: "acme", token: "old", into: "last" })), "old spent")
+      assert.isTrue(Option.isSome(yield* b.claim({ tenant: "acme", token: winner, into: "last" })))
+    }))
+
   it.scoped("claim moves lanes and requests into the new session; late begins follow; release says Claimed", () =>
     Effect.gen(function*() {
       const [a, b] = yield* twoProcesses("move")

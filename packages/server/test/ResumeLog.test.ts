@@ -264,6 +264,39 @@ describe("ResumeLog (memory): sessions", () => {
       assert.isTrue(Option.isNone(yield* log.claim({ tenant: "acme", token: "old", into: "other" })))
     }))
 
+  it.effect("an unconfirmed claim is followed by the old token once; a confirmed one is final", () =>
+    Effect.gen(function*() {
+      const log = yield* ResumeLog.make()
+      yield* log.openSession(session("old"))
+      yield* log.begin({ session: session("old"), responseId: "r1", lane: "a", requestId: "lwr_1" })
+      yield* log.suspend(session("old"))
+      yield* log.openSession(session("cut"))
+      assert.isTrue(Option.isSome(yield* log.claim({ tenant: "acme", token: "old", into: "cut" })))
+      // The reconnect that claimed is still open: no second claim of its session.
+      assert.isTrue(Option.isNone(yield* log.claim({ tenant: "acme", token: "old", into: "x" })), "successor live")
+      // Its 101 was cut: it drops without a frame; the old token, presented again, claims its session.
+      yield* log.suspend(session("cut"))
+      yield* log.openSession(session("next"))
+      yield* log.openSession(session("rival"))
+      const [first, second] = yield* Effect.all([
+        log.claim({ tenant: "acme", token: "old", into: "next" }),
+        log.claim({ tenant: "acme", token: "old", into: "rival" })
+      ], { concurrency: "unbounded" })
+      assert.isTrue(Option.isNone(second), "at most one")
+      const claimed = Option.getOrThrow(first)
+      assert.strictEqual(claimed.token, "cut")
+      assert.strictEqual(claimed.presented, "old")
+      assert.deepStrictEqual(claimed.requests, [{ requestId: "lwr_1", responseId: "r1", lane: "a" }])
+      assert.isTrue(Option.isSome(yield* log.findRequest(session("next"), "lwr_1")))
+      // Confirmed (a frame arrived on "next"): after its drop only its own token claims it.
+      yield* log.confirm(session("next"))
+      yield* log.suspend(session("next"))
+      yield* log.openSession(session("last"))
+      assert.isTrue(Option.isNone(yield* log.claim({ tenant: "acme", token: "old", into: "last" })), "old spent")
+      assert.isTrue(Option.isNone(yield* log.claim({ tenant: "acme", token: "cut", into: "last" })), "cut spent")
+      assert.isTrue(Option.isSome(yield* log.claim({ tenant: "acme", token: "next", into: "last" })))
+    }))
+
   it.effect("no claim for another tenant, an unknown token, itself, or after the grace period", () =>
     Effect.gen(function*() {
       const log = yield* ResumeLog.make({ grace: "60 seconds" })

@@ -92,6 +92,11 @@ export const reject = (
 export interface Handler<R> {
   readonly onUpgrade?: ((request: UpgradeRequest) => Effect.Effect<Decision, unknown, R>) | undefined
   readonly handle: (connection: Connection, request: UpgradeRequest) => Effect.Effect<void, unknown, R>
+  /**
+   * An upgrade `onUpgrade` accepted whose socket went before the 101 was written (`handle` will not run for it):
+   * undo what the decision reserved.
+   */
+  readonly onAbandoned?: ((request: UpgradeRequest) => Effect.Effect<void, never, R>) | undefined
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/

@@ -252,7 +252,10 @@ export const attach = <R>(
           }
           if (decision.protocol !== undefined) chosenProtocol.set(nodeRequest, decision.protocol)
           const connection = yield* accept(nodeRequest, socket, head, request, decision.headers)
-          if (connection === undefined) return
+          if (connection === undefined) {
+            if (options.onAbandoned !== undefined) yield* options.onAbandoned(request)
+            return
+          }
           yield* serveConnection(options, connection, request)
         }).pipe(Effect.onInterrupt(() => Effect.sync(() => socket.destroy())))
       )
