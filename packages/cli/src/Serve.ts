@@ -11,6 +11,7 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import type { FileSystem } from "@effect/platform/FileSystem"
 import * as AccessLog from "@loopwire/server/AccessLog"
 import * as Auth from "@loopwire/server/Auth"
+import * as BrowserGuard from "@loopwire/server/BrowserGuard"
 import * as Drain from "@loopwire/server/Drain"
 import * as Gateway from "@loopwire/server/Gateway"
 import * as GatewayConfig from "@loopwire/server/GatewayConfig"
@@ -177,6 +178,20 @@ export const options = {
     "http-keep-alive-timeout",
     "How long an idle HTTP keep-alive connection stays open after a response, e.g. '65 seconds' (keep it above your load balancer's idle timeout). Env LOOPWIRE_HTTP_KEEP_ALIVE_TIMEOUT, default 65 seconds."
   ),
+  allowedOrigins: Options.text("allowed-origins").pipe(
+    Options.withDescription(
+      "Comma-separated browser origins (scheme://host[:port], or *) allowed to connect; a request carrying another Origin gets 403 origin_not_allowed. Env LOOPWIRE_ALLOWED_ORIGINS, default none (requests without Origin are unaffected)."
+    ),
+    Options.map(BrowserGuard.parseList),
+    Options.optional
+  ),
+  allowedHosts: Options.text("allowed-hosts").pipe(
+    Options.withDescription(
+      "Comma-separated Host names accepted besides IP literals, localhost and --host (* any, .example.com its subdomains); others get 403 host_not_allowed (DNS rebinding). Checked while --api-keys is unset, always once set. Env LOOPWIRE_ALLOWED_HOSTS, default none."
+    ),
+    Options.map(BrowserGuard.parseList),
+    Options.optional
+  ),
   redis: Options.redacted("redis").pipe(
     Options.withDescription(
       "Share stored responses and resume logs through Redis (redis://host:6379), for several gateway processes. Env LOOPWIRE_REDIS_URL; unset = in memory."
@@ -256,7 +271,9 @@ export const configOverrides = (o: ServeOptions): Partial<GatewayConfig.GatewayC
   ...some(o.resumeLogBytes, "resumeLogBytes"),
   ...some(o.heartbeatInterval, "heartbeatInterval"),
   ...some(o.heartbeatTimeout, "heartbeatTimeout"),
-  ...some(o.httpKeepAliveTimeout, "httpKeepAliveTimeout")
+  ...some(o.httpKeepAliveTimeout, "httpKeepAliveTimeout"),
+  ...some(o.allowedOrigins, "allowedOrigins"),
+  ...some(o.allowedHosts, "allowedHosts")
 })
 
 // The flag and environment variable of each GatewayConfig field a flag sets.

@@ -49,6 +49,8 @@ export class AuthError extends Schema.TaggedError<AuthError>("@loopwire/server/A
 export interface Shape {
   /** Authenticates the value of an `Authorization` header (undefined when the header is absent). */
   readonly authenticate: (authorization: string | undefined) => Effect.Effect<Tenant, AuthError>
+  /** True when anyone gets in (`allowAll`): the gateway then also checks `Host` against DNS rebinding. */
+  readonly open?: boolean | undefined
 }
 
 /**
@@ -99,7 +101,7 @@ const invalidKey = () =>
  */
 export const allowAll = (tenant: Tenant = defaultTenant): Shape => {
   const result = Effect.succeed(tenant)
-  return { authenticate: () => result }
+  return { authenticate: () => result, open: true }
 }
 
 // Keys are compared by digest so the lookup's timing does not depend on how much of a key matched.

@@ -39,6 +39,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as AccessLog from "./AccessLog.js"
 import * as AuthModule from "./Auth.js"
+import * as BrowserGuard from "./BrowserGuard.js"
 import * as ConnectionHandler from "./ConnectionHandler.js"
 import * as DrainModule from "./Drain.js"
 import * as GatewayConfig from "./GatewayConfig.js"
@@ -166,9 +167,16 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
       )
     })
 
+  const policy = HttpApi.guardPolicy(config, auth)
   return {
     onUpgrade: (request) =>
       Effect.flatMap(authenticate(request), (result): Effect.Effect<Upgrade.Decision> => {
+        const refused = BrowserGuard.check(policy, request.headers)
+        if (refused !== undefined) {
+          return Effect.succeed(
+            reject(BrowserGuard.refusedStatus, JSON.stringify({ error: refused.error }), { "content-type": "application/json" })
+          )
+        }
         if (Either.isLeft(result)) {
           return Effect.succeed(reject(401, HttpApi.unauthorizedBody(result.left), {
             "content-type": "application/json",
@@ -317,7 +325,7 @@ export const layerRoutes: Layer.Layer<
   const config = yield* GatewayConfig.GatewayConfig
   const handler = yield* upgradeHandler
   return Layer.merge(
-    HttpServerModule.serve(HttpApi.router).pipe(Layer.provide(Metrics.layerExposition)),
+    HttpServerModule.serve(HttpApi.app).pipe(Layer.provide(Metrics.layerExposition)),
     WebSocketServer.layer({ path, maxPayload: config.maxFrameBytes, ...handler })
   )
 }))

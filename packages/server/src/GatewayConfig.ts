@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import { parseList } from "./BrowserGuard.js"
 
 /**
  * @since 0.1.0
@@ -71,6 +72,18 @@ export interface GatewayConfigShape {
    * server's close (a reset on the client's side). Headers must arrive within this plus one second.
    */
   readonly httpKeepAliveTimeout: Duration.Duration
+  /**
+   * Browser origins allowed to open WebSocket upgrades and send HTTP requests (exact `scheme://host[:port]`, `*`
+   * for any). Requests that carry an `Origin` not listed get 403 `origin_not_allowed`; requests without one
+   * (non-browser clients) are unaffected. Default none.
+   */
+  readonly allowedOrigins: ReadonlyArray<string>
+  /**
+   * Host names accepted in `Host` besides IP literals, `localhost` and `host` (`*` any, `.example.com` its
+   * subdomains); others get 403 `host_not_allowed` (DNS rebinding). Checked while authentication is allow-all,
+   * and always when this list is not empty. Default none.
+   */
+  readonly allowedHosts: ReadonlyArray<string>
 }
 
 /**
@@ -98,7 +111,9 @@ export const defaults: GatewayConfigShape = {
   resumeLogBytes: 8 * 1024 * 1024,
   heartbeatInterval: Duration.seconds(30),
   heartbeatTimeout: Duration.seconds(10),
-  httpKeepAliveTimeout: Duration.seconds(65)
+  httpKeepAliveTimeout: Duration.seconds(65),
+  allowedOrigins: [],
+  allowedHosts: []
 }
 
 /**
@@ -142,6 +157,13 @@ const durationOrZero = (name: string, fallback: Duration.Duration) =>
     Config.withDefault(fallback)
   )
 
+// A comma-separated list; unset or empty = none.
+const commaList = (name: string): Config.Config<ReadonlyArray<string>> =>
+  Config.string(name).pipe(
+    Config.map(parseList),
+    Config.withDefault([] as ReadonlyArray<string>)
+  )
+
 /**
  * Reads every field from the environment (`LOOPWIRE_HOST`, `LOOPWIRE_PORT`, `LOOPWIRE_MAX_CONNECTION_AGE`
  * (a duration such as `60 minutes`), `LOOPWIRE_MAX_IN_FLIGHT`, `LOOPWIRE_MAX_LANES`, `LOOPWIRE_MAX_QUEUED`,
@@ -149,7 +171,8 @@ const durationOrZero = (name: string, fallback: Duration.Duration) =>
  * `LOOPWIRE_MAX_STRING_LENGTH`, `LOOPWIRE_REJECT_WEBSOCKET`,
  * `LOOPWIRE_DEFAULT_MODEL`, `LOOPWIRE_RESUME`, `LOOPWIRE_RESUME_GRACE` (a duration), `LOOPWIRE_RESUME_LOG_BYTES`,
  * `LOOPWIRE_HEARTBEAT_INTERVAL` and `LOOPWIRE_HEARTBEAT_TIMEOUT` (durations; `0` turns the heartbeat off),
- * `LOOPWIRE_HTTP_KEEP_ALIVE_TIMEOUT` (a duration)), each
+ * `LOOPWIRE_HTTP_KEEP_ALIVE_TIMEOUT` (a duration), `LOOPWIRE_ALLOWED_ORIGINS` and `LOOPWIRE_ALLOWED_HOSTS`
+ * (comma-separated lists)), each
  * falling back to its default. Limits are validated (`maxInFlight`, `maxFrameBytes`, `maxDepth`,
  * `maxStringLength` and `resumeLogBytes` at least 1, the others at least 0).
  *
@@ -180,7 +203,9 @@ export const config: Config.Config<GatewayConfigShape> = Config.all({
   heartbeatTimeout: durationOrZero("LOOPWIRE_HEARTBEAT_TIMEOUT", defaults.heartbeatTimeout),
   httpKeepAliveTimeout: Config.duration("LOOPWIRE_HTTP_KEEP_ALIVE_TIMEOUT").pipe(
     Config.withDefault(defaults.httpKeepAliveTimeout)
-  )
+  ),
+  allowedOrigins: commaList("LOOPWIRE_ALLOWED_ORIGINS"),
+  allowedHosts: commaList("LOOPWIRE_ALLOWED_HOSTS")
 })
 
 /**

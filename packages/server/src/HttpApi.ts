@@ -11,6 +11,7 @@
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type { RouteNotFound } from "@effect/platform/HttpServerError"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as ProtocolError from "@loopwire/protocol/ProtocolError"
 import type { FrameLimits } from "@loopwire/protocol/FrameLimits"
@@ -21,8 +22,9 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
-import { Auth, type AuthError } from "./Auth.js"
-import { GatewayConfig } from "./GatewayConfig.js"
+import { Auth, type AuthError, type Shape as AuthShape } from "./Auth.js"
+import * as BrowserGuard from "./BrowserGuard.js"
+import { GatewayConfig, type GatewayConfigShape } from "./GatewayConfig.js"
 import * as Protocol from "./internal/protocol.js"
 import * as Turn from "./internal/turn.js"
 import * as Drain from "./Drain.js"
@@ -242,3 +244,35 @@ export const router: HttpRouter.HttpRouter<never, Requirements> = HttpRouter.emp
   HttpRouter.post("/v1/responses", createResponse),
   HttpRouter.get("/v1/responses/:id", retrieveResponse)
 )
+
+/**
+ * The browser-facing policy of a gateway (`BrowserGuard`) from its configuration and authentication.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const guardPolicy = (config: GatewayConfigShape, auth: AuthShape): BrowserGuard.Policy => ({
+  allowedOrigins: config.allowedOrigins,
+  allowedHosts: config.allowedHosts,
+  listenHost: config.host,
+  openAuth: auth.open === true
+})
+
+/**
+ * The gateway's HTTP app: {@link router} behind `BrowserGuard` (a foreign `Origin` or, while authentication is
+ * allow-all, a foreign `Host` gets 403 before any route runs).
+ *
+ * @since 0.1.0
+ * @category routers
+ */
+export const app: Effect.Effect<
+  HttpServerResponse.HttpServerResponse,
+  RouteNotFound,
+  Requirements | HttpServerRequest.HttpServerRequest
+> = Effect.gen(function*() {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const policy = guardPolicy(yield* GatewayConfig, yield* Auth)
+  const refused = BrowserGuard.check(policy, { origin: request.headers["origin"], host: request.headers["host"] })
+  if (refused !== undefined) return errorResponse(refused)
+  return yield* router
+})

@@ -15,6 +15,11 @@ export * as Auth from "./Auth.js"
 /**
  * @since 0.1.0
  */
+export * as BrowserGuard from "./BrowserGuard.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as ChainContext from "./ChainContext.js"
 
 /**
