@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type { RouteNotFound } from "@effect/platform/HttpServerError"
@@ -25,6 +25,7 @@ import * as Stream from "effect/Stream"
 import { Auth, type AuthError, type Shape as AuthShape } from "./Auth.js"
 import * as BrowserGuard from "./BrowserGuard.js"
 import { GatewayConfig, type GatewayConfigShape } from "./GatewayConfig.js"
+import * as HttpBody from "./internal/httpBody.js"
 import * as Protocol from "./internal/protocol.js"
 import * as Turn from "./internal/turn.js"
 import * as Drain from "./Drain.js"
@@ -98,23 +99,42 @@ const authenticate = (request: HttpServerRequest.HttpServerRequest) =>
         }))
     ))
 
-// The same validation as a WebSocket frame (Codec.decodeClientEventUnknown: structural limits and `__proto__`
-// keys first, then the schema), after the two HTTP-only rules.
-const decodeBody = (text: string, limits: FrameLimits): Either.Either<Protocol.ResponseCreate, ErrorEnvelope> => {
-  let body: unknown
-  try {
-    body = JSON.parse(text)
-  } catch (e) {
-    return Either.left(Protocol.invalidBody(
-      `We could not parse the JSON body of your request (${e instanceof Error ? e.message : String(e)}).`
-    ))
+/**
+ * Decodes a `POST /v1/responses` body exactly as WebSocket mode decodes a frame (same codec entry, so the same
+ * structural limits, own-property lookups and `__proto__` guard): the body is made the text of a
+ * `response.create` frame by adding `"type":"response.create"` as its last member (a `type` in the body is thus
+ * overridden, as it always was), under the gateway's structural `limits`. Pure.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeBody = (
+  text: string,
+  limits: FrameLimits
+): Either.Either<Protocol.ResponseCreate, ErrorEnvelope> => {
+  const trimmed = text.trim()
+  if (!trimmed.startsWith("{") || !trimmed.endsWith("}")) {
+    // Not an object: the codec's own answer for invalid JSON, else ours for a JSON value that is no object.
+    const asFrame = Protocol.decode(trimmed, limits)
+    return Either.isLeft(asFrame) && asFrame.left.error.code === "invalid_json"
+      ? Either.left(asFrame.left)
+      : Either.left(Protocol.invalidBody("The request body must be a JSON object."))
   }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    return Either.left(Protocol.invalidBody("The request body must be a JSON object."))
-  }
-  if (Object.hasOwn(body, "stream_id")) return Either.left(Protocol.streamIdOverHttp())
-  return Protocol.decodeCreate({ ...body, type: "response.create" }, limits)
+  const members = trimmed.slice(1, -1)
+  const frame = `{${members}${members.trim() === "" ? "" : ","}"type":"response.create"}`
+  const decoded = Protocol.decode(frame, limits)
+  if (Either.isLeft(decoded)) return Either.left(decoded.left)
+  const create = decoded.right as Protocol.ResponseCreate
+  if (Object.hasOwn(create, "stream_id")) return Either.left(Protocol.streamIdOverHttp())
+  return Either.right(create)
 }
+
+// A turn that died (a bug, or an input the server could not handle): logged, answered as a 500 `server_error`.
+const failedTurn = (defect: unknown): Effect.Effect<Turn.Outcome> =>
+  Effect.as(
+    Effect.logError("HTTP response failed", defect),
+    { _tag: "Rejected", error: Protocol.serverError(), parent: undefined } as const
+  )
 
 /**
  * `POST /v1/responses`.
@@ -131,14 +151,12 @@ export const createResponse: Effect.Effect<
   const config = yield* GatewayConfig
   const authenticated = yield* authenticate(request)
   if (Either.isLeft(authenticated)) return authenticated.left
-  const text = yield* request.text.pipe(
-    HttpIncomingMessage.withMaxBodySize(Option.some(config.maxFrameBytes)),
-    Effect.either
-  )
-  if (Either.isLeft(text)) {
-    return errorResponse(Protocol.invalidBody(`The request body could not be read (larger than ${config.maxFrameBytes} bytes?).`))
+  const body = yield* HttpBody.read(NodeHttpServerRequest.toIncomingMessage(request), config.maxFrameBytes)
+  if (body._tag === "TooLarge") return errorResponse(Protocol.bodyTooLarge(config.maxFrameBytes))
+  if (body._tag === "Failed") {
+    return errorResponse(Protocol.invalidBody(`The request body could not be read (${body.message}).`))
   }
-  const decoded = decodeBody(text.right, Protocol.frameLimits(config))
+  const decoded = decodeBody(body.text, Protocol.frameLimits(config))
   if (Either.isLeft(decoded)) return errorResponse(decoded.left)
   const create = decoded.right
   if (create.background === true) return errorResponse(Protocol.backgroundUnsupported())
@@ -156,7 +174,9 @@ export const createResponse: Effect.Effect<
   const base = { lane: Lanes.defaultLane, streamId: undefined }
 
   if (create.stream !== true) {
-    const outcome = yield* Turn.run(env, create, { ...base, sink: () => Effect.void })
+    const outcome = yield* Turn.run(env, create, { ...base, sink: () => Effect.void }).pipe(
+      Effect.catchAllDefect(failedTurn)
+    )
     return outcome._tag === "Rejected"
       ? errorResponse(outcome.error)
       : HttpServerResponse.unsafeJson(outcome.response)
@@ -165,10 +185,21 @@ export const createResponse: Effect.Effect<
   // SSE: the status must be known before the first byte, so wait for the first event (or the rejection).
   type Item = { readonly _tag: "Frame"; readonly text: string } | { readonly _tag: "End"; readonly outcome: Turn.Outcome }
   const queue = yield* Queue.unbounded<Item>()
+  let started = false
   const fiber = yield* Turn.run(env, create, {
     ...base,
-    sink: (event) => Queue.offer(queue, { _tag: "Frame", text: sseFrame(event) })
+    sink: (event) => {
+      started = true
+      return Queue.offer(queue, { _tag: "Frame", text: sseFrame(event) })
+    }
   }).pipe(
+    // A defect after the first event: the stream ends with an `error` event instead of hanging.
+    Effect.catchAllDefect((defect) =>
+      Effect.tap(failedTurn(defect), (outcome) =>
+        started && outcome._tag === "Rejected"
+          ? Queue.offer(queue, { _tag: "Frame", text: sseFrame(outcome.error) })
+          : Effect.void)
+    ),
     Effect.flatMap((outcome) => Queue.offer(queue, { _tag: "End", outcome })),
     Effect.forkDaemon
   )
@@ -186,7 +217,11 @@ export const createResponse: Effect.Effect<
     ),
     { contentType: "text/event-stream", headers: { "cache-control": "no-cache" } }
   )
-})
+}).pipe(
+  Effect.catchAllDefect((defect) =>
+    Effect.as(Effect.logError("HTTP request failed", defect), errorResponse(Protocol.serverError()))
+  )
+)
 
 /**
  * `GET /v1/responses/:id`: a stored response of the caller's tenant (404 for unknown ids and other tenants').

@@ -58,13 +58,6 @@ export const decode = (text: string, limits: FrameLimits): Either.Either<Decoded
   return Either.left(Codec.clientFrameErrorToFrame(error))
 }
 
-/** Validates a JSON value as a `response.create` (HTTP mode's body, with `type` added). */
-export const decodeCreate = (value: unknown, limits: FrameLimits): Either.Either<ResponseCreate, ErrorEnvelope> =>
-  Either.match(Codec.decodeClientEventUnknown(value, limits), {
-    onLeft: (error) => Either.left(Codec.clientFrameErrorToFrame(error)),
-    onRight: (event) => Either.right(event as ResponseCreate)
-  })
-
 export const streamLimitReached = (streamId: string, maxLanes: number): ErrorEnvelope =>
   ProtocolError.websocketStreamLimitReached(maxLanes, streamId)
 
@@ -140,6 +133,16 @@ export const tooManyQueued = (limit: number, streamId?: string): ErrorEnvelope =
       `This WebSocket connection already has ${limit} queued responses. Wait for responses to finish before sending more.`,
     param: null,
     streamId
+  })
+
+/** HTTP mode: a request body over the limit (413). */
+export const bodyTooLarge = (maxBytes: number): ErrorEnvelope =>
+  ProtocolError.errorFrame({
+    status: 413,
+    type: "invalid_request_error",
+    code: "request_too_large",
+    message: `The request body is larger than ${maxBytes} bytes.`,
+    param: null
   })
 
 export const invalidBody = (message: string): ErrorEnvelope => ProtocolError.invalidRequest("invalid_json", message, null)
