@@ -28,6 +28,7 @@ import type { OutputItem } from "@loopwire/protocol/Items"
 import { type ErrorEnvelope, type ServerEvent, withEnvelope } from "@loopwire/protocol/ServerEvent"
 import type { Connection } from "@loopwire/transport/Connection"
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -151,6 +152,9 @@ interface Output {
 interface Attachment {
   readonly epoch: number
   readonly send: (text: string) => Effect.Effect<void>
+  // Error answers to this socket's own frames: a token bucket (`errorBurst`, refilled at `errorRate` per second).
+  readonly errors: { tokens: number; at: number }
+  readonly close: (code: number, reason: string) => Effect.Effect<void>
   // Per lane, the end of the last operation that writes that lane's events to this socket (resumes and creates
   // are served in FIFO order per lane, so a lane's events never interleave).
   readonly tails: Map<string, Deferred.Deferred<void>>
@@ -518,7 +522,7 @@ const onCreate = (state: SessionState, attachment: Attachment, request: Protocol
     if (requestId !== undefined && state.requests.has(requestId)) {
       return yield* onResume(state, attachment, requestId, -1)
     }
-    const send = (frame: ErrorEnvelope) => attachment.send(JSON.stringify(frame))
+    const send = (frame: ErrorEnvelope) => refuse(state, attachment, frame)
     if (request.background === true) return yield* send(Protocol.backgroundUnsupported(streamId))
     const lanesBefore = state.book.size
     if (state.book.admit(streamId) === "stream_limit_reached") {
@@ -562,6 +566,47 @@ const onSteer = (state: SessionState, attachment: Attachment, steer: Protocol.Re
   })
 }
 
+/**
+ * The close code of a connection that exceeded its error budget (`too_many_errors`): 1008, policy violation.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const tooManyErrorsCloseCode = 1008
+
+/**
+ * Whether an error answer fits the budget: a token bucket of `burst` answers refilled at `rate` per second.
+ * Returns the bucket after the answer, or undefined when it is exhausted. Pure.
+ *
+ * @since 0.1.0
+ * @category decisions
+ */
+export const chargeError = (
+  bucket: { readonly tokens: number; readonly at: number },
+  now: number,
+  burst: number,
+  rate: number
+): { readonly tokens: number; readonly at: number } | undefined => {
+  const tokens = Math.min(burst, bucket.tokens + (Math.max(0, now - bucket.at) / 1000) * rate)
+  return tokens >= 1 ? { tokens: tokens - 1, at: now } : undefined
+}
+
+// An error answer to the client's own frame, charged to the socket's error budget: past it, the connection gets
+// `too_many_errors` and is closed (1008), so a client sending garbage in a loop cannot keep the gateway busy.
+const refuse = (state: SessionState, attachment: Attachment, frame: ErrorEnvelope): Effect.Effect<void> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const next = chargeError(attachment.errors, now, state.config.errorBurst, state.config.errorRate)
+    if (next !== undefined) {
+      attachment.errors.tokens = next.tokens
+      attachment.errors.at = next.at
+      return attachment.send(JSON.stringify(frame))
+    }
+    return Effect.zipRight(
+      attachment.send(JSON.stringify(Protocol.tooManyErrors(state.config.errorBurst, state.config.errorRate))),
+      attachment.close(tooManyErrorsCloseCode, "too_many_errors")
+    )
+  })
+
 // Frames are checked against the structural limits (depth, sizes, `__proto__`) before anything walks them, so
 // every `JSON.stringify` of what a client sent (the sink, steer answers, ChainContext sizes) is bounded by
 // `maxDepth`, far below the stack's limit.
@@ -578,7 +623,7 @@ const decodeAndHandle = (
 ): Effect.Effect<void> =>
   // Suspended so that even a throw while decoding is a defect answered below, never the end of the connection.
   Effect.suspend(() => Either.match(Protocol.decode(text, limits), {
-    onLeft: (error) => attachment.send(JSON.stringify(error)),
+    onLeft: (error) => refuse(state, attachment, error),
     onRight: (event) => {
       switch (event.type) {
         case "response.create":
@@ -604,6 +649,29 @@ const decodeAndHandle = (
 
 // --- one socket -------------------------------------------------------------------------------------------------
 
+/**
+ * Frames one connection handles before it yields to the event loop (other sockets' reads and writes, timers): a
+ * pipelined flood delays other connections by at most this many frames' work.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const framesPerTurn = 32
+
+const yieldToEventLoop: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
+const fairShare = (handle: (text: string) => Effect.Effect<void>) => {
+  let handled = 0
+  return (text: string): Effect.Effect<void> => {
+    if (++handled < framesPerTurn) return handle(text)
+    handled = 0
+    return Effect.zipRight(handle(text), yieldToEventLoop)
+  }
+}
+
 // Serves `connection` on `state` until the connection ends, then applies the close rule: a clean close (or no
 // resume) ends the session; a drop keeps it for the grace period, until another connection adopts it.
 const serveSocket = (state: SessionState, connection: Connection, confirmClaim: boolean): Effect.Effect<void> =>
@@ -615,6 +683,8 @@ const serveSocket = (state: SessionState, connection: Connection, confirmClaim: 
     const attachment: Attachment = {
       epoch: ++state.epoch,
       send,
+      errors: { tokens: config.errorBurst, at: yield* Clock.currentTimeMillis },
+      close: (code, reason) => Effect.ignore(connection.close(code, reason)),
       tails: new Map(),
       open: new Set(),
       ops
@@ -637,7 +707,7 @@ const serveSocket = (state: SessionState, connection: Connection, confirmClaim: 
       Effect.forkScoped
     )
 
-    const handleFrame = onFrame(state, attachment)
+    const handleFrame = fairShare(onFrame(state, attachment))
     // A connection whose upgrade claimed a session confirms on its first frame: its client has its new token.
     let unconfirmed = confirmClaim && state.resume !== undefined && state.token !== undefined
     const frameHandler = (text: string) => {

@@ -84,6 +84,13 @@ export interface GatewayConfigShape {
    * and always when this list is not empty. Default none.
    */
   readonly allowedHosts: ReadonlyArray<string>
+  /**
+   * Error answers a connection may get for its own frames (invalid frames, refused creates) in a burst; past it,
+   * and past `errorRate` per second after it, it gets `too_many_errors` and is closed with 1008. Default 100.
+   */
+  readonly errorBurst: number
+  /** Error answers per second a connection earns back after a burst. Default 10. */
+  readonly errorRate: number
 }
 
 /**
@@ -113,7 +120,9 @@ export const defaults: GatewayConfigShape = {
   heartbeatTimeout: Duration.seconds(10),
   httpKeepAliveTimeout: Duration.seconds(65),
   allowedOrigins: [],
-  allowedHosts: []
+  allowedHosts: [],
+  errorBurst: 100,
+  errorRate: 10
 }
 
 /**
@@ -172,7 +181,7 @@ const commaList = (name: string): Config.Config<ReadonlyArray<string>> =>
  * `LOOPWIRE_DEFAULT_MODEL`, `LOOPWIRE_RESUME`, `LOOPWIRE_RESUME_GRACE` (a duration), `LOOPWIRE_RESUME_LOG_BYTES`,
  * `LOOPWIRE_HEARTBEAT_INTERVAL` and `LOOPWIRE_HEARTBEAT_TIMEOUT` (durations; `0` turns the heartbeat off),
  * `LOOPWIRE_HTTP_KEEP_ALIVE_TIMEOUT` (a duration), `LOOPWIRE_ALLOWED_ORIGINS` and `LOOPWIRE_ALLOWED_HOSTS`
- * (comma-separated lists)), each
+ * (comma-separated lists), `LOOPWIRE_ERROR_BURST`, `LOOPWIRE_ERROR_RATE`), each
  * falling back to its default. Limits are validated (`maxInFlight`, `maxFrameBytes`, `maxDepth`,
  * `maxStringLength` and `resumeLogBytes` at least 1, the others at least 0).
  *
@@ -205,7 +214,9 @@ export const config: Config.Config<GatewayConfigShape> = Config.all({
     Config.withDefault(defaults.httpKeepAliveTimeout)
   ),
   allowedOrigins: commaList("LOOPWIRE_ALLOWED_ORIGINS"),
-  allowedHosts: commaList("LOOPWIRE_ALLOWED_HOSTS")
+  allowedHosts: commaList("LOOPWIRE_ALLOWED_HOSTS"),
+  errorBurst: atLeast(1)("LOOPWIRE_ERROR_BURST", defaults.errorBurst),
+  errorRate: atLeast(0)("LOOPWIRE_ERROR_RATE", defaults.errorRate)
 })
 
 /**
@@ -257,7 +268,9 @@ export const validate = (
     ["maxDepth", 1, Number.MAX_SAFE_INTEGER],
     ["maxInputItems", 0, Number.MAX_SAFE_INTEGER],
     ["maxStringLength", 1, Number.MAX_SAFE_INTEGER],
-    ["resumeLogBytes", 1, Number.MAX_SAFE_INTEGER]
+    ["resumeLogBytes", 1, Number.MAX_SAFE_INTEGER],
+    ["errorBurst", 1, Number.MAX_SAFE_INTEGER],
+    ["errorRate", 0, Number.MAX_SAFE_INTEGER]
   ]
   for (const [field, min, max] of checks) {
     const value = config[field] as number

@@ -135,6 +135,17 @@ export const tooManyQueued = (limit: number, streamId?: string): ErrorEnvelope =
     streamId
   })
 
+/** WebSocket mode: the connection's error budget is spent; it is closed (1008) after this frame. */
+export const tooManyErrors = (burst: number, rate: number): ErrorEnvelope =>
+  ProtocolError.errorFrame({
+    status: 429,
+    type: "rate_limit_error",
+    code: "too_many_errors",
+    message: `This connection sent too many invalid or refused frames (more than ${burst} at once, or ${rate} per second ` +
+      `after that); it is closed.`,
+    param: null
+  })
+
 /** HTTP mode: a request body over the limit (413). */
 export const bodyTooLarge = (maxBytes: number): ErrorEnvelope =>
   ProtocolError.errorFrame({

@@ -1,0 +1,293 @@
+/**
+ * The fault-injection suite: reproductions of the ways a client, a network or a load once took the gateway down
+ * or degraded it for everyone (issue 16), runnable against any gateway URL, each returning what it measured so a
+ * test (or `loopwire`'s operators) can check that it stays fixed:
+ *
+ * - {@link pipelinedFlood}: one connection pipelines tens of thousands of tiny invalid frames while another runs
+ *   turns and `/healthz` is polled; reports the other connection's turn latency during the flood and how the
+ *   flooding connection ended;
+ * - {@link storeFlood}: `store: true` creates of a large input, one after the other on one connection, far past
+ *   the gateway's store budget; reports how many were stored, refused, or lost;
+ * - {@link foreignOrigin}: a WebSocket upgrade and a `text/plain` POST from a foreign `Origin`, and a POST with a
+ *   foreign `Host` (DNS rebinding); reports the statuses.
+ *
+ * The cut inside a reconnect's 101 is reproduced with {@link CutProxy} (see `test/resume-gateway.test.ts`).
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as Http from "node:http"
+import * as WS from "ws"
+
+/**
+ * Options shared by every reproduction.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Target {
+  /** The gateway's base URL, e.g. `http://127.0.0.1:8080`. */
+  readonly baseUrl: string
+  /** Sent as `Authorization: Bearer <apiKey>` when given. */
+  readonly apiKey?: string | undefined
+}
+
+const wsUrl = (target: Target) => `${target.baseUrl.replace(/^http/, "ws")}/v1/responses`
+const authHeaders = (target: Target): Record<string, string> =>
+  target.apiKey === undefined ? {} : { authorization: `Bearer ${target.apiKey}` }
+
+interface Socket {
+  readonly ws: WS.WebSocket
+  readonly onEvent: (listener: (event: { readonly type: string; readonly error?: { readonly code?: string } }) => void) => void
+  readonly closed: Effect.Effect<number>
+}
+
+const openSocket = (target: Target, parse = true): Effect.Effect<Socket, Error, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.async<Socket, Error>((resume) => {
+      const ws = new WS.WebSocket(wsUrl(target), { headers: authHeaders(target) })
+      const listeners: Array<(event: any) => void> = []
+      let closeCode: number | undefined
+      const closeWaiters: Array<(code: number) => void> = []
+      ws.on("message", (data) => {
+        if (!parse) return
+        const event = JSON.parse(String(data))
+        for (const listener of listeners) listener(event)
+      })
+      ws.on("close", (code) => {
+        closeCode = code
+        for (const waiter of closeWaiters.splice(0)) waiter(code)
+      })
+      ws.on("error", (error) => {
+        if (ws.readyState === WS.WebSocket.CONNECTING) resume(Effect.fail(error))
+      })
+      ws.on("open", () =>
+        resume(Effect.succeed({
+          ws,
+          onEvent: (listener) => void listeners.push(listener),
+          closed: Effect.async<number>((done) => {
+            if (closeCode !== undefined) return done(Effect.succeed(closeCode))
+            closeWaiters.push((code) => done(Effect.succeed(code)))
+          })
+        })))
+    }),
+    (socket) => Effect.sync(() => socket.ws.terminate())
+  )
+
+// One `response.create` on `socket`, timed from send to its terminal event (milliseconds, by the Effect clock).
+const timedTurn = (socket: Socket, input: string): Effect.Effect<number> =>
+  Effect.gen(function*() {
+    const startedAt = yield* Clock.currentTimeMillis
+    yield* Effect.async<void>((resume) => {
+      let done = false
+      socket.onEvent((event) => {
+        if (done) return
+        if (event.type === "response.completed" || event.type === "response.failed" || event.type === "error") {
+          done = true
+          resume(Effect.void)
+        }
+      })
+      socket.ws.send(JSON.stringify({ type: "response.create", model: "m", input, store: false }))
+    })
+    return (yield* Clock.currentTimeMillis) - startedAt
+  })
+
+const timedHealth = (target: Target): Effect.Effect<number> =>
+  Effect.gen(function*() {
+    const startedAt = yield* Clock.currentTimeMillis
+    yield* Effect.promise(() => fetch(`${target.baseUrl}/healthz`).then((response) => response.text()))
+    return (yield* Clock.currentTimeMillis) - startedAt
+  })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface FloodReport {
+  /** Frames the flooding connection sent. */
+  readonly frames: number
+  /** Error answers it received before it was closed (or before the measurement ended). */
+  readonly answers: number
+  /** Its close code (undefined while still open). */
+  readonly closeCode: number | undefined
+  /** The other connection's turn latency before the flood, ms. */
+  readonly turnBefore: number
+  /** Its turn latencies during the flood, ms (one turn after another until the flood is answered or closed). */
+  readonly turnsDuring: ReadonlyArray<number>
+  /** `/healthz` latencies during the flood, ms. */
+  readonly healthDuring: ReadonlyArray<number>
+}
+
+/**
+ * One connection sends `frames` one-byte invalid frames at once; meanwhile another connection runs turns one after
+ * another and `/healthz` is polled, until the flooding connection is closed or all its answers arrived.
+ *
+ * @since 0.1.0
+ * @category reproductions
+ */
+export const pipelinedFlood = (
+  target: Target & { readonly frames?: number | undefined }
+): Effect.Effect<FloodReport, Error> =>
+  Effect.scoped(Effect.gen(function*() {
+    const frames = target.frames ?? 50_000
+    const other = yield* openSocket(target)
+    yield* timedTurn(other, "warm up")
+    const turnBefore = yield* timedTurn(other, "before")
+    const flood = yield* openSocket(target, false)
+    let answers = 0
+    let closeCode: number | undefined
+    // Counted, not parsed: the measuring process must not become the bottleneck it measures.
+    flood.ws.on("message", () => {
+      answers++
+    })
+    const floodOver = Effect.race(
+      Effect.map(flood.closed, (code) => {
+        closeCode = code
+      }),
+      Effect.repeat(Effect.sleep("5 millis"), { until: () => answers >= frames })
+    )
+    for (let i = 0; i < frames; i++) flood.ws.send("x")
+    const turnsDuring: Array<number> = []
+    const healthDuring: Array<number> = []
+    const measure = Effect.gen(function*() {
+      for (let i = 0; i < 1000; i++) {
+        const [turn, health] = yield* Effect.all([timedTurn(other, `during ${i}`), timedHealth(target)], {
+          concurrency: 2
+        })
+        turnsDuring.push(turn)
+        healthDuring.push(health)
+      }
+    })
+    yield* Effect.raceFirst(Effect.zipRight(floodOver, Effect.void), measure)
+    return { frames, answers, closeCode, turnBefore, turnsDuring, healthDuring }
+  }))
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoreFloodReport {
+  readonly creates: number
+  /** Creates answered with a completed response. */
+  readonly stored: number
+  /** Creates refused with an `error` frame, by its code. */
+  readonly refused: Readonly<Record<string, number>>
+  /** Whether the connection was still open at the end (a dead gateway closes it). */
+  readonly alive: boolean
+}
+
+/**
+ * `creates` `store: true` creates with an input of `inputBytes` bytes, one after the other on one connection.
+ *
+ * @since 0.1.0
+ * @category reproductions
+ */
+export const storeFlood = (
+  target: Target & { readonly creates: number; readonly inputBytes: number }
+): Effect.Effect<StoreFloodReport, Error> =>
+  Effect.scoped(Effect.gen(function*() {
+    const socket = yield* openSocket(target)
+    const refused: Record<string, number> = {}
+    let stored = 0
+    let alive = true
+    const input = "x".repeat(Math.max(1, target.inputBytes))
+    for (let i = 0; i < target.creates && alive; i++) {
+      const outcome = yield* Effect.async<string>((resume) => {
+        let done = false
+        socket.onEvent((event) => {
+          if (done) return
+          if (event.type === "response.completed") {
+            done = true
+            resume(Effect.succeed("stored"))
+          } else if (event.type === "error" || event.type === "response.failed") {
+            done = true
+            resume(Effect.succeed(event.error?.code ?? event.type))
+          }
+        })
+        socket.ws.once("close", () => {
+          if (!done) {
+            done = true
+            resume(Effect.succeed("closed"))
+          }
+        })
+        socket.ws.send(JSON.stringify({ type: "response.create", model: "m", input: `${i} ${input}`, store: true }))
+      })
+      if (outcome === "stored") stored++
+      else if (outcome === "closed") alive = false
+      else refused[outcome] = (refused[outcome] ?? 0) + 1
+    }
+    return { creates: target.creates, stored, refused, alive }
+  }))
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ForeignOriginReport {
+  /** Status of a WebSocket upgrade with `Origin: <origin>` (101 = accepted). */
+  readonly upgrade: number
+  /** Status of a `text/plain` POST with that `Origin`. */
+  readonly post: number
+  /** Status of a POST with `Host: <host>` and no `Origin`. */
+  readonly rebound: number
+}
+
+const rawRequest = (
+  baseUrl: string,
+  method: string,
+  headers: Record<string, string>,
+  body?: string
+): Effect.Effect<number, Error> =>
+  Effect.async<number, Error>((resume) => {
+    const url = new URL(baseUrl)
+    const request = Http.request({
+      host: url.hostname,
+      port: url.port,
+      path: "/v1/responses",
+      method,
+      headers,
+      agent: false
+    })
+    request.on("response", (response) => {
+      response.resume()
+      response.on("end", () => resume(Effect.succeed(response.statusCode ?? 0)))
+    })
+    request.on("upgrade", (response, socket) => {
+      socket.destroy()
+      resume(Effect.succeed(response.statusCode ?? 0))
+    })
+    request.on("error", (error) => resume(Effect.fail(error)))
+    request.end(body)
+  })
+
+/**
+ * A foreign page's requests: an upgrade and a `text/plain` POST with `Origin: origin`, and a POST whose `Host` is a
+ * foreign name (as after DNS rebinding).
+ *
+ * @since 0.1.0
+ * @category reproductions
+ */
+export const foreignOrigin = (
+  target: Target & { readonly origin?: string | undefined; readonly host?: string | undefined }
+): Effect.Effect<ForeignOriginReport, Error> =>
+  Effect.gen(function*() {
+    const origin = target.origin ?? "https://evil.example"
+    const body = JSON.stringify({ model: "m", input: "hi" })
+    const upgrade = yield* rawRequest(target.baseUrl, "GET", {
+      ...authHeaders(target),
+      origin,
+      connection: "Upgrade",
+      upgrade: "websocket",
+      "sec-websocket-version": "13",
+      "sec-websocket-key": Buffer.from("loopwire-faults!").toString("base64")
+    })
+    const post = yield* rawRequest(target.baseUrl, "POST", { ...authHeaders(target), origin, "content-type": "text/plain" }, body)
+    const rebound = yield* rawRequest(target.baseUrl, "POST", {
+      ...authHeaders(target),
+      host: target.host ?? "evil.example",
+      "content-type": "application/json"
+    }, body)
+    return { upgrade, post, rebound }
+  })
