@@ -128,6 +128,13 @@ export const counted = (store: Shape, name: string): Shape => {
 export interface MemoryOptions {
   /** At most this many records (all tenants); the oldest stored go first. Default 10 000. */
   readonly maxEntries?: number | undefined
+  /**
+   * At most this many estimated bytes of records (all tenants): the oldest stored go first, and a record larger
+   * than the budget is not stored (a later continuation from it gets `previous_response_not_found`). Default 256 MiB.
+   */
+  readonly maxBytes?: number | undefined
+  /** At most this many estimated bytes per tenant: the tenant's oldest records go first. Default 64 MiB. */
+  readonly maxTenantBytes?: number | undefined
   /** Records expire this long after they were stored. Default: never. */
   readonly ttl?: Duration.DurationInput | undefined
 }
@@ -138,9 +145,57 @@ export interface MemoryOptions {
  */
 export const defaultMaxEntries = 10_000
 
+/**
+ * Default byte budget of the in-memory store (all tenants): 256 MiB.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxBytes = 256 * 1024 * 1024
+
+/**
+ * Default byte budget of one tenant in the in-memory store: 64 MiB.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxTenantBytes = 64 * 1024 * 1024
+
+/**
+ * Gauges and counters of the in-memory store's budget: `loopwire_response_store_bytes` (estimated bytes held),
+ * `loopwire_response_store_evictions_total` (records dropped to stay within a budget, tagged
+ * `budget=entries|bytes|tenant_bytes`) and `loopwire_response_store_rejected_total` (records larger than a budget,
+ * never stored).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const budgetMetrics = {
+  bytes: Metric.gauge("loopwire_response_store_bytes"),
+  evictions: Metric.counter("loopwire_response_store_evictions_total", { incremental: true }),
+  rejected: Metric.counter("loopwire_response_store_rejected_total", { incremental: true })
+} as const
+
+/**
+ * The estimated size of a record in bytes: its context's (kept per segment, O(1)), its output's and a fixed
+ * overhead for the response and the request. A `StateCache` entry carries it already.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const recordBytes = (record: StoredResponse): number => {
+  const carried = (record as { readonly bytes?: unknown }).bytes
+  if (typeof carried === "number") return carried
+  let output = 0
+  for (const item of record.response.output) output += JSON.stringify(item).length
+  return record.context.bytes + output + 1024
+}
+
 interface Slot {
+  readonly tenant: Tenant
   readonly record: StoredResponse
   readonly storedAt: number
+  readonly bytes: number
 }
 
 /**
@@ -153,32 +208,80 @@ interface Slot {
 export const makeMemory = (options: MemoryOptions = {}): Effect.Effect<Shape> =>
   Effect.sync(() => {
     const maxEntries = Math.max(0, Math.floor(options.maxEntries ?? defaultMaxEntries))
+    const maxBytes = Math.max(0, Math.floor(options.maxBytes ?? defaultMaxBytes))
+    const maxTenantBytes = Math.max(0, Math.floor(options.maxTenantBytes ?? defaultMaxTenantBytes))
     const ttlMillis = options.ttl === undefined ? undefined : Duration.toMillis(Duration.decode(options.ttl))
     // NUL never appears in a tenant name or a response id we issue, so the composite key is unambiguous.
     const slots = new Map<string, Slot>()
+    // Per tenant, its keys in insertion order (oldest first) and its bytes.
+    const tenants = new Map<Tenant, { readonly keys: Set<string>; bytes: number }>()
+    let bytes = 0
     const key = (tenant: Tenant, responseId: string) => `${tenant}\u0000${responseId}`
     const expired = (slot: Slot, now: number) => ttlMillis !== undefined && now - slot.storedAt >= ttlMillis
+    let evicted = { entries: 0, bytes: 0, tenant_bytes: 0 }
+
+    const drop = (k: string): boolean => {
+      const slot = slots.get(k)
+      if (slot === undefined) return false
+      slots.delete(k)
+      bytes -= slot.bytes
+      const owner = tenants.get(slot.tenant)
+      if (owner !== undefined) {
+        owner.keys.delete(k)
+        owner.bytes -= slot.bytes
+        if (owner.keys.size === 0) tenants.delete(slot.tenant)
+      }
+      return true
+    }
 
     const sweep = (now: number) => {
       if (ttlMillis === undefined) return
       for (const [k, slot] of slots) {
         if (!expired(slot, now)) return
-        slots.delete(k)
+        drop(k)
       }
     }
 
+    // Metrics after a change (gauges are process-wide: the sum over stores is not tracked, the last write wins).
+    const report = Effect.suspend(() => {
+      const counts = evicted
+      evicted = { entries: 0, bytes: 0, tenant_bytes: 0 }
+      const effects: Array<Effect.Effect<void>> = [Metric.set(budgetMetrics.bytes, bytes)]
+      for (const [budget, n] of Object.entries(counts)) {
+        if (n > 0) effects.push(Metric.incrementBy(budgetMetrics.evictions.pipe(Metric.tagged("budget", budget)), n))
+      }
+      return Effect.all(effects, { discard: true })
+    })
+
     const put = (tenant: Tenant, record: StoredResponse) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
         sweep(now)
         const k = key(tenant, record.response.id)
-        slots.delete(k) // re-insert at the back: a replaced record is the newest
-        if (maxEntries === 0) return
-        slots.set(k, { record, storedAt: now })
-        while (slots.size > maxEntries) {
+        drop(k) // re-insert at the back: a replaced record is the newest
+        const size = recordBytes(record)
+        if (maxEntries === 0 || size > maxBytes || size > maxTenantBytes) {
+          return Effect.zipRight(Metric.increment(budgetMetrics.rejected), report)
+        }
+        const owner = tenants.get(tenant) ?? { keys: new Set<string>(), bytes: 0 }
+        tenants.set(tenant, owner)
+        // The tenant's own oldest records make room for it first, then everyone's oldest.
+        while (owner.bytes + size > maxTenantBytes) {
+          const oldest = owner.keys.values().next()
+          if (oldest.done === true || !drop(oldest.value)) break
+          evicted.tenant_bytes++
+        }
+        slots.set(k, { tenant, record, storedAt: now, bytes: size })
+        owner.keys.add(k)
+        owner.bytes += size
+        bytes += size
+        while (slots.size > maxEntries || bytes > maxBytes) {
           const oldest = slots.keys().next()
           if (oldest.done === true) break
-          slots.delete(oldest.value)
+          if (slots.size > maxEntries) evicted.entries++
+          else evicted.bytes++
+          drop(oldest.value)
         }
+        return report
       })
 
     const get = (tenant: Tenant, responseId: string) =>
@@ -188,13 +291,13 @@ export const makeMemory = (options: MemoryOptions = {}): Effect.Effect<Shape> =>
         const slot = slots.get(k)
         if (slot === undefined) return Option.none()
         if (expired(slot, now)) {
-          slots.delete(k)
+          drop(k)
           return Option.none()
         }
         return Option.some(slot.record)
       })
 
-    const remove = (tenant: Tenant, responseId: string) => Effect.sync(() => slots.delete(key(tenant, responseId)))
+    const remove = (tenant: Tenant, responseId: string) => Effect.sync(() => drop(key(tenant, responseId)))
 
     return ResponseStore.of(counted({ put, get, remove }, "memory"))
   })
@@ -206,22 +309,26 @@ export const makeMemory = (options: MemoryOptions = {}): Effect.Effect<Shape> =>
 export const layerMemory = (options: MemoryOptions = {}): Layer.Layer<ResponseStore> =>
   Layer.effect(ResponseStore, makeMemory(options))
 
+const nonNegative = (name: string, fallback: number) =>
+  Config.withDefault(
+    Config.integer(name).pipe(Config.validate({ message: "must be a non-negative integer", validation: (n) => n >= 0 })),
+    fallback
+  )
+
 /**
- * In-memory options from configuration: `LOOPWIRE_STORE_MAX_ENTRIES` (integer, default 10 000) and
- * `LOOPWIRE_STORE_TTL` (duration such as `1 hour`, default never).
+ * In-memory options from configuration: `LOOPWIRE_STORE_MAX_ENTRIES` (integer, default 10 000),
+ * `LOOPWIRE_STORE_MAX_BYTES` (integer, default 256 MiB), `LOOPWIRE_STORE_MAX_TENANT_BYTES` (integer, default 64 MiB)
+ * and `LOOPWIRE_STORE_TTL` (duration such as `1 hour`, default never).
  *
  * @since 0.1.0
  * @category config
  */
 export const memoryConfig: Config.Config<MemoryOptions> = Config.all({
-  maxEntries: Config.withDefault(
-    Config.integer("LOOPWIRE_STORE_MAX_ENTRIES").pipe(
-      Config.validate({ message: "must be a non-negative integer", validation: (n) => n >= 0 })
-    ),
-    defaultMaxEntries
-  ),
+  maxEntries: nonNegative("LOOPWIRE_STORE_MAX_ENTRIES", defaultMaxEntries),
+  maxBytes: nonNegative("LOOPWIRE_STORE_MAX_BYTES", defaultMaxBytes),
+  maxTenantBytes: nonNegative("LOOPWIRE_STORE_MAX_TENANT_BYTES", defaultMaxTenantBytes),
   ttl: Config.option(Config.duration("LOOPWIRE_STORE_TTL"))
-}).pipe(Config.map(({ maxEntries, ttl }) => ({ maxEntries, ttl: Option.getOrUndefined(ttl) })))
+}).pipe(Config.map(({ ttl, ...budgets }) => ({ ...budgets, ttl: Option.getOrUndefined(ttl) })))
 
 /**
  * @since 0.1.0

@@ -178,12 +178,21 @@ export const all = (...policies: ReadonlyArray<Policy>): Policy =>
   )
 
 /**
- * The default policy: {@link latestPerLane}.
+ * The default byte budget of the whole cache (all connections): 256 MiB.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxBytes = 256 * 1024 * 1024
+
+/**
+ * The default policy: {@link latestPerLane} within {@link defaultMaxBytes} (least recently used evicted first; an
+ * evicted parent makes a delta continuation fall back to the `ResponseStore`, else `previous_response_not_found`).
  *
  * @since 0.1.0
  * @category policies
  */
-export const defaultPolicy: Policy = latestPerLane
+export const defaultPolicy: Policy = all(latestPerLane, byteBudget(defaultMaxBytes))
 
 /**
  * @since 0.1.0
@@ -239,6 +248,9 @@ export const metrics = {
   evictions: Metric.counter("loopwire_state_cache_evictions", {
     description: "Responses evicted from connection caches.",
     incremental: true
+  }),
+  bytes: Metric.gauge("loopwire_state_cache_bytes", {
+    description: "Estimated bytes held by the connection caches (the last cache that changed, in a process with several)."
   })
 } as const
 
@@ -280,7 +292,7 @@ export const make = (options: Options = {}): Effect.Effect<Shape> =>
         Ref.modify(state, (s) => {
           const result = f(s, now)
           return [result, result.state] as const
-        }))
+        }).pipe(Effect.tap(() => Effect.flatMap(Ref.get(state), (s) => Metric.set(metrics.bytes, s.bytes)))))
 
     const get = (connectionId: string, responseId: string) =>
       Effect.flatMap(
@@ -343,7 +355,7 @@ export const layer = (options: Options = {}): Layer.Layer<StateCache> => Layer.e
 /**
  * The policy from configuration, composed with {@link all}:
  * `LOOPWIRE_CACHE_LATEST_PER_LANE` (boolean, default true), `LOOPWIRE_CACHE_MAX_ENTRIES` (integer, default none),
- * `LOOPWIRE_CACHE_MAX_BYTES` (integer, default none), `LOOPWIRE_CACHE_TTL` (duration such as `10 minutes`, default
+ * `LOOPWIRE_CACHE_MAX_BYTES` (integer, default 256 MiB), `LOOPWIRE_CACHE_TTL` (duration such as `10 minutes`, default
  * none).
  *
  * @since 0.1.0
@@ -354,15 +366,18 @@ export const config: Config.Config<Options> = Config.all({
   maxEntries: Config.option(Config.integer("LOOPWIRE_CACHE_MAX_ENTRIES").pipe(
     Config.validate({ message: "must be a non-negative integer", validation: (n) => n >= 0 })
   )),
-  maxBytes: Config.option(Config.integer("LOOPWIRE_CACHE_MAX_BYTES").pipe(
-    Config.validate({ message: "must be a non-negative integer", validation: (n) => n >= 0 })
-  )),
+  maxBytes: Config.withDefault(
+    Config.integer("LOOPWIRE_CACHE_MAX_BYTES").pipe(
+      Config.validate({ message: "must be a non-negative integer", validation: (n) => n >= 0 })
+    ),
+    defaultMaxBytes
+  ),
   ttl: Config.option(Config.duration("LOOPWIRE_CACHE_TTL"))
 }).pipe(Config.map(({ latestPerLane: latest, maxBytes, maxEntries, ttl: timeToLive }) => ({
   policy: all(
     latest ? latestPerLane : unbounded,
     Option.match(maxEntries, { onNone: () => unbounded, onSome: lru }),
-    Option.match(maxBytes, { onNone: () => unbounded, onSome: byteBudget }),
+    byteBudget(maxBytes),
     Option.match(timeToLive, { onNone: () => unbounded, onSome: ttl })
   )
 })))

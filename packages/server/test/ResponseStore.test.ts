@@ -19,6 +19,34 @@ const record = (id: string, turn = 0): ResponseStore.StoredResponse => ({
 
 const ids = (found: Option.Option<ResponseStore.StoredResponse>) => Option.map(found, (r) => r.response.id)
 
+const sized = (id: string, bytes: number): ResponseStore.StoredResponse => ({ ...record(id), bytes } as never)
+
+describe("ResponseStore (memory): byte budgets", () => {
+  it.effect("the oldest records go first past the global budget; a record over it is never stored", () =>
+    Effect.gen(function*() {
+      const store = yield* ResponseStore.make({ maxBytes: 1000, maxTenantBytes: 1000 })
+      for (const [i, tenant] of ["a", "b", "a", "b"].entries()) yield* store.put(tenant, sized(`resp_${i}`, 300))
+      assert.isTrue(Option.isNone(yield* store.get("a", "resp_0")), "oldest evicted")
+      for (const [i, tenant] of [[1, "b"], [2, "a"], [3, "b"]] as const) {
+        assert.isTrue(Option.isSome(yield* store.get(tenant, `resp_${i}`)))
+      }
+      yield* store.put("a", sized("resp_big", 1001))
+      assert.isTrue(Option.isNone(yield* store.get("a", "resp_big")))
+      assert.isTrue(Option.isSome(yield* store.get("b", "resp_1")), "nothing evicted for a record never stored")
+    }))
+
+  it.effect("a tenant over its own budget loses its own oldest records, not another tenant's", () =>
+    Effect.gen(function*() {
+      const store = yield* ResponseStore.make({ maxBytes: 10_000, maxTenantBytes: 500 })
+      yield* store.put("quiet", sized("resp_q", 400))
+      for (let i = 0; i < 5; i++) yield* store.put("noisy", sized(`resp_${i}`, 200))
+      assert.isTrue(Option.isSome(yield* store.get("quiet", "resp_q")))
+      assert.isTrue(Option.isNone(yield* store.get("noisy", "resp_2")))
+      assert.isTrue(Option.isSome(yield* store.get("noisy", "resp_3")))
+      assert.isTrue(Option.isSome(yield* store.get("noisy", "resp_4")))
+    }))
+})
+
 describe("ResponseStore (memory)", () => {
   it.effect("is scoped by tenant: another tenant's id is not found", () =>
     Effect.gen(function*() {

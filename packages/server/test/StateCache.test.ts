@@ -37,7 +37,10 @@ describe("StateCache policies", () => {
     )
     assert.deepStrictEqual(policy, { latestPerLane: true, maxEntries: 4, maxBytes: 1000, ttlMillis: 60_000 })
     assert.deepStrictEqual(StateCache.all(), StateCache.unbounded)
-    assert.deepStrictEqual(StateCache.defaultPolicy, StateCache.latestPerLane)
+    assert.deepStrictEqual(
+      StateCache.defaultPolicy,
+      StateCache.all(StateCache.latestPerLane, StateCache.byteBudget(StateCache.defaultMaxBytes))
+    )
   })
 })
 
