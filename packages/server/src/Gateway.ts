@@ -307,7 +307,13 @@ const resumeLogFor = (config: GatewayConfig.GatewayConfigShape): Effect.Effect<R
     Effect.serviceOption(ResumeLogModule.ResumeLog),
     Option.match({
       onSome: Effect.succeed,
-      onNone: () => ResumeLogModule.makeMemory({ grace: config.resumeGrace, maxBytes: config.resumeLogBytes })
+      onNone: () =>
+        ResumeLogModule.makeMemory({
+          grace: config.resumeGrace,
+          maxBytes: config.resumeLogBytes,
+          maxTotalBytes: config.resumeLogTotalBytes,
+          maxTenantBytes: config.resumeLogTenantBytes
+        })
     })
   )
 

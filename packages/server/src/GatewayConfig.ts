@@ -58,6 +58,14 @@ export interface GatewayConfigShape {
   /** Byte budget of one response's resume log (UTF-8 bytes of its frames). Default 8 MiB. */
   readonly resumeLogBytes: number
   /**
+   * Byte budget of every in-memory resume log together (sessions in their grace period included): past it the
+   * oldest suspended sessions go first (their token then gets `loopwire-resumed: 0`), then the oldest ended logs,
+   * then the growing log's oldest frames. Default 256 MiB.
+   */
+  readonly resumeLogTotalBytes: number
+  /** The same budget per tenant. Default 64 MiB. */
+  readonly resumeLogTenantBytes: number
+  /**
    * Time between WebSocket pings on every connection; zero turns the heartbeat off. Default 30 seconds. A peer
    * that sends nothing (no frame, no pong) within `heartbeatTimeout` of a ping is cut as a drop, so a half-open
    * connection is found and its session becomes resumable.
@@ -116,6 +124,8 @@ export const defaults: GatewayConfigShape = {
   resume: true,
   resumeGrace: Duration.seconds(60),
   resumeLogBytes: 8 * 1024 * 1024,
+  resumeLogTotalBytes: 256 * 1024 * 1024,
+  resumeLogTenantBytes: 64 * 1024 * 1024,
   heartbeatInterval: Duration.seconds(30),
   heartbeatTimeout: Duration.seconds(10),
   httpKeepAliveTimeout: Duration.seconds(65),
@@ -179,6 +189,7 @@ const commaList = (name: string): Config.Config<ReadonlyArray<string>> =>
  * `LOOPWIRE_MAX_PENDING_STEERS`, `LOOPWIRE_MAX_FRAME_BYTES`, `LOOPWIRE_MAX_DEPTH`, `LOOPWIRE_MAX_INPUT_ITEMS`,
  * `LOOPWIRE_MAX_STRING_LENGTH`, `LOOPWIRE_REJECT_WEBSOCKET`,
  * `LOOPWIRE_DEFAULT_MODEL`, `LOOPWIRE_RESUME`, `LOOPWIRE_RESUME_GRACE` (a duration), `LOOPWIRE_RESUME_LOG_BYTES`,
+ * `LOOPWIRE_RESUME_LOG_TOTAL_BYTES`, `LOOPWIRE_RESUME_LOG_TENANT_BYTES`,
  * `LOOPWIRE_HEARTBEAT_INTERVAL` and `LOOPWIRE_HEARTBEAT_TIMEOUT` (durations; `0` turns the heartbeat off),
  * `LOOPWIRE_HTTP_KEEP_ALIVE_TIMEOUT` (a duration), `LOOPWIRE_ALLOWED_ORIGINS` and `LOOPWIRE_ALLOWED_HOSTS`
  * (comma-separated lists), `LOOPWIRE_ERROR_BURST`, `LOOPWIRE_ERROR_RATE`), each
@@ -208,6 +219,8 @@ export const config: Config.Config<GatewayConfigShape> = Config.all({
   resume: Config.boolean("LOOPWIRE_RESUME").pipe(Config.withDefault(defaults.resume)),
   resumeGrace: Config.duration("LOOPWIRE_RESUME_GRACE").pipe(Config.withDefault(defaults.resumeGrace)),
   resumeLogBytes: atLeast(1)("LOOPWIRE_RESUME_LOG_BYTES", defaults.resumeLogBytes),
+  resumeLogTotalBytes: atLeast(0)("LOOPWIRE_RESUME_LOG_TOTAL_BYTES", defaults.resumeLogTotalBytes),
+  resumeLogTenantBytes: atLeast(0)("LOOPWIRE_RESUME_LOG_TENANT_BYTES", defaults.resumeLogTenantBytes),
   heartbeatInterval: durationOrZero("LOOPWIRE_HEARTBEAT_INTERVAL", defaults.heartbeatInterval),
   heartbeatTimeout: durationOrZero("LOOPWIRE_HEARTBEAT_TIMEOUT", defaults.heartbeatTimeout),
   httpKeepAliveTimeout: Config.duration("LOOPWIRE_HTTP_KEEP_ALIVE_TIMEOUT").pipe(
@@ -269,6 +282,8 @@ export const validate = (
     ["maxInputItems", 0, Number.MAX_SAFE_INTEGER],
     ["maxStringLength", 1, Number.MAX_SAFE_INTEGER],
     ["resumeLogBytes", 1, Number.MAX_SAFE_INTEGER],
+    ["resumeLogTotalBytes", 0, Number.MAX_SAFE_INTEGER],
+    ["resumeLogTenantBytes", 0, Number.MAX_SAFE_INTEGER],
     ["errorBurst", 1, Number.MAX_SAFE_INTEGER],
     ["errorRate", 0, Number.MAX_SAFE_INTEGER]
   ]

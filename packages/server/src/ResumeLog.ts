@@ -26,6 +26,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -199,6 +200,38 @@ export class ResumeLog extends Context.Tag("@loopwire/server/ResumeLog")<ResumeL
 export const defaultMaxBytes = 8 * 1024 * 1024
 
 /**
+ * Default byte budget of every in-memory log together: 256 MiB.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxTotalBytes = 256 * 1024 * 1024
+
+/**
+ * Default byte budget of one tenant's in-memory logs: 64 MiB.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxTenantBytes = 64 * 1024 * 1024
+
+/**
+ * The in-memory logs' budget: `loopwire_resume_log_bytes` (bytes held by every log), and what was given up to stay
+ * within it: `loopwire_resume_sessions_evicted_total` (suspended sessions dropped before their grace ended),
+ * `loopwire_resume_logs_evicted_total` (ended logs dropped before their retention ended) and
+ * `loopwire_resume_log_trimmed_bytes_total` (frames dropped from a log still being written).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const budgetMetrics = {
+  bytes: Metric.gauge("loopwire_resume_log_bytes"),
+  sessionsEvicted: Metric.counter("loopwire_resume_sessions_evicted_total", { incremental: true }),
+  logsEvicted: Metric.counter("loopwire_resume_logs_evicted_total", { incremental: true }),
+  trimmedBytes: Metric.counter("loopwire_resume_log_trimmed_bytes_total", { incremental: true })
+} as const
+
+/**
  * Default grace period: 60 seconds.
  *
  * @since 0.1.0
@@ -215,6 +248,15 @@ export const defaultGrace: Duration.Duration = Duration.seconds(60)
 export interface Options {
   /** Byte budget of one response's log (UTF-8 bytes of its frames). Default 8 MiB. */
   readonly maxBytes?: number | undefined
+  /**
+   * Byte budget of every log together (memory only). Past it, room is made in this order: the oldest suspended
+   * sessions are dropped with their logs (presented later, their token gets `loopwire-resumed: 0`), then the oldest
+   * ended logs (a `loopwire.resume` of them gets `resume_not_available`), then the log being appended loses its
+   * oldest frames (a resume from before them gets `resume_log_truncated`). Default 256 MiB.
+   */
+  readonly maxTotalBytes?: number | undefined
+  /** The same budget per tenant (memory only), applied the same way within the tenant. Default 64 MiB. */
+  readonly maxTenantBytes?: number | undefined
   /**
    * The grace period: how long a suspended session is kept, how long a claimed token is remembered, and how long
    * a response's log is kept after it ended. Default 60 seconds; zero keeps nothing after a drop.
@@ -269,6 +311,7 @@ export const maxPendingHops = 16
 
 interface Log {
   readonly key: string
+  readonly tenant: Tenant
   readonly responseId: string
   readonly ring: Ring.Ring
   /** Bumped on every change; a waiting reader compares it to what it saw (no lost wake-up). */
@@ -302,6 +345,19 @@ interface Session {
 export const makeMemory = (options: Options = {}): Effect.Effect<Shape> =>
   Effect.sync(() => {
     const maxBytes = options.maxBytes ?? defaultMaxBytes
+    const maxTotalBytes = Math.max(0, options.maxTotalBytes ?? defaultMaxTotalBytes)
+    const maxTenantBytes = Math.max(0, options.maxTenantBytes ?? defaultMaxTenantBytes)
+    let totalBytes = 0
+    const tenantBytes = new Map<Tenant, number>()
+    const addBytes = (tenant: Tenant, delta: number) => {
+      if (delta === 0) return
+      totalBytes += delta
+      const next = (tenantBytes.get(tenant) ?? 0) + delta
+      if (next <= 0) tenantBytes.delete(tenant)
+      else tenantBytes.set(tenant, next)
+    }
+    // What shedding gave up since the last report (metrics are written once per operation, not per drop).
+    const shed = { sessions: 0, logs: 0, trimmed: 0 }
     const graceMillis = Duration.toMillis(Duration.decode(options.grace ?? defaultGrace))
     const logs = new Map<string, Log>()
     const sessions = new Map<string, Session>()
@@ -321,6 +377,7 @@ export const makeMemory = (options: Options = {}): Effect.Effect<Shape> =>
     const discardLog = (key: string) => {
       const log = logs.get(key)
       if (log === undefined) return
+      addBytes(log.tenant, -log.ring.bytes)
       logs.delete(key)
       endedLogs.delete(key)
       log.discarded = true
@@ -346,6 +403,52 @@ export const makeMemory = (options: Options = {}): Effect.Effect<Shape> =>
         dropSession(token)
       }
     }
+
+    const overBudget = (tenant: Tenant | undefined) =>
+      tenant === undefined ? totalBytes > maxTotalBytes : (tenantBytes.get(tenant) ?? 0) > maxTenantBytes
+
+    // Makes room after `log` grew: suspended sessions (oldest first), then ended logs (oldest first), then `log`'s
+    // own oldest frames; within the tenant for its budget, across tenants for the total.
+    const makeRoom = (log: Log) => {
+      for (const scope of [log.tenant, undefined]) {
+        if (!overBudget(scope)) continue
+        for (const [token] of timedSessions) {
+          if (!overBudget(scope)) break
+          const session = sessions.get(token)
+          if (session === undefined || session.state !== "Suspended" || (scope !== undefined && session.tenant !== scope)) {
+            continue
+          }
+          dropSession(token)
+          shed.sessions++
+        }
+        for (const [key] of endedLogs) {
+          if (!overBudget(scope)) break
+          const ended = logs.get(key)
+          if (ended === undefined || ended === log || (scope !== undefined && ended.tenant !== scope)) continue
+          discardLog(key)
+          shed.logs++
+        }
+        if (overBudget(scope)) {
+          const excess = scope === undefined
+            ? totalBytes - maxTotalBytes
+            : (tenantBytes.get(scope) ?? 0) - maxTenantBytes
+          const released = Ring.shrink(log.ring, Math.max(0, log.ring.bytes - excess))
+          addBytes(log.tenant, -released)
+          shed.trimmed += released
+        }
+      }
+    }
+
+    const report = Effect.suspend(() => {
+      const effects: Array<Effect.Effect<void>> = [Metric.set(budgetMetrics.bytes, totalBytes)]
+      if (shed.sessions > 0) effects.push(Metric.incrementBy(budgetMetrics.sessionsEvicted, shed.sessions))
+      if (shed.logs > 0) effects.push(Metric.incrementBy(budgetMetrics.logsEvicted, shed.logs))
+      if (shed.trimmed > 0) effects.push(Metric.incrementBy(budgetMetrics.trimmedBytes, shed.trimmed))
+      shed.sessions = 0
+      shed.logs = 0
+      shed.trimmed = 0
+      return Effect.all(effects, { discard: true })
+    })
 
     const withNow = <A>(f: (now: number) => A): Effect.Effect<A> =>
       Effect.map(Clock.currentTimeMillis, (now) => {
@@ -460,7 +563,7 @@ export const makeMemory = (options: Options = {}): Effect.Effect<Shape> =>
         }
         dropSession(ref.token)
         return { _tag: "Released" }
-      })
+      }).pipe(Effect.zipLeft(report))
 
     // Follows claims (bounded: a chain longer than the number of sessions would be a cycle).
     const resolveSession = (token: string, tenant: Tenant): Session | undefined => {
@@ -478,7 +581,9 @@ export const makeMemory = (options: Options = {}): Effect.Effect<Shape> =>
       append: (sequenceNumber, frame) =>
         Effect.suspend(() => {
           if (log.discarded) return Effect.void
+          const before = log.ring.bytes
           const result = Ring.append(log.ring, sequenceNumber, frame)
+          addBytes(log.tenant, log.ring.bytes - before)
           if (result === "Ended") return Effect.fail(invalidAppend(log.responseId, sequenceNumber, "the log has ended"))
           if (result === "OutOfOrder") {
             return Effect.fail(
@@ -486,14 +591,16 @@ export const makeMemory = (options: Options = {}): Effect.Effect<Shape> =>
             )
           }
           touch(log)
-          return Effect.void
+          if (!overBudget(log.tenant) && !overBudget(undefined)) return Effect.void
+          makeRoom(log)
+          return report
         }),
       end: withNow((now) => {
         if (log.discarded || log.ring.ended) return
         log.ring.ended = true
         endedLogs.set(log.key, now + graceMillis)
         touch(log)
-      })
+      }).pipe(Effect.zipLeft(report))
     })
 
     const begin = (params: BeginParams) =>
@@ -502,6 +609,7 @@ export const makeMemory = (options: Options = {}): Effect.Effect<Shape> =>
         discardLog(key) // a response id is begun once; a repeat replaces the old log
         const log: Log = {
           key,
+          tenant: params.session.tenant,
           responseId: params.responseId,
           ring: Ring.make(maxBytes),
           version: 0,
@@ -581,7 +689,7 @@ export const layerMemory = (options: Options = {}): Layer.Layer<ResumeLog> =>
  * @since 0.1.0
  * @category config
  */
-export const config: Config.Config<Required<Options>> = Config.all({
+export const config: Config.Config<Required<Pick<Options, "maxBytes" | "grace">>> = Config.all({
   maxBytes: Config.withDefault(
     Config.integer("LOOPWIRE_RESUME_LOG_BYTES").pipe(
       Config.validate({ message: "must be a positive integer", validation: (n) => n > 0 })

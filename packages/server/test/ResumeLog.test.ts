@@ -225,6 +225,59 @@ describe("ResumeLog (memory): response logs", () => {
     }))
 })
 
+describe("ResumeLog (memory): the total and per-tenant byte budgets", () => {
+  const size = Buffer.byteLength(frame(0))
+  it.effect("suspended sessions go first, oldest first; their token then claims nothing", () =>
+    Effect.gen(function*() {
+      const log = yield* ResumeLog.make({ maxTotalBytes: size * 10, maxTenantBytes: size * 100 })
+      for (const token of ["s1", "s2"]) {
+        yield* log.openSession(session(token))
+        const writer = yield* log.begin({ session: session(token), responseId: `r_${token}`, lane: "a", requestId: `lwr_${token}` })
+        for (let i = 0; i < 4; i++) yield* writer.append(i, frame(i))
+        yield* log.suspend(session(token))
+      }
+      yield* log.openSession(session("live"))
+      const live = yield* log.begin({ session: session("live"), responseId: "r_live", lane: "a" })
+      for (let i = 0; i < 4; i++) yield* live.append(i, frame(i))
+      // 12 frames > 10: the oldest suspended session (s1) made room.
+      yield* log.openSession(session("n1"))
+      assert.isTrue(Option.isNone(yield* log.claim({ tenant: "acme", token: "s1", into: "n1" })), "evicted")
+      assert.isTrue(Option.isSome(yield* log.claim({ tenant: "acme", token: "s2", into: "n1" })), "kept")
+      assert.deepStrictEqual(yield* collect(log.read("acme", "r_live", -1).pipe(Stream.take(4))), [0, 1, 2, 3].map(frame))
+    }))
+
+  it.effect("then the growing log's own oldest frames (a resume from before them is truncated)", () =>
+    Effect.gen(function*() {
+      const log = yield* ResumeLog.make({ maxTotalBytes: size * 5, maxTenantBytes: size * 100 })
+      yield* log.openSession(session("live"))
+      const writer = yield* log.begin({ session: session("live"), responseId: "r", lane: "a" })
+      for (let i = 0; i < 8; i++) yield* writer.append(i, frame(i))
+      yield* writer.end
+      assert.strictEqual(yield* reason(collect(log.read("acme", "r", -1))), "Truncated")
+      assert.deepStrictEqual(yield* collect(log.read("acme", "r", 2)), [3, 4, 5, 6, 7].map(frame))
+    }))
+
+  it.effect("one tenant over its budget sheds its own sessions, not another tenant's", () =>
+    Effect.gen(function*() {
+      const log = yield* ResumeLog.make({ maxTotalBytes: size * 100, maxTenantBytes: size * 6 })
+      yield* log.openSession(session("quiet", "globex"))
+      const quiet = yield* log.begin({ session: session("quiet", "globex"), responseId: "rq", lane: "a" })
+      for (let i = 0; i < 4; i++) yield* quiet.append(i, frame(i))
+      yield* log.suspend(session("quiet", "globex"))
+      yield* log.openSession(session("old"))
+      const old = yield* log.begin({ session: session("old"), responseId: "ro", lane: "a" })
+      for (let i = 0; i < 4; i++) yield* old.append(i, frame(i))
+      yield* log.suspend(session("old"))
+      yield* log.openSession(session("noisy"))
+      const noisy = yield* log.begin({ session: session("noisy"), responseId: "rn", lane: "a" })
+      for (let i = 0; i < 4; i++) yield* noisy.append(i, frame(i))
+      yield* log.openSession(session("n", "globex"))
+      assert.isTrue(Option.isSome(yield* log.claim({ tenant: "globex", token: "quiet", into: "n" })))
+      yield* log.openSession(session("n2"))
+      assert.isTrue(Option.isNone(yield* log.claim({ tenant: "acme", token: "old", into: "n2" })))
+    }))
+})
+
 describe("ResumeLog (memory): sessions", () => {
   it.effect("a suspended session is claimed exactly once, into the new session", () =>
     Effect.gen(function*() {

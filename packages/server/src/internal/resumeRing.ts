@@ -74,6 +74,21 @@ export const append = (ring: Ring, seq: number, frame: string, size: number = fr
 }
 
 /**
+ * Drops the oldest frames until at most `bytes` are retained, always keeping the newest (a live reader waits for
+ * it). Returns how many bytes were released. @internal
+ */
+export const shrink = (ring: Ring, bytes: number): number => {
+  const before = ring.bytes
+  while (ring.bytes > bytes && ring.seqs.length - ring.head > 1) {
+    ring.bytes -= ring.sizes[ring.head]!
+    ring.trimmedThrough = ring.seqs[ring.head]!
+    ring.frames[ring.head] = ""
+    ring.head++
+  }
+  return before - ring.bytes
+}
+
+/**
  * Whether the events after `startingAfter` are all still retained: exactly when nothing with a greater sequence
  * number was dropped, i.e. `startingAfter >= trimmedThrough`. Shared by every ResumeLog implementation.
  *
