@@ -47,6 +47,7 @@ import * as Protocol from "./internal/protocol.js"
 import * as Turn from "./internal/turn.js"
 import * as Lanes from "./Lanes.js"
 import * as Metrics from "./Metrics.js"
+import * as RequestBudget from "./RequestBudget.js"
 import { ModelBackend } from "./ModelBackend.js"
 import { ResponseStore } from "./ResponseStore.js"
 import type {
@@ -189,7 +190,19 @@ export interface SessionState {
   claimedBy: string | undefined
   finished: boolean
   readonly done: Deferred.Deferred<void>
+  // Request bytes this session holds in the gateway's `RequestBudget` (accepted creates not yet ended).
+  readonly held: Set<{ readonly bytes: number }>
+  heldBytes: number
 }
+
+const releaseHeld = (state: SessionState, hold: { readonly bytes: number }): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (!state.held.delete(hold)) return Effect.void
+    state.heldBytes -= hold.bytes
+    const budget = RequestBudget.forConfig(state.config)
+    budget.release(state.tenant, hold.bytes)
+    return Metric.set(RequestBudget.metrics.held, budget.total)
+  })
 
 const ignoreLogError = (what: string) => (error: ResumeLogError) => Effect.logWarning(`resume log: ${what}`, error)
 
@@ -198,11 +211,16 @@ const finish = (state: SessionState): Effect.Effect<void> =>
     if (state.finished) return Effect.void
     state.finished = true
     const lanes = state.book.size
+    // Creates still queued never run: what they hold is released now.
+    const releases = [...state.held].map((hold) => releaseHeld(state, hold))
     const sessions = state.resume?.sessions
     if (sessions !== undefined && state.token !== undefined && sessions.byToken.get(state.token) === state) {
       sessions.byToken.delete(state.token)
     }
-    return Effect.zipRight(Metric.incrementBy(Metrics.lanesActive, -lanes), Deferred.succeed(state.done, undefined))
+    return Effect.zipRight(
+      Effect.all([Metric.incrementBy(Metrics.lanesActive, -lanes), ...releases], { discard: true }),
+      Deferred.succeed(state.done, undefined)
+    )
   })
 
 // --- writing events -------------------------------------------------------------------------------------------
@@ -513,7 +531,12 @@ const onResume = (
     yield* FiberSet.run(attachment.ops, replay)
   })
 
-const onCreate = (state: SessionState, attachment: Attachment, request: Protocol.ResponseCreate): Effect.Effect<void> =>
+const onCreate = (
+  state: SessionState,
+  attachment: Attachment,
+  request: Protocol.ResponseCreate,
+  frameBytes: number
+): Effect.Effect<void> =>
   Effect.gen(function*() {
     const config = state.config
     const streamId = request.stream_id ?? undefined
@@ -532,14 +555,33 @@ const onCreate = (state: SessionState, attachment: Attachment, request: Protocol
     if (state.scheduler.queued >= config.maxQueued) {
       return yield* send(Protocol.tooManyQueued(config.maxQueued, streamId))
     }
+    const budget = RequestBudget.forConfig(config)
+    const refused = budget.hold(state.tenant, state.heldBytes, frameBytes)
+    if (refused !== undefined) {
+      yield* Metric.increment(Metric.tagged(RequestBudget.metrics.refused, "budget", refused as string))
+      const limit = refused === "connection"
+        ? config.maxHeldRequestBytes
+        : refused === "tenant"
+        ? config.maxTenantHeldRequestBytes
+        : config.maxTotalHeldRequestBytes
+      const who = refused === "connection" ? "connection" : refused === "tenant" ? "tenant" : "gateway"
+      return yield* send(Protocol.requestBytesLimitReached(who, limit, streamId))
+    }
+    const hold = { bytes: frameBytes }
+    state.held.add(hold)
+    state.heldBytes += frameBytes
+    yield* Metric.set(RequestBudget.metrics.held, budget.total)
     const lane = Lanes.laneOf(streamId)
     // Recorded (and its log begun) when accepted, before any event, so a queued request is known to a resume.
     const output = yield* beginOutput(state, lane, requestId, attachment.epoch)
     if (requestId !== undefined) state.requests.set(requestId, { requestId, responseId: output.responseId, lane })
     const turnstile = state.resume === undefined ? undefined : enterLane(attachment, lane)
-    const work = turnstile === undefined
-      ? job(state, request, lane, streamId, output, undefined)
-      : Effect.ensuring(job(state, request, lane, streamId, output, turnstile), leaveLane(attachment, lane, turnstile))
+    const work = Effect.ensuring(
+      turnstile === undefined
+        ? job(state, request, lane, streamId, output, undefined)
+        : Effect.ensuring(job(state, request, lane, streamId, output, turnstile), leaveLane(attachment, lane, turnstile)),
+      releaseHeld(state, hold)
+    )
     yield* start(state, state.scheduler.submit(lane, work))
   })
 
@@ -627,7 +669,7 @@ const decodeAndHandle = (
     onRight: (event) => {
       switch (event.type) {
         case "response.create":
-          return onCreate(state, attachment, event as Protocol.ResponseCreate)
+          return onCreate(state, attachment, event as Protocol.ResponseCreate, text.length)
         case "response.steer":
           return onSteer(state, attachment, event as Protocol.ResponseSteer)
         case "loopwire.resume": {
@@ -794,7 +836,9 @@ const makeState = (
     attachSignal: Deferred.unsafeMake<void>(FiberIdNone),
     claimedBy: undefined,
     finished: false,
-    done: Deferred.unsafeMake<void>(FiberIdNone)
+    done: Deferred.unsafeMake<void>(FiberIdNone),
+    held: new Set(),
+    heldBytes: 0
   }
   if (claimed !== undefined) {
     // Resumed from another process: the lost connection's requests and lane names; its caches stayed there.

@@ -99,6 +99,15 @@ export interface GatewayConfigShape {
   readonly errorBurst: number
   /** Error answers per second a connection earns back after a burst. Default 10. */
   readonly errorRate: number
+  /**
+   * Bytes of requests (frame text) one connection may have waiting or running; a create past it gets 429
+   * `request_bytes_limit_reached` (a connection holding nothing is always admitted). Default 64 MiB.
+   */
+  readonly maxHeldRequestBytes: number
+  /** The same per tenant (all its connections and HTTP requests). Default 128 MiB. */
+  readonly maxTenantHeldRequestBytes: number
+  /** The same for the whole gateway. Default 256 MiB. */
+  readonly maxTotalHeldRequestBytes: number
 }
 
 /**
@@ -132,7 +141,10 @@ export const defaults: GatewayConfigShape = {
   allowedOrigins: [],
   allowedHosts: [],
   errorBurst: 100,
-  errorRate: 10
+  errorRate: 10,
+  maxHeldRequestBytes: 64 * 1024 * 1024,
+  maxTenantHeldRequestBytes: 128 * 1024 * 1024,
+  maxTotalHeldRequestBytes: 256 * 1024 * 1024
 }
 
 /**
@@ -192,7 +204,8 @@ const commaList = (name: string): Config.Config<ReadonlyArray<string>> =>
  * `LOOPWIRE_RESUME_LOG_TOTAL_BYTES`, `LOOPWIRE_RESUME_LOG_TENANT_BYTES`,
  * `LOOPWIRE_HEARTBEAT_INTERVAL` and `LOOPWIRE_HEARTBEAT_TIMEOUT` (durations; `0` turns the heartbeat off),
  * `LOOPWIRE_HTTP_KEEP_ALIVE_TIMEOUT` (a duration), `LOOPWIRE_ALLOWED_ORIGINS` and `LOOPWIRE_ALLOWED_HOSTS`
- * (comma-separated lists), `LOOPWIRE_ERROR_BURST`, `LOOPWIRE_ERROR_RATE`), each
+ * (comma-separated lists), `LOOPWIRE_ERROR_BURST`, `LOOPWIRE_ERROR_RATE`, `LOOPWIRE_MAX_HELD_REQUEST_BYTES`,
+ * `LOOPWIRE_MAX_TENANT_HELD_REQUEST_BYTES`, `LOOPWIRE_MAX_TOTAL_HELD_REQUEST_BYTES`), each
  * falling back to its default. Limits are validated (`maxInFlight`, `maxFrameBytes`, `maxDepth`,
  * `maxStringLength` and `resumeLogBytes` at least 1, the others at least 0).
  *
@@ -229,7 +242,10 @@ export const config: Config.Config<GatewayConfigShape> = Config.all({
   allowedOrigins: commaList("LOOPWIRE_ALLOWED_ORIGINS"),
   allowedHosts: commaList("LOOPWIRE_ALLOWED_HOSTS"),
   errorBurst: atLeast(1)("LOOPWIRE_ERROR_BURST", defaults.errorBurst),
-  errorRate: atLeast(0)("LOOPWIRE_ERROR_RATE", defaults.errorRate)
+  errorRate: atLeast(0)("LOOPWIRE_ERROR_RATE", defaults.errorRate),
+  maxHeldRequestBytes: atLeast(0)("LOOPWIRE_MAX_HELD_REQUEST_BYTES", defaults.maxHeldRequestBytes),
+  maxTenantHeldRequestBytes: atLeast(0)("LOOPWIRE_MAX_TENANT_HELD_REQUEST_BYTES", defaults.maxTenantHeldRequestBytes),
+  maxTotalHeldRequestBytes: atLeast(0)("LOOPWIRE_MAX_TOTAL_HELD_REQUEST_BYTES", defaults.maxTotalHeldRequestBytes)
 })
 
 /**
@@ -285,7 +301,10 @@ export const validate = (
     ["resumeLogTotalBytes", 0, Number.MAX_SAFE_INTEGER],
     ["resumeLogTenantBytes", 0, Number.MAX_SAFE_INTEGER],
     ["errorBurst", 1, Number.MAX_SAFE_INTEGER],
-    ["errorRate", 0, Number.MAX_SAFE_INTEGER]
+    ["errorRate", 0, Number.MAX_SAFE_INTEGER],
+    ["maxHeldRequestBytes", 0, Number.MAX_SAFE_INTEGER],
+    ["maxTenantHeldRequestBytes", 0, Number.MAX_SAFE_INTEGER],
+    ["maxTotalHeldRequestBytes", 0, Number.MAX_SAFE_INTEGER]
   ]
   for (const [field, min, max] of checks) {
     const value = config[field] as number

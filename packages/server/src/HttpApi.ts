@@ -19,6 +19,7 @@ import type { ErrorEnvelope } from "@loopwire/protocol/ServerEvent"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
@@ -31,6 +32,7 @@ import * as Turn from "./internal/turn.js"
 import * as Drain from "./Drain.js"
 import * as Lanes from "./Lanes.js"
 import * as Metrics from "./Metrics.js"
+import * as RequestBudget from "./RequestBudget.js"
 import { ModelBackend } from "./ModelBackend.js"
 import { ResponseStore } from "./ResponseStore.js"
 
@@ -160,6 +162,24 @@ export const createResponse: Effect.Effect<
   if (Either.isLeft(decoded)) return errorResponse(decoded.left)
   const create = decoded.right
   if (create.background === true) return errorResponse(Protocol.backgroundUnsupported())
+  // The body counts against the gateway's request budget while its response runs (one HTTP request is a
+  // connection holding nothing else, so only the tenant and total budgets can refuse it).
+  const budget = RequestBudget.forConfig(config)
+  const bytes = body.text.length
+  const refused = budget.hold(authenticated.right, 0, bytes)
+  if (refused !== undefined) {
+    yield* Metric.increment(Metric.tagged(RequestBudget.metrics.refused, "budget", refused as string))
+    const limit = refused === "tenant" ? config.maxTenantHeldRequestBytes : config.maxTotalHeldRequestBytes
+    return errorResponse(Protocol.requestBytesLimitReached(refused === "tenant" ? "tenant" : "gateway", limit))
+  }
+  yield* Metric.set(RequestBudget.metrics.held, budget.total)
+  let released = false
+  const release = Effect.suspend(() => {
+    if (released) return Effect.void
+    released = true
+    budget.release(authenticated.right, bytes)
+    return Metric.set(RequestBudget.metrics.held, budget.total)
+  })
 
   const env: Turn.TurnEnv = {
     // No connection cache over HTTP: continuations come from the store only.
@@ -175,7 +195,8 @@ export const createResponse: Effect.Effect<
 
   if (create.stream !== true) {
     const outcome = yield* Turn.run(env, create, { ...base, sink: () => Effect.void }).pipe(
-      Effect.catchAllDefect(failedTurn)
+      Effect.catchAllDefect(failedTurn),
+      Effect.ensuring(release)
     )
     return outcome._tag === "Rejected"
       ? errorResponse(outcome.error)
@@ -204,7 +225,9 @@ export const createResponse: Effect.Effect<
     Effect.forkDaemon
   )
   const first = yield* Queue.take(queue)
-  if (first._tag === "End" && first.outcome._tag === "Rejected") return errorResponse(first.outcome.error)
+  if (first._tag === "End" && first.outcome._tag === "Rejected") {
+    return yield* Effect.as(release, errorResponse(first.outcome.error))
+  }
   const rest = Stream.fromQueue(queue).pipe(
     Stream.takeWhile((item) => item._tag === "Frame"),
     Stream.map((item) => (item as { readonly text: string }).text)
@@ -213,7 +236,7 @@ export const createResponse: Effect.Effect<
   return HttpServerResponse.stream(
     frames.pipe(
       Stream.encodeText,
-      Stream.ensuring(Fiber.interrupt(fiber))
+      Stream.ensuring(Effect.zipRight(Fiber.interrupt(fiber), release))
     ),
     { contentType: "text/event-stream", headers: { "cache-control": "no-cache" } }
   )

@@ -146,6 +146,18 @@ export const tooManyErrors = (burst: number, rate: number): ErrorEnvelope =>
     param: null
   })
 
+/** A create that would make the gateway hold more request bytes than a budget allows (429). */
+export const requestBytesLimitReached = (budget: string, limit: number, streamId?: string): ErrorEnvelope =>
+  ProtocolError.errorFrame({
+    status: 429,
+    type: "rate_limit_error",
+    code: "request_bytes_limit_reached",
+    message: `The ${budget} already holds requests close to its budget of ${limit} bytes. Wait for responses to ` +
+      `finish before sending more.`,
+    param: null,
+    streamId
+  })
+
 /** HTTP mode: a request body over the limit (413). */
 export const bodyTooLarge = (maxBytes: number): ErrorEnvelope =>
   ProtocolError.errorFrame({
