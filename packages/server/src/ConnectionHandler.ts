@@ -154,7 +154,7 @@ interface Attachment {
   readonly epoch: number
   readonly send: (text: string) => Effect.Effect<void>
   // Error answers to this socket's own frames: a token bucket (`errorBurst`, refilled at `errorRate` per second).
-  readonly errors: { tokens: number; at: number }
+  readonly errors: { tokens: number; at: number; closed: boolean }
   readonly close: (code: number, reason: string) => Effect.Effect<void>
   // Per lane, the end of the last operation that writes that lane's events to this socket (resumes and creates
   // are served in FIFO order per lane, so a lane's events never interleave).
@@ -617,6 +617,14 @@ const onSteer = (state: SessionState, attachment: Attachment, steer: Protocol.Re
 export const tooManyErrorsCloseCode = 1008
 
 /**
+ * `loopwire_connections_closed_for_errors_total`: connections closed with {@link tooManyErrorsCloseCode}.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const closedForErrors = Metric.counter("loopwire_connections_closed_for_errors_total", { incremental: true })
+
+/**
  * Whether an error answer fits the budget: a token bucket of `burst` answers refilled at `rate` per second.
  * Returns the bucket after the answer, or undefined when it is exhausted. Pure.
  *
@@ -637,16 +645,19 @@ export const chargeError = (
 // `too_many_errors` and is closed (1008), so a client sending garbage in a loop cannot keep the gateway busy.
 const refuse = (state: SessionState, attachment: Attachment, frame: ErrorEnvelope): Effect.Effect<void> =>
   Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    if (attachment.errors.closed) return Effect.void
     const next = chargeError(attachment.errors, now, state.config.errorBurst, state.config.errorRate)
     if (next !== undefined) {
       attachment.errors.tokens = next.tokens
       attachment.errors.at = next.at
       return attachment.send(JSON.stringify(frame))
     }
-    return Effect.zipRight(
+    attachment.errors.closed = true
+    return Effect.all([
       attachment.send(JSON.stringify(Protocol.tooManyErrors(state.config.errorBurst, state.config.errorRate))),
-      attachment.close(tooManyErrorsCloseCode, "too_many_errors")
-    )
+      attachment.close(tooManyErrorsCloseCode, "too_many_errors"),
+      Metric.increment(closedForErrors)
+    ], { discard: true })
   })
 
 // Frames are checked against the structural limits (depth, sizes, `__proto__`) before anything walks them, so
@@ -725,7 +736,7 @@ const serveSocket = (state: SessionState, connection: Connection, confirmClaim: 
     const attachment: Attachment = {
       epoch: ++state.epoch,
       send,
-      errors: { tokens: config.errorBurst, at: yield* Clock.currentTimeMillis },
+      errors: { tokens: config.errorBurst, at: yield* Clock.currentTimeMillis, closed: false },
       close: (code, reason) => Effect.ignore(connection.close(code, reason)),
       tails: new Map(),
       open: new Set(),

@@ -40,7 +40,10 @@ const authHeaders = (target: Target): Record<string, string> =>
 
 interface Socket {
   readonly ws: WS.WebSocket
-  readonly onEvent: (listener: (event: { readonly type: string; readonly error?: { readonly code?: string } }) => void) => void
+  /** Adds a listener; returns its removal. */
+  readonly onEvent: (
+    listener: (event: { readonly type: string; readonly error?: { readonly code?: string } }) => void
+  ) => () => void
   readonly closed: Effect.Effect<number>
 }
 
@@ -48,7 +51,7 @@ const openSocket = (target: Target, parse = true): Effect.Effect<Socket, Error, 
   Effect.acquireRelease(
     Effect.async<Socket, Error>((resume) => {
       const ws = new WS.WebSocket(wsUrl(target), { headers: authHeaders(target) })
-      const listeners: Array<(event: any) => void> = []
+      const listeners = new Set<(event: any) => void>()
       let closeCode: number | undefined
       const closeWaiters: Array<(code: number) => void> = []
       ws.on("message", (data) => {
@@ -66,7 +69,10 @@ const openSocket = (target: Target, parse = true): Effect.Effect<Socket, Error, 
       ws.on("open", () =>
         resume(Effect.succeed({
           ws,
-          onEvent: (listener) => void listeners.push(listener),
+          onEvent: (listener) => {
+            listeners.add(listener)
+            return () => listeners.delete(listener)
+          },
           closed: Effect.async<number>((done) => {
             if (closeCode !== undefined) return done(Effect.succeed(closeCode))
             closeWaiters.push((code) => done(Effect.succeed(code)))
@@ -81,11 +87,9 @@ const timedTurn = (socket: Socket, input: string): Effect.Effect<number> =>
   Effect.gen(function*() {
     const startedAt = yield* Clock.currentTimeMillis
     yield* Effect.async<void>((resume) => {
-      let done = false
-      socket.onEvent((event) => {
-        if (done) return
+      const off = socket.onEvent((event) => {
         if (event.type === "response.completed" || event.type === "response.failed" || event.type === "error") {
-          done = true
+          off()
           resume(Effect.void)
         }
       })
@@ -179,13 +183,19 @@ export interface StoreFloodReport {
 }
 
 /**
- * `creates` `store: true` creates with an input of `inputBytes` bytes, one after the other on one connection.
+ * `creates` `store: true` creates with an input of `inputBytes` bytes, one after the other on one connection (e.g.
+ * 268 of 15 MiB: about 4 GB).
  *
  * @since 0.1.0
  * @category reproductions
  */
 export const storeFlood = (
-  target: Target & { readonly creates: number; readonly inputBytes: number }
+  target: Target & {
+    readonly creates: number
+    readonly inputBytes: number
+    /** `store` of every create (default true). */
+    readonly store?: boolean | undefined
+  }
 ): Effect.Effect<StoreFloodReport, Error> =>
   Effect.scoped(Effect.gen(function*() {
     const socket = yield* openSocket(target)
@@ -195,24 +205,18 @@ export const storeFlood = (
     const input = "x".repeat(Math.max(1, target.inputBytes))
     for (let i = 0; i < target.creates && alive; i++) {
       const outcome = yield* Effect.async<string>((resume) => {
-        let done = false
-        socket.onEvent((event) => {
-          if (done) return
-          if (event.type === "response.completed") {
-            done = true
-            resume(Effect.succeed("stored"))
-          } else if (event.type === "error" || event.type === "response.failed") {
-            done = true
-            resume(Effect.succeed(event.error?.code ?? event.type))
-          }
+        const finish = (result: string) => {
+          off()
+          socket.ws.off("close", onClose)
+          resume(Effect.succeed(result))
+        }
+        const onClose = () => finish("closed")
+        const off = socket.onEvent((event) => {
+          if (event.type === "response.completed") finish("stored")
+          else if (event.type === "error" || event.type === "response.failed") finish(event.error?.code ?? event.type)
         })
-        socket.ws.once("close", () => {
-          if (!done) {
-            done = true
-            resume(Effect.succeed("closed"))
-          }
-        })
-        socket.ws.send(JSON.stringify({ type: "response.create", model: "m", input: `${i} ${input}`, store: true }))
+        socket.ws.once("close", onClose)
+        socket.ws.send(JSON.stringify({ type: "response.create", model: "m", input: `${i} ${input}`, store: target.store ?? true }))
       })
       if (outcome === "stored") stored++
       else if (outcome === "closed") alive = false
