@@ -270,6 +270,14 @@ const proxied = (baseUrl: string, plan: (index: number) => number | undefined) =
     (proxy) => ({ proxy, url: `http://127.0.0.1:${proxy.port}` })
   )
 
+/** The fault-free transcript of `create("hello")`. */
+const referenceRun = (baseUrl: string) =>
+  Effect.scoped(Effect.gen(function*() {
+    const client = yield* dial(baseUrl)
+    yield* client.send(create("hello", "lwr_ref"))
+    return yield* client.untilDone
+  }))
+
 /**
  * The double cut (issue 16, item 1): the first connection is cut after `firstCut` events of a response; the
  * reconnect presenting its token is cut after `secondCut` bytes of the 101 (it never learns its new token); the
@@ -303,11 +311,7 @@ describe("a reconnect cut inside its 101 does not lose the resume (issue 16)", (
       return Effect.gen(function*() {
         const baseUrl = yield* Gateway.baseUrl
         const { proxy, url } = yield* proxied(baseUrl, () => secondCut)
-        const reference = yield* Effect.scoped(Effect.gen(function*() {
-          const client = yield* dial(baseUrl)
-          yield* client.send(create("hello", "lwr_ref"))
-          return yield* client.untilDone
-        }))
+        const reference = yield* referenceRun(baseUrl)
         const transcript = yield* doubleCut(baseUrl, url, firstCut)
         assert.strictEqual(proxy.cut(), 1)
         assert.deepStrictEqual(normalize(transcript), normalize(reference))
@@ -325,11 +329,7 @@ describe("a reconnect cut inside its 101 does not lose the resume (issue 16)", (
       const a = yield* servedProcess(redis.url, prefix, modelA)
       const b = yield* servedProcess(redis.url, prefix, modelB)
       const { url } = yield* proxied(b, () => 120)
-      const reference = yield* Effect.scoped(Effect.gen(function*() {
-        const client = yield* dial(a)
-        yield* client.send(create("hello", "lwr_ref"))
-        return yield* client.untilDone
-      }))
+      const reference = yield* referenceRun(a)
       const transcript = yield* doubleCut(a, url, 6)
       assert.deepStrictEqual(normalize(transcript), normalize(reference))
       assert.strictEqual(modelA.turns.length + modelB.turns.length, 2, "no extra generation")

@@ -90,6 +90,15 @@ export const hostAllowed = (policy: Omit<Policy, "allowedOrigins">, host: string
   })
 }
 
+const refusal = (code: string, what: string, flag: string): ErrorEnvelope =>
+  ProtocolError.errorFrame({
+    status: refusedStatus,
+    type: "invalid_request_error",
+    code,
+    message: `${what} (start the gateway with ${flag} to allow it).`,
+    param: null
+  })
+
 /**
  * The refusal for a request with these headers, or undefined when it may proceed.
  *
@@ -101,22 +110,10 @@ export const check = (
   headers: { readonly origin?: string | undefined; readonly host?: string | undefined }
 ): ErrorEnvelope | undefined => {
   if (!originAllowed(policy, headers.origin)) {
-    return ProtocolError.errorFrame({
-      status: refusedStatus,
-      type: "invalid_request_error",
-      code: "origin_not_allowed",
-      message: `Origin '${headers.origin}' is not allowed (start the gateway with --allowed-origins to allow it).`,
-      param: null
-    })
+    return refusal("origin_not_allowed", `Origin '${headers.origin}' is not allowed`, "--allowed-origins")
   }
   if (!hostAllowed(policy, headers.host)) {
-    return ProtocolError.errorFrame({
-      status: refusedStatus,
-      type: "invalid_request_error",
-      code: "host_not_allowed",
-      message: `Host '${headers.host}' is not allowed (start the gateway with --allowed-hosts to allow it).`,
-      param: null
-    })
+    return refusal("host_not_allowed", `Host '${headers.host}' is not allowed`, "--allowed-hosts")
   }
   return undefined
 }
