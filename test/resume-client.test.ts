@@ -20,6 +20,7 @@ import * as ResponseStore from "@loopwire/server/ResponseStore"
 import type * as Scenario from "@loopwire/server/Scenario"
 import * as ScriptedBackend from "@loopwire/server/ScriptedBackend"
 import * as StateCache from "@loopwire/server/StateCache"
+import * as CutProxy from "@loopwire/testkit/CutProxy"
 import * as FaultInjection from "@loopwire/transport/FaultInjection"
 import * as Transport from "@loopwire/transport/Transport"
 import * as WebSocket from "@loopwire/transport/WebSocket"
@@ -293,6 +294,37 @@ describe("resume against the real gateway over loopback", () => {
         assert.strictEqual(run.metrics.fullRequests, prewarm ? 2 : 1, `${label}: deltas after every resume`)
       }),
     { fastCheck: { numRuns: 30 } }
+  )
+
+  // Issue 16: the first connection cut at any byte of its traffic (through a TCP proxy), then the resuming
+  // reconnect cut inside its 101 (248 bytes), so the client never learns its second token and presents the first
+  // again. LOOPWIRE_DOUBLE_CUT_RUNS for a longer run.
+  it.scopedLive.prop(
+    "a double cut (anywhere, then inside the resume's 101): resumed, the fault-free transcript, tools once, no regeneration",
+    {
+      at: fc.noBias(fc.integer({ min: 0, max: 9_999 })).map((n) => n / 10_000),
+      inside101: fc.noBias(fc.integer({ min: 0, max: 247 }))
+    },
+    ({ at, inside101 }) =>
+      Effect.gen(function*() {
+        const { backend, baseUrl } = yield* startGateway("10 seconds")
+        const reference = yield* fault_free(baseUrl, backend)
+        // The first connection's 101 (227 bytes) passes; then its cut lands anywhere in what it received.
+        const first = 227 + Math.floor(at * reference.counters[0]!.inboundBytes)
+        const proxy = yield* Effect.orDie(CutProxy.make({
+          target: { host: "127.0.0.1", port: Number(new URL(baseUrl).port) },
+          plan: (index) => index === 0 ? first : index === 1 ? inside101 : undefined
+        }))
+        const viaProxy = new URL(baseUrl)
+        viaProxy.port = String(proxy.port)
+        const run = yield* rollout(viaProxy.href.replace(/\/$/, ""), backend, { plans: [], delayMillis: 5, prewarm: false })
+        const label = JSON.stringify({ first, inside101 })
+        assert.strictEqual(proxy.cut(), 2, `${label}: both cuts landed`)
+        assertExactlyOnce(run, reference, label)
+        assert.strictEqual(run.metrics.reconnects, 0, `${label}: no ladder`)
+        assert.isAtLeast(run.socketEvents.filter((e) => e._tag === "Resumed").length, 1, `${label}: resumed`)
+      }),
+    { fastCheck: { numRuns: Number(process.env["LOOPWIRE_DOUBLE_CUT_RUNS"] ?? "10") } }
   )
 
   it.scopedLive("the gateway's connection age limit strikes mid-response: resumed on a new socket, not re-issued", () =>

@@ -283,11 +283,11 @@ const referenceRun = (baseUrl: string) =>
  * reconnect presenting its token is cut after `secondCut` bytes of the 101 (it never learns its new token); the
  * next reconnect presents the first token again. Returns the reassembled transcript.
  */
-const doubleCut = (direct: string, viaProxy: string, firstCut: number) =>
+const doubleCut = (direct: string, viaProxy: string, firstCut: number, requestId = "lwr_1") =>
   Effect.gen(function*() {
     const first = yield* dial(direct, { faults: { cutAfterFrames: { direction: "inbound", frames: firstCut } } })
     const token = first.headers[ResumeHeaders.token]!
-    yield* first.send(create("hello", "lwr_1"))
+    yield* first.send(create("hello", requestId))
     const seen: Array<Json> = []
     for (let i = 0; i < firstCut; i++) seen.push(yield* first.next)
     yield* first.connection.closed
@@ -300,7 +300,7 @@ const doubleCut = (direct: string, viaProxy: string, firstCut: number) =>
       Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.compose(Schedule.recurs(100))))
     )
     const last = seen.length === 0 ? -1 : seen.at(-1)!.sequence_number
-    yield* third.send({ type: "loopwire.resume", loopwire_request_id: "lwr_1", starting_after: last })
+    yield* third.send({ type: "loopwire.resume", loopwire_request_id: requestId, starting_after: last })
     return [...seen, ...(yield* third.untilDone)]
   })
 
@@ -319,6 +319,31 @@ describe("a reconnect cut inside its 101 does not lose the resume (issue 16)", (
       }).pipe(Effect.provide(gatewayLayer(model)), Effect.scoped)
     })
   }
+
+  // A run of random double cuts (seeded; LOOPWIRE_DOUBLE_CUT_RUNS for a longer run): the first cut after any
+  // number of the 34 events, the second anywhere inside the 101.
+  const runs = Number(process.env["LOOPWIRE_DOUBLE_CUT_RUNS"] ?? "6")
+  it.live(`${runs} random double cuts: every one resumed, the fault-free transcript, one generation each`, () => {
+    const model = slowModel("1 millis")
+    let seed = 16
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      return seed % n
+    }
+    // The resuming 101 is 248 bytes (its three resume headers included): cut after 0 to 247 of them.
+    const plan = Array.from({ length: runs }, () => ({ firstCut: random(34), secondCut: random(248) }))
+    return Effect.gen(function*() {
+      const baseUrl = yield* Gateway.baseUrl
+      const { proxy, url } = yield* proxied(baseUrl, (index) => plan[index]?.secondCut)
+      const reference = yield* referenceRun(baseUrl)
+      for (const [i, { firstCut, secondCut }] of plan.entries()) {
+        const transcript = yield* doubleCut(baseUrl, url, firstCut, `lwr_run${i}`)
+        assert.deepStrictEqual(normalize(transcript), normalize(reference), `run ${i}: ${firstCut} events, ${secondCut} bytes`)
+        assert.strictEqual(model.turns.length, i + 2, `run ${i}: no extra generation`)
+      }
+      assert.strictEqual(proxy.cut(), runs)
+    }).pipe(Effect.provide(gatewayLayer(model)), Effect.scoped)
+  }, { timeout: 600_000 })
 
   it.live("across two processes sharing Redis: cut on A, the 101 of B cut, then resumed on A", () => {
     const modelA = slowModel("20 millis")
