@@ -324,7 +324,7 @@ describe("resume against the real gateway over loopback", () => {
         assert.strictEqual(run.metrics.reconnects, 0, `${label}: no ladder`)
         assert.isAtLeast(run.socketEvents.filter((e) => e._tag === "Resumed").length, 1, `${label}: resumed`)
       }),
-    { fastCheck: { numRuns: Number(process.env["LOOPWIRE_DOUBLE_CUT_RUNS"] ?? "10") } }
+    { fastCheck: { numRuns: Number(process.env["LOOPWIRE_DOUBLE_CUT_RUNS"] ?? "10") }, timeout: 900_000 }
   )
 
   it.scopedLive("the gateway's connection age limit strikes mid-response: resumed on a new socket, not re-issued", () =>
