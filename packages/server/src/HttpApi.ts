@@ -124,7 +124,8 @@ export const decodeBody = (
   }
   const members = trimmed.slice(1, -1)
   const frame = `{${members}${members.trim() === "" ? "" : ","}"type":"response.create"}`
-  const decoded = Protocol.decode(frame, limits)
+  // The body's own size was checked as it was read; the added `type` does not count against it.
+  const decoded = Protocol.decode(frame, { ...limits, maxFrameBytes: limits.maxFrameBytes + frame.length - text.length })
   if (Either.isLeft(decoded)) return Either.left(decoded.left)
   const create = decoded.right as Protocol.ResponseCreate
   if (Object.hasOwn(create, "stream_id")) return Either.left(Protocol.streamIdOverHttp())

@@ -202,7 +202,15 @@ export const storeFlood = (
     const refused: Record<string, number> = {}
     let stored = 0
     let alive = true
-    const input = "x".repeat(Math.max(1, target.inputBytes))
+    // The input as messages of at most 1 MiB of text each (a single string that long would meet the gateway's
+    // string limit, not its memory budgets).
+    const chunk = 1024 * 1024
+    const parts = Array.from(
+      { length: Math.max(1, Math.ceil(target.inputBytes / chunk)) },
+      (_, k) => "x".repeat(Math.max(1, Math.min(chunk, target.inputBytes - k * chunk)))
+    )
+    const input = (i: number) =>
+      parts.map((text, k) => ({ type: "message", role: "user", content: k === 0 ? `${i} ${text}` : text }))
     for (let i = 0; i < target.creates && alive; i++) {
       const outcome = yield* Effect.async<string>((resume) => {
         const finish = (result: string) => {
@@ -216,7 +224,7 @@ export const storeFlood = (
           else if (event.type === "error" || event.type === "response.failed") finish(event.error?.code ?? event.type)
         })
         socket.ws.once("close", onClose)
-        socket.ws.send(JSON.stringify({ type: "response.create", model: "m", input: `${i} ${input}`, store: target.store ?? true }))
+        socket.ws.send(JSON.stringify({ type: "response.create", model: "m", input: input(i), store: target.store ?? true }))
       })
       if (outcome === "stored") stored++
       else if (outcome === "closed") alive = false
