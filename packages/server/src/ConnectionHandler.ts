@@ -617,12 +617,15 @@ const onSteer = (state: SessionState, attachment: Attachment, steer: Protocol.Re
 export const tooManyErrorsCloseCode = 1008
 
 /**
- * `loopwire_connections_closed_for_errors_total`: connections closed with {@link tooManyErrorsCloseCode}.
+ * `loopwire_connections_closed_for_errors` (exposed as `_total`): connections closed with {@link tooManyErrorsCloseCode}.
  *
  * @since 0.1.0
  * @category metrics
  */
-export const closedForErrors = Metric.counter("loopwire_connections_closed_for_errors_total", { incremental: true })
+export const closedForErrors = Metric.counter("loopwire_connections_closed_for_errors", {
+  description: "Connections closed with 1008 after their error budget (too_many_errors).",
+  incremental: true
+})
 
 /**
  * Whether an error answer fits the budget: a token bucket of `burst` answers refilled at `rate` per second.

@@ -25,15 +25,20 @@ export interface Limits {
 
 /**
  * `loopwire_held_request_bytes` (bytes of requests waiting or running, all connections) and
- * `loopwire_request_bytes_refused_total` (creates refused with `request_bytes_limit_reached`, tagged
+ * `loopwire_request_bytes_refused` (exposed as `_total`) (creates refused with `request_bytes_limit_reached`, tagged
  * `budget=connection|tenant|total`).
  *
  * @since 0.1.0
  * @category metrics
  */
 export const metrics = {
-  held: Metric.gauge("loopwire_held_request_bytes"),
-  refused: Metric.counter("loopwire_request_bytes_refused_total", { incremental: true })
+  held: Metric.gauge("loopwire_held_request_bytes", {
+    description: "Bytes of requests waiting or running (frame text), all connections and HTTP requests."
+  }),
+  refused: Metric.counter("loopwire_request_bytes_refused", {
+    description: "Creates refused with request_bytes_limit_reached, by budget (connection, tenant, total).",
+    incremental: true
+  })
 } as const
 
 /**

@@ -163,17 +163,25 @@ export const defaultMaxTenantBytes = 64 * 1024 * 1024
 
 /**
  * Gauges and counters of the in-memory store's budget: `loopwire_response_store_bytes` (estimated bytes held),
- * `loopwire_response_store_evictions_total` (records dropped to stay within a budget, tagged
- * `budget=entries|bytes|tenant_bytes`) and `loopwire_response_store_rejected_total` (records larger than a budget,
+ * `loopwire_response_store_evictions` (exposed as `_total`) (records dropped to stay within a budget, tagged
+ * `budget=entries|bytes|tenant_bytes`) and `loopwire_response_store_rejected` (records larger than a budget,
  * never stored).
  *
  * @since 0.1.0
  * @category metrics
  */
 export const budgetMetrics = {
-  bytes: Metric.gauge("loopwire_response_store_bytes"),
-  evictions: Metric.counter("loopwire_response_store_evictions_total", { incremental: true }),
-  rejected: Metric.counter("loopwire_response_store_rejected_total", { incremental: true })
+  bytes: Metric.gauge("loopwire_response_store_bytes", {
+    description: "Estimated bytes held by the in-memory response store."
+  }),
+  evictions: Metric.counter("loopwire_response_store_evictions", {
+    description: "Stored responses dropped to stay within a budget (entries, bytes, tenant_bytes).",
+    incremental: true
+  }),
+  rejected: Metric.counter("loopwire_response_store_rejected", {
+    description: "Responses larger than a store budget, never stored.",
+    incremental: true
+  })
 } as const
 
 /**

@@ -217,18 +217,27 @@ export const defaultMaxTenantBytes = 64 * 1024 * 1024
 
 /**
  * The in-memory logs' budget: `loopwire_resume_log_bytes` (bytes held by every log), and what was given up to stay
- * within it: `loopwire_resume_sessions_evicted_total` (suspended sessions dropped before their grace ended),
- * `loopwire_resume_logs_evicted_total` (ended logs dropped before their retention ended) and
- * `loopwire_resume_log_trimmed_bytes_total` (frames dropped from a log still being written).
+ * within it: `loopwire_resume_sessions_evicted` (exposed as `_total`) (suspended sessions dropped before their grace ended),
+ * `loopwire_resume_logs_evicted` (ended logs dropped before their retention ended) and
+ * `loopwire_resume_log_trimmed_bytes` (frames dropped from a log still being written).
  *
  * @since 0.1.0
  * @category metrics
  */
 export const budgetMetrics = {
-  bytes: Metric.gauge("loopwire_resume_log_bytes"),
-  sessionsEvicted: Metric.counter("loopwire_resume_sessions_evicted_total", { incremental: true }),
-  logsEvicted: Metric.counter("loopwire_resume_logs_evicted_total", { incremental: true }),
-  trimmedBytes: Metric.counter("loopwire_resume_log_trimmed_bytes_total", { incremental: true })
+  bytes: Metric.gauge("loopwire_resume_log_bytes", { description: "Bytes held by the in-memory resume logs." }),
+  sessionsEvicted: Metric.counter("loopwire_resume_sessions_evicted", {
+    description: "Suspended sessions dropped before their grace period ended, to stay within a resume log budget.",
+    incremental: true
+  }),
+  logsEvicted: Metric.counter("loopwire_resume_logs_evicted", {
+    description: "Ended resume logs dropped before their retention ended, to stay within a budget.",
+    incremental: true
+  }),
+  trimmedBytes: Metric.counter("loopwire_resume_log_trimmed_bytes", {
+    description: "Bytes of frames dropped from resume logs still being written, to stay within a budget.",
+    incremental: true
+  })
 } as const
 
 /**
