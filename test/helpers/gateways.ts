@@ -39,7 +39,7 @@ export interface GatewayProcess {
   /** Sends `signal` (default SIGTERM) and waits for the exit; yields the exit code (null when killed by a signal). */
   readonly stop: (signal?: NodeJS.Signals) => Effect.Effect<number | null>
   readonly alive: () => boolean
-  /** Its metric families (`GET /metrics`, read with a Prometheus text parser), by name. */
+  /** Its metric families (`GET /metrics`, read with `Prometheus.read`), by name. */
   readonly metrics: Effect.Effect<ReadonlyMap<string, Prometheus.Family>, Error>
 }
 
@@ -124,7 +124,7 @@ export const spawnGateway = (options: SpawnOptions): Effect.Effect<GatewayProces
         try: async () => {
           const response = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) })
           if (response.status !== 200) throw new Error(`${options.name}: /metrics answered ${response.status}`)
-          return Prometheus.parse(await response.text())
+          return Prometheus.read(await response.text())
         },
         catch: (e) => (e instanceof Error ? e : new Error(String(e)))
       })

@@ -5,7 +5,7 @@
  *
  * Tests that need Redis are declared with `layer` / `describe` below (or their `Private` forms, for tests that
  * start and stop their own server). On a machine with neither `redis-server` on the PATH nor
- * `LOOPWIRE_TEST_REDIS_URL` they are skipped, and the `redisSkipReporter` prints one line naming them; under
+ * `LOOPWIRE_TEST_REDIS_URL` they are skipped, and the `skipReporter` prints one line naming them; under
  * `CI=true` they are never skipped, so a missing `redis-server` fails them.
  */
 import { layer as effectLayer } from "@effect/vitest"

@@ -1,6 +1,6 @@
 /**
  * Whether the tests that need Redis can run here, and the name of the suite that wraps them (redisServer.ts
- * declares them; the reporter test/helpers/redisSkipReporter.ts finds the skipped ones by it). Kept apart from
+ * declares them; the reporter test/helpers/skipReporter.ts finds the skipped ones by it). Kept apart from
  * redisServer.ts: the reporter runs in vitest's main process and cannot import vitest.
  */
 import * as Fs from "node:fs"
