@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import * as Retry from "@loopwire/protocol/Retry"
 import type { ResponsesError } from "./ResponsesError.js"
 
 /**
@@ -93,8 +94,4 @@ export const delayMillis = (
   attempt: number,
   random: number,
   hintMillis?: number | undefined
-): number => {
-  if (hintMillis !== undefined && Number.isFinite(hintMillis) && hintMillis >= 0) return Math.min(hintMillis, 60_000)
-  const base = Math.min(policy.initialMillis * 2 ** Math.max(0, attempt), policy.maxMillis)
-  return Math.round(base * (1 - 0.25 * random))
-}
+): number => Retry.delayMillis(policy, attempt, random, hintMillis)

@@ -10,6 +10,7 @@ import type * as ClientEvent from "@loopwire/protocol/ClientEvent"
 import { isValidStreamId } from "@loopwire/protocol/ClientEvent"
 import type * as Response from "@loopwire/protocol/Response"
 import type * as ServerEvent from "@loopwire/protocol/ServerEvent"
+import { isTerminal } from "@loopwire/protocol/ServerEvent"
 import type * as Transport from "@loopwire/transport/Transport"
 import * as WebSocket from "@loopwire/transport/WebSocket"
 import * as Config from "effect/Config"
@@ -111,8 +112,7 @@ export const createOn = (
  * @category utils
  */
 export const terminalResponse = (event: ServerEvent.ServerEvent): Option.Option<Response.Response> =>
-  (event.type === "response.completed" || event.type === "response.incomplete" || event.type === "response.failed" ||
-      event.type === "response.done") && typeof (event as any).response === "object"
+  isTerminal(event) && event.type !== "error" && typeof (event as any).response === "object"
     ? Option.some((event as any).response as Response.Response)
     : Option.none()
 

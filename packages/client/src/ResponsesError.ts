@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+import * as Retry from "@loopwire/protocol/Retry"
 import * as Schema from "effect/Schema"
 
 /**
@@ -53,31 +54,10 @@ export class ResponsesError extends Schema.TaggedError<ResponsesError>()("Respon
  * @since 0.1.0
  * @category retry
  */
-export const retryAfterMillis = (
+export const retryAfterMillis: (
   headers: Readonly<Record<string, unknown>> | undefined,
   nowMillis: number
-): number | undefined => {
-  if (headers === undefined) return undefined
-  const get = (name: string): string | undefined => {
-    for (const [key, value] of Object.entries(headers)) {
-      if (key.toLowerCase() === name) return typeof value === "string" ? value : typeof value === "number" ? String(value) : undefined
-    }
-    return undefined
-  }
-  const ms = get("retry-after-ms")
-  if (ms !== undefined) {
-    const n = Number(ms)
-    if (Number.isFinite(n) && n >= 0) return n
-  }
-  const after = get("retry-after")
-  if (after !== undefined) {
-    const seconds = Number(after)
-    if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000
-    const date = Date.parse(after)
-    if (!Number.isNaN(date)) return Math.max(0, date - nowMillis)
-  }
-  return undefined
-}
+) => number | undefined = Retry.retryAfterMillis
 
 /**
  * Builds the typed error for an `error` frame (both documented shapes: the envelope with `status` and a nested

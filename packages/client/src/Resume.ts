@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import * as Retry from "@loopwire/protocol/Retry"
 import * as ProtocolResume from "@loopwire/protocol/Resume"
 import type { ResumePolicy } from "./ClientConfig.js"
 import { ResponsesError } from "./ResponsesError.js"
@@ -201,7 +202,5 @@ export const refusalError = (reason: RefusalReason, cause: ResponsesError): Resp
  * @since 0.1.0
  * @category decisions
  */
-export const delayMillis = (policy: ResumePolicy, attempt: number, random: number): number => {
-  const base = Math.min(Math.max(0, policy.initialMillis) * 2 ** Math.max(0, Math.min(attempt, 30)), policy.maxMillis)
-  return Math.round(base * (1 - 0.25 * random))
-}
+export const delayMillis = (policy: ResumePolicy, attempt: number, random: number): number =>
+  Retry.backoffMillis(policy, attempt, random)

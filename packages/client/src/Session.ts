@@ -281,12 +281,15 @@ export const make = (
     yield* validateLane(config, lease.lane)
     const policy: Recovery.BackoffPolicy = { ...Recovery.defaultBackoff, ...options.backoff }
     const idleTimeout = Duration.decode(options.idleTimeout ?? Duration.minutes(5))
-    const idleError = () =>
-      new ResponsesError({
-        reason: "ConnectionLost",
-        code: "idle_timeout",
-        message: `No event for ${Duration.format(idleTimeout)}: the connection is presumed dead.`
-      })
+    const idle: Mux.Idle = {
+      millis: Duration.toMillis(idleTimeout),
+      error: () =>
+        new ResponsesError({
+          reason: "ConnectionLost",
+          code: "idle_timeout",
+          message: `No event for ${Duration.format(idleTimeout)}: the connection is presumed dead.`
+        })
+    }
     const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<SessionEvent>(), PubSub.shutdown)
     const publish = (event: SessionEvent) => PubSub.publish(pubsub, event)
 
@@ -434,10 +437,10 @@ export const make = (
           generation: mux.generation,
           // The multiplexer's reader hands each event straight to `onEvent` (no per-event hop through a mailbox
           // and this turn's fiber); `run` succeeds once the terminal event was handed over, or fails.
+          // The idle timeout is watched by the socket's one watchdog; answered pings keep a silent turn alive (a model
+          // may think for minutes before its first event).
           run: (onEvent: (event: ServerEvent.ServerEvent) => void): Effect.Effect<void, ResponsesError> =>
-            mux.run(frame, lease.lane, onEvent, notify),
-          // Answered pings keep a silent turn alive (a model may think for minutes before its first event).
-          alive: mux.lastAliveMillis,
+            mux.run(frame, lease.lane, onEvent, notify, idle),
           wasDelta: decision._tag === "Delta"
         }
       })
@@ -466,12 +469,22 @@ export const make = (
         const request = JSON.parse(body) as CreateRequest
         return {
           generation: -1,
+          // One watchdog per HTTP attempt (the fallback path): events alone count.
           run: (onEvent: (event: ServerEvent.ServerEvent) => void): Effect.Effect<void, ResponsesError> =>
-            HttpResponses.create(config, request).pipe(
-              Stream.provideService(HttpClient.HttpClient, http.value),
-              Stream.runForEach((event) => Effect.sync(() => onEvent(event)))
+            failWhenIdle(
+              (touch) =>
+                HttpResponses.create(config, request).pipe(
+                  Stream.provideService(HttpClient.HttpClient, http.value),
+                  Stream.runForEach((event) =>
+                    Effect.sync(() => {
+                      touch()
+                      onEvent(event)
+                    })
+                  )
+                ),
+              idle.error,
+              idleTimeout
             ),
-          alive: undefined,
           wasDelta: false
         }
       })
@@ -508,15 +521,11 @@ export const make = (
             )
             generation = attempt.generation
             wasDelta = attempt.wasDelta
-            // The idle timeout (no event and no answered ping for `idleTimeout`) is one watchdog per attempt, not a
-            // timer per event.
-            yield* failWhenIdle((touch) => {
-              // Events run synchronously in the delivering fiber; once this attempt ends (or is interrupted),
-              // late events of its request are ignored.
-              let live = true
-              return attempt.run((event) => {
+            // Events run synchronously in the delivering fiber; once this attempt ends (or is interrupted), late
+            // events of its request are ignored.
+            let live = true
+            yield* attempt.run((event) => {
                 if (!live) return
-                touch()
                 delivered++
                 // The accumulator rebuilds the output from the deltas (sparse streams included: it fills an
                 // omitted terminal output). A server it cannot follow still gets its terminal Response used as
@@ -543,7 +552,6 @@ export const make = (
               }).pipe(Effect.ensuring(Effect.sync(() => {
                 live = false
               })))
-            }, idleError, idleTimeout, attempt.alive)
           }))
           if (outcome._tag === "Right") {
             if (lost !== undefined) {

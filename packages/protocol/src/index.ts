@@ -52,6 +52,13 @@ export * as ProtocolError from "./ProtocolError.js"
 export * as Resume from "./Resume.js"
 
 /**
+ * `Retry-After` parsing and the one backoff policy.
+ *
+ * @since 0.1.0
+ */
+export * as Retry from "./Retry.js"
+
+/**
  * Text frame ⇄ typed event.
  *
  * @since 0.1.0

@@ -16,22 +16,7 @@ export * as Heartbeat from "./Heartbeat.js"
 /**
  * @since 0.1.0
  */
-export * as ManagedConnection from "./ManagedConnection.js"
-
-/**
- * @since 0.1.0
- */
 export * as Memory from "./Memory.js"
-
-/**
- * @since 0.1.0
- */
-export * as ReconnectPolicy from "./ReconnectPolicy.js"
-
-/**
- * @since 0.1.0
- */
-export * as Rotation from "./Rotation.js"
 
 /**
  * @since 0.1.0

@@ -17,11 +17,15 @@ import type * as ServerEvent from "@loopwire/protocol/ServerEvent"
 import { isTerminal } from "@loopwire/protocol/ServerEvent"
 import type * as Connection from "@loopwire/transport/Connection"
 import * as Heartbeat from "@loopwire/transport/Heartbeat"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Deferred from "effect/Deferred"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as Mailbox from "effect/Mailbox"
 import * as Random from "effect/Random"
 import * as Scope from "effect/Scope"
@@ -102,6 +106,21 @@ export interface Pending {
   logRetries: number
   /** The consumer got its terminal (or error); further events of this response are dropped. */
   settled: boolean
+  /** The idle timeout of `run`, watched by the socket's one watchdog (undefined: none). */
+  readonly idle: Idle | undefined
+  /** When the request was submitted: the idle timeout runs from the later of this and the socket's last sign of life. */
+  readonly submittedAt: number
+}
+
+/**
+ * A response's idle timeout: when neither an inbound frame nor an answered heartbeat ping came for `millis`, the
+ * request fails with `error()` (its lane stays taken until its terminal or the socket's end).
+ *
+ * @internal
+ */
+export interface Idle {
+  readonly millis: number
+  readonly error: () => ResponsesError
 }
 
 /** @internal */
@@ -124,7 +143,8 @@ export interface Mux {
     frame: string,
     lane: string | undefined,
     sink: (event: ServerEvent.ServerEvent) => void,
-    notify?: ((notice: Notice) => void) | undefined
+    notify?: ((notice: Notice) => void) | undefined,
+    idle?: Idle | undefined
   ) => Effect.Effect<void, ResponsesError>
   readonly isAlive: () => boolean
   /** Reconnecting with a resume token after a drop. */
@@ -225,6 +245,7 @@ export const make = (options: {
       }
       waiting.length = 0
       inFlight = 0
+      watched.clear()
     }
 
     const inFlightInOrder = (): Array<Pending> => {
@@ -304,7 +325,58 @@ export const make = (options: {
     const settle = (p: Pending, error: ResponsesError | undefined) => {
       if (p.settled) return
       p.settled = true
+      if (p.idle !== undefined) watched.delete(p)
       p.mailbox.unsafeDone(error === undefined ? Exit.void : Exit.fail(error))
+    }
+
+    // The idle timeouts of every request on this socket: one watchdog fiber, which sleeps until the earliest
+    // deadline and parks while nothing is watched. A turn costs it nothing in the usual case (its deadline is
+    // later than the one the watchdog already sleeps towards); no race, fork or timer per request or event.
+    const watched = new Set<Pending>()
+    let watchdogAt = Infinity // when the sleeping watchdog wakes up (Infinity: parked, or not started)
+    let wake: Deferred.Deferred<void> | undefined
+    let watchdogFiber: Fiber.RuntimeFiber<void> | undefined
+    const lastAlive = () => {
+      const answered = current === undefined ? undefined : Heartbeat.lastAnswerMillis(current)
+      return answered === undefined ? lastInbound : Math.max(lastInbound, answered)
+    }
+    const watchdog: Effect.Effect<void> = Effect.suspend(() => {
+      if (dead !== undefined) return Effect.void
+      const now = clock.unsafeCurrentTimeMillis()
+      const alive = lastAlive()
+      let next = Infinity
+      for (const p of watched) {
+        const at = Math.max(p.submittedAt, alive) + p.idle!.millis
+        if (at <= now) settle(p, p.idle!.error())
+        else if (at < next) next = at
+      }
+      watchdogAt = next
+      if (next === Infinity) {
+        wake = Deferred.unsafeMake<void>(FiberId.none)
+        return Effect.zipRight(Deferred.await(wake), watchdog)
+      }
+      return Effect.zipRight(Effect.sleep(next - now), watchdog)
+    })
+    const watch = (p: Pending): Effect.Effect<void> => {
+      watched.add(p)
+      const at = p.submittedAt + p.idle!.millis
+      if (watchdogFiber !== undefined && at >= watchdogAt) return Effect.void
+      if (watchdogFiber !== undefined && wake !== undefined && watchdogAt === Infinity) {
+        const parked = wake
+        wake = undefined
+        Deferred.unsafeDone(parked, Exit.void)
+        return Effect.void
+      }
+      // Not started yet, or this deadline comes before the one the watchdog sleeps towards (a shorter timeout than
+      // the others on the socket): start it again.
+      const previous = watchdogFiber
+      watchdogAt = at
+      return Effect.zipRight(
+        previous === undefined ? Effect.void : Fiber.interruptFork(previous),
+        Effect.map(Effect.forkIn(watchdog, muxScope), (fiber) => {
+          watchdogFiber = fiber
+        })
+      )
     }
 
     // The request a resume refusal is about: named by its id when the frame says so, else the head of its lane.
@@ -316,10 +388,10 @@ export const make = (options: {
       return lanes.get(lane)?.[0]
     }
 
-    // Per inbound frame: plain code for events, an effect only for error frames and terminals (no generator per
-    // event).
-    const route = (connection: Connection.Connection, text: string): Effect.Effect<void> => {
-      if (connection !== current) return Effect.void // a late frame of a replaced connection
+    // Per inbound frame: plain code; an effect (returned, run before the next frame) only for error frames and for
+    // a terminal that lets a waiting request go out or a retired socket close.
+    const route = (connection: Connection.Connection, text: string): Effect.Effect<void> | undefined => {
+      if (connection !== current) return undefined // a late frame of a replaced connection
       lastInbound = clock.unsafeCurrentTimeMillis()
       let raw: unknown
       try {
@@ -384,18 +456,21 @@ export const make = (options: {
           // An error tied to no lane while only named lanes run: connection-level.
           return yield* die(fromErrorFrame(obj, yield* Clock.currentTimeMillis))
         }
-        return yield* deliver(obj, lane)
+        return yield* (deliver(obj, lane) ?? Effect.void)
       })
 
     // Hands a frame to the head request of its lane; an effect only when the lane's head finished.
-    const deliver = (obj: Record<string, unknown> & { readonly type: string }, lane: string): Effect.Effect<void> => {
+    const deliver = (
+      obj: Record<string, unknown> & { readonly type: string },
+      lane: string
+    ): Effect.Effect<void> | undefined => {
       const head = lanes.get(lane)?.[0]
-      if (head === undefined) return Effect.void // stray event (e.g. steer.pending after completion)
+      if (head === undefined) return undefined // stray event (e.g. steer.pending after completion)
       if (obj.type !== "error" && typeof obj.sequence_number === "number") {
         // At most once, in order: a replay overlapping what was delivered is dropped.
         if (obj.sequence_number <= head.lastSeq) {
           head.notify?.({ _tag: "Duplicate" })
-          return Effect.void
+          return undefined
         }
         head.lastSeq = obj.sequence_number
       }
@@ -418,14 +493,32 @@ export const make = (options: {
           }
         }
       }
-      if (!terminal) return Effect.void
+      if (!terminal) return undefined
       finishHead(lane)
+      // Nothing waits and the socket is not retired (a turn's usual end): nothing to run.
+      if (waiting.length === 0 && !retired) return undefined
       return Effect.zipRight(Effect.suspend(pump), Effect.suspend(maybeCloseRetired))
+    }
+
+    // One step per chunk of frames (all that arrived since the reader last ran), each routed in order with plain
+    // code; a frame whose routing returns an effect has it run before the next frame.
+    const routeChunk = (connection: Connection.Connection, chunk: Chunk.Chunk<string>): Effect.Effect<void> => {
+      const frames = Chunk.toReadonlyArray(chunk)
+      const from = (start: number): Effect.Effect<void> => {
+        for (let i = start; i < frames.length; i++) {
+          const effect = route(connection, frames[i]!)
+          if (effect !== undefined) {
+            return i + 1 < frames.length ? Effect.zipRight(effect, Effect.suspend(() => from(i + 1))) : effect
+          }
+        }
+        return Effect.void
+      }
+      return from(0)
     }
 
     const startReader = (connection: Connection.Connection): Effect.Effect<void> =>
       connection.frames.pipe(
-        Stream.runForEach((text) => route(connection, text)),
+        Stream.runForEachChunk((chunk) => routeChunk(connection, chunk)),
         Effect.matchEffect({
           onFailure: (e) => lost(connection, lostError(`The connection failed: ${e.message}`, e.code)),
           onSuccess: () =>
@@ -544,7 +637,8 @@ export const make = (options: {
       frame: string,
       lane: string | undefined,
       notify: ((notice: Notice) => void) | undefined,
-      sink: ((event: ServerEvent.ServerEvent) => void) | undefined
+      sink: ((event: ServerEvent.ServerEvent) => void) | undefined,
+      idle: Idle | undefined
     ): Effect.Effect<Mailbox.Mailbox<ServerEvent.ServerEvent, ResponsesError>, ResponsesError> =>
       Effect.gen(function*() {
         if (dead !== undefined) return yield* Effect.fail(dead)
@@ -576,19 +670,22 @@ export const make = (options: {
           lastSeq: -1,
           resumed: false,
           logRetries: 0,
-          settled: false
+          settled: false,
+          idle,
+          submittedAt: clock.unsafeCurrentTimeMillis()
         }
         waiting.push(pending)
+        if (idle !== undefined) yield* watch(pending)
         yield* pump()
         return mailbox
       })
 
     const submit: Mux["submit"] = (frame, lane, notify) =>
-      Effect.map(enqueue(frame, lane, notify, undefined), Mailbox.toStream)
+      Effect.map(enqueue(frame, lane, notify, undefined, undefined), Mailbox.toStream)
 
     // With a sink nothing is offered to the mailbox: it only ends (or fails) when the response settles.
-    const run: Mux["run"] = (frame, lane, sink, notify) =>
-      Effect.flatMap(enqueue(frame, lane, notify, sink), (mailbox) => mailbox.await)
+    const run: Mux["run"] = (frame, lane, sink, notify, idle) =>
+      Effect.flatMap(enqueue(frame, lane, notify, sink, idle), (mailbox) => mailbox.await)
 
     const self: Mux = {
       generation: options.generation,
@@ -607,10 +704,7 @@ export const make = (options: {
       kill: die,
       bytesSent: () => bytesSent,
       lastInboundMillis: () => lastInbound,
-      lastAliveMillis: () => {
-        const answered = current === undefined ? undefined : Heartbeat.lastAnswerMillis(current)
-        return answered === undefined ? lastInbound : Math.max(lastInbound, answered)
-      },
+      lastAliveMillis: lastAlive,
       resumes: () => resumes
     }
     return self
