@@ -65,6 +65,13 @@ for (const [type, schema] of Object.entries(schemasByType)) {
 }
 const decodeUnknownServerEvent = Schema.decodeUnknownEither(UnknownServerEvent, parseOptions)
 
+// Guards over the same schemas: their Type side is the wire JSON, so a value they accept is its own decoding.
+const serverGuards: Record<string, (u: unknown) => boolean> = {}
+for (const [type, schema] of Object.entries(schemasByType)) {
+  serverGuards[type] = Schema.is(schema as Schema.Schema<ServerEvent, unknown>)
+}
+const isUnknownServerEvent = Schema.is(UnknownServerEvent)
+
 const isObject = (u: unknown): u is Record<string, unknown> =>
   typeof u === "object" && u !== null && !Array.isArray(u)
 
@@ -303,6 +310,29 @@ export const decodeServerEventUnknown = (
   return Either.left(
     new ServerFrameError({ reason: "InvalidEvent", param: problem.param, message: problem.message, eventType: type })
   )
+}
+
+/**
+ * {@link decodeServerEventUnknown} without a copy: the same checks (object, depth, `type`, the event's schema;
+ * `__proto__` keys dropped in place), and a value that passes is returned as it is, since every schema's Type
+ * side is the wire JSON. The cheap path for a consumer that owns the parsed value (a client's reader: no
+ * per-event copy of the object graph). A value that fails gets the same error as from
+ * {@link decodeServerEventUnknown}.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const validateServerEventUnknown = (
+  value: unknown,
+  maxDepth: number = FrameLimits.defaultServerMaxDepth
+): Either.Either<ServerEvent, ServerFrameError> => {
+  if (!isObject(value) || typeof value.type !== "string") return decodeServerEventUnknown(value, maxDepth)
+  if (FrameLimits.check(value, { maxDepth, maxStringLength: Number.POSITIVE_INFINITY }, true) !== undefined) {
+    return decodeServerEventUnknown(value, maxDepth)
+  }
+  const type = value.type
+  const guard = (Object.hasOwn(serverGuards, type) ? serverGuards[type] : undefined) ?? isUnknownServerEvent
+  return guard(value) ? Either.right(value as ServerEvent) : decodeServerEventUnknown(value, maxDepth)
 }
 
 /**

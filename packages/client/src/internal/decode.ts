@@ -1,8 +1,10 @@
 /**
- * Server event decoding on the client's hot path. Every event is validated with the protocol's schemas, except
- * the `tools` array that `response.*` events echo from the request: it is what the client itself sent, the client
- * never reads it back, and decoding it (every tool's JSON Schema, copied key by key) was most of the decoding
- * cost of a turn with a Codex-sized toolset. It is checked to be an array and passed through as received.
+ * Server event decoding on the client's hot path. Every event is validated with the protocol's schemas in place
+ * (`Codec.validateServerEventUnknown`: the frame the reader just parsed is owned by it, and a valid event is its
+ * own decoding, so nothing is copied), except the `tools` array that `response.*` events echo from the request:
+ * it is what the client itself sent, the client never reads it back, and checking it (every tool's JSON Schema)
+ * was most of the decoding cost of a turn with a Codex-sized toolset. It is checked to be an array and kept as
+ * received.
  *
  * @internal
  */
@@ -10,17 +12,23 @@ import * as Codec from "@loopwire/protocol/Codec"
 import type * as ServerEvent from "@loopwire/protocol/ServerEvent"
 import * as Either from "effect/Either"
 
-/** @internal */
+/**
+ * Validates a parsed frame that the caller owns (it may be changed in place: `__proto__` keys are dropped).
+ *
+ * @internal
+ */
 export const decodeEvent = (
   obj: Record<string, unknown>
 ): Either.Either<ServerEvent.ServerEvent, Codec.ServerFrameError> => {
   const response = obj.response
   if (typeof response !== "object" || response === null || !Array.isArray((response as any).tools)) {
-    return Codec.decodeServerEventUnknown(obj)
+    return Codec.validateServerEventUnknown(obj)
   }
+  // Validated without the echoed tools (a shallow copy of the response's fields), then returned with them.
   const { tools, ...rest } = response as Record<string, unknown>
-  return Either.map(
-    Codec.decodeServerEventUnknown({ ...obj, response: rest }),
-    (event) => ({ ...event, response: { ...(event as any).response, tools } }) as ServerEvent.ServerEvent
-  )
+  obj.response = rest
+  const result = Codec.validateServerEventUnknown(obj)
+  if (Either.isLeft(result)) return result
+  rest.tools = tools
+  return result
 }
