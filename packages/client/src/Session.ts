@@ -9,30 +9,29 @@
  *
  * @since 0.1.0
  */
-import * as Accumulator from "@loopwire/protocol/Accumulator"
+import * as HttpClient from "@effect/platform/HttpClient"
 import type * as ClientEvent from "@loopwire/protocol/ClientEvent"
 import * as Continuation from "@loopwire/protocol/Continuation"
 import type * as Items from "@loopwire/protocol/Items"
 import type * as Response from "@loopwire/protocol/Response"
 import type * as ServerEvent from "@loopwire/protocol/ServerEvent"
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
-import * as Random from "effect/Random"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ConnectionPool from "./ConnectionPool.js"
-import * as HttpResponses from "./HttpResponses.js"
-import { failWhenIdle } from "./internal/idle.js"
 import { fromProducer } from "./internal/produce.js"
-import type * as Mux from "./internal/mux.js"
+import * as Attempt from "./internal/session/attempt.js"
+import type { Context } from "./internal/session/context.js"
+import * as Counters from "./internal/session/counters.js"
+import * as Fold from "./internal/session/fold.js"
+import * as Frame from "./internal/session/frame.js"
+import * as History from "./internal/session/history.js"
+import * as Ladder from "./internal/session/ladder.js"
 import * as Recovery from "./Recovery.js"
 import type { CreateRequest } from "./ResponsesClient.js"
-import { terminalResponse, validateLane } from "./ResponsesClient.js"
+import { validateLane } from "./ResponsesClient.js"
 import { ResponsesError } from "./ResponsesError.js"
 import type * as Resume from "./Resume.js"
 
@@ -194,12 +193,6 @@ export interface Session {
   readonly transport: Effect.Effect<"websocket" | "http">
 }
 
-interface Entry {
-  readonly item: Items.InputItem
-  readonly json: string
-  readonly bytes: number
-}
-
 /**
  * What the server holds warm for this session: the last response, the settings it was made with, and where its
  * output starts in the history.
@@ -215,9 +208,6 @@ export interface Anchor {
   readonly contextEnd: number
   readonly generation: number
 }
-
-const utf8 = (s: string) => Buffer.byteLength(s, "utf8")
-const INPUT_OPEN = `,"input":[`
 
 /**
  * The continuation decision for a turn. Session-level conditions first (a recovery forces a full resend; a new
@@ -275,403 +265,119 @@ export const make = (
 ): Effect.Effect<Session, ResponsesError, ConnectionPool.ConnectionPool | Scope.Scope> =>
   Effect.gen(function*() {
     const pool = yield* ConnectionPool.ConnectionPool
-    const http = yield* Effect.serviceOption(HttpClient.HttpClient)
     const lease = yield* pool.acquire
-    const config = pool.config
-    yield* validateLane(config, lease.lane)
-    const policy: Recovery.BackoffPolicy = { ...Recovery.defaultBackoff, ...options.backoff }
+    yield* validateLane(pool.config, lease.lane)
     const idleTimeout = Duration.decode(options.idleTimeout ?? Duration.minutes(5))
-    const idle: Mux.Idle = {
-      millis: Duration.toMillis(idleTimeout),
-      error: () =>
-        new ResponsesError({
-          reason: "ConnectionLost",
-          code: "idle_timeout",
-          message: `No event for ${Duration.format(idleTimeout)}: the connection is presumed dead.`
-        })
-    }
     const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<SessionEvent>(), PubSub.shutdown)
-    const publish = (event: SessionEvent) => PubSub.publish(pubsub, event)
-
-    const history: Array<Entry> = []
-    let historyBytes = 0 // sum of entry bytes
-    const append = (item: Items.InputItem) => {
-      const json = JSON.stringify(item)
-      const bytes = utf8(json)
-      history.push({ item, json, bytes })
-      historyBytes += bytes
+    const ctx: Context = {
+      lease,
+      config: pool.config,
+      http: yield* Effect.serviceOption(HttpClient.HttpClient),
+      history: History.make(options.history),
+      frames: Frame.make(options.settings, lease.lane),
+      counters: Counters.make(pubsub),
+      backoff: { ...Recovery.defaultBackoff, ...options.backoff },
+      httpFallback: options.httpFallback !== false,
+      idleTimeout,
+      idle: {
+        millis: Duration.toMillis(idleTimeout),
+        error: () =>
+          new ResponsesError({
+            reason: "ConnectionLost",
+            code: "idle_timeout",
+            message: `No event for ${Duration.format(idleTimeout)}: the connection is presumed dead.`
+          })
+      },
+      anchor: undefined,
+      mode: options.transport ?? "websocket"
     }
-    for (const item of options.history ?? []) append(item)
+    const { counters, history } = ctx
 
-    let anchor: Anchor | undefined
-    let mode: "websocket" | "http" = options.transport ?? "websocket"
-    let metrics: Metrics = {
-      turns: 0,
-      deltaRequests: 0,
-      fullRequests: 0,
-      reconnects: 0,
-      fullResends: 0,
-      rotations: 0,
-      retries: 0,
-      httpFallback: false,
-      bytesSent: 0,
-      bytesFullResend: 0,
-      resumes: 0,
-      resent: 0,
-      resumeRefusals: 0,
-      resumedEvents: 0,
-      duplicatesDropped: 0
-    }
-    const count = (patch: Partial<Metrics>) => {
-      metrics = { ...metrics, ...patch }
-    }
-
-    // Settings are serialized once per distinct settings object, not per turn.
-    let lastSettings: Settings | undefined
-    let lastSettingsJson = ""
-    const settingsJsonOf = (settings: Settings): string => {
-      if (settings === lastSettings) return lastSettingsJson
-      const { input: _i, previous_response_id: _p, stream_id: _s, type: _t, ...rest } = settings as Record<
-        string,
-        unknown
-      >
-      lastSettings = settings
-      lastSettingsJson = JSON.stringify(rest).slice(1, -1)
-      return lastSettingsJson
-    }
-
-    const prefixOf = (settingsJson: string, extra: string) =>
-      `{"type":"response.create"${settingsJson === "" ? "" : `,${settingsJson}`}${extra}${
-        lease.lane !== undefined ? `,"stream_id":${JSON.stringify(lease.lane)}` : ""
-      }`
-
-    const fullInputJson = () => {
-      let s = "["
-      for (let i = 0; i < history.length; i++) s += (i === 0 ? "" : ",") + history[i]!.json
-      return s + "]"
-    }
-    const fullInputBytes = () => historyBytes + Math.max(0, history.length - 1) + 2
-
-    // Merged once per distinct override, so the serialized settings are reused turn after turn.
-    let lastOverride: Settings | undefined
-    let lastMerged: Settings = options.settings ?? {}
-    const effectiveSettings = (settings: Settings | undefined): Settings => {
-      if (settings === undefined) return options.settings ?? {}
-      if (settings !== lastOverride) {
-        lastOverride = settings
-        lastMerged = options.settings === undefined ? settings : { ...options.settings, ...settings }
-      }
-      return lastMerged
-    }
-
-    // One attempt over the socket: returns the event stream and the frame's bookkeeping.
-    const attemptWebSocket = (settings: Settings, settingsJson: string, forceFull: boolean, generate: boolean) =>
-      Effect.gen(function*() {
-        const mux = yield* lease.slot.get
-        const store = settings.store === true
-        const decision = plan(anchor, {
-          settings,
-          window: (from) => history.slice(from).map((e) => e.item),
-          historyLength: history.length,
-          generation: mux.generation,
-          store,
-          forceFull
-        })
-        const prefix = prefixOf(settingsJson, generate ? "" : `,"generate":false`)
-        let frame: string
-        const fullBytes = utf8(prefix) + INPUT_OPEN.length - 1 + fullInputBytes() + 1
-        if (decision._tag === "Delta") {
-          // The delta's items are the history's last ones: reuse their serialized form.
-          const from = history.length - decision.input.length
-          let input = "["
-          for (let i = from; i < history.length; i++) input += (i === from ? "" : ",") + history[i]!.json
-          frame = `${prefix},"previous_response_id":${JSON.stringify(decision.previous_response_id)},"input":${input}]}`
-        } else {
-          frame = `${prefix},"input":${fullInputJson()}}`
-        }
-        const bytes = utf8(frame)
-        count({
-          deltaRequests: metrics.deltaRequests + (decision._tag === "Delta" ? 1 : 0),
-          fullRequests: metrics.fullRequests + (decision._tag === "Full" ? 1 : 0),
-          bytesSent: metrics.bytesSent + bytes,
-          bytesFullResend: metrics.bytesFullResend + fullBytes
-        })
-        yield* publish({
-          _tag: "RequestSent",
-          mode: decision._tag === "Delta" ? "delta" : "full",
-          transport: "websocket",
-          bytes,
-          fullBytes,
-          socket: lease.socket,
-          generation: mux.generation
-        })
-        const generation = mux.generation
-        const notify = (notice: Mux.Notice) => {
-          switch (notice._tag) {
-            case "Resumed":
-              count({ resumes: metrics.resumes + 1 })
-              pubsub.unsafeOffer({
-                _tag: "Resumed",
-                socket: lease.socket,
-                generation,
-                startingAfter: notice.startingAfter
-              })
-              return
-            case "Resent":
-              count({ resent: metrics.resent + 1 })
-              pubsub.unsafeOffer({ _tag: "RequestResent", socket: lease.socket, generation })
-              return
-            case "ResumeRefused":
-              count({ resumeRefusals: metrics.resumeRefusals + 1 })
-              pubsub.unsafeOffer({ _tag: "ResumeRefused", socket: lease.socket, generation, reason: notice.reason })
-              return
-            case "ResumedEvent":
-              count({ resumedEvents: metrics.resumedEvents + 1 })
-              return
-            case "Duplicate":
-              count({ duplicatesDropped: metrics.duplicatesDropped + 1 })
-              return
+    // The turn's outcome once an attempt succeeded: the history and anchor move on, the turn is counted.
+    const complete = (settings: Settings, response: Response.Response, generation: number): Response.Response => {
+      if (response.status === "failed") {
+        ctx.anchor = undefined
+      } else {
+        const contextEnd = history.length()
+        for (const item of response.output) history.append(item as Items.InputItem)
+        ctx.anchor = ctx.mode === "http" || generation < 0
+          ? undefined
+          : {
+            response,
+            request: { ...settings, type: "response.create", input: [] } as ClientEvent.ResponseCreate,
+            contextEnd,
+            generation
           }
-        }
-        return {
-          generation: mux.generation,
-          // The multiplexer's reader hands each event straight to `onEvent` (no per-event hop through a mailbox
-          // and this turn's fiber); `run` succeeds once the terminal event was handed over, or fails.
-          // The idle timeout is watched by the socket's one watchdog; answered pings keep a silent turn alive (a model
-          // may think for minutes before its first event).
-          run: (onEvent: (event: ServerEvent.ServerEvent) => void): Effect.Effect<void, ResponsesError> =>
-            mux.run(frame, lease.lane, onEvent, notify, idle),
-          wasDelta: decision._tag === "Delta"
-        }
+      }
+      counters.counts.turns++
+      counters.publish({
+        _tag: "TurnCompleted",
+        responseId: response.id,
+        status: response.status,
+        usage: response.usage ?? undefined
       })
+      return response
+    }
 
-    const attemptHttp = (settings: Settings) =>
-      Effect.gen(function*() {
-        if (Option.isNone(http)) {
-          return yield* new ResponsesError({ reason: "Connect", status: 426, message: "HTTP fallback needs an HttpClient." })
-        }
-        const body = `{${settingsJsonOf(settings)}${settingsJsonOf(settings) === "" ? "" : ","}"input":${fullInputJson()}}`
-        const bytes = utf8(body)
-        count({
-          fullRequests: metrics.fullRequests + 1,
-          bytesSent: metrics.bytesSent + bytes,
-          bytesFullResend: metrics.bytesFullResend + bytes
-        })
-        yield* publish({
-          _tag: "RequestSent",
-          mode: "full",
-          transport: "http",
-          bytes,
-          fullBytes: bytes,
-          socket: lease.socket,
-          generation: 0
-        })
-        const request = JSON.parse(body) as CreateRequest
-        return {
-          generation: -1,
-          // One watchdog per HTTP attempt (the fallback path): events alone count.
-          run: (onEvent: (event: ServerEvent.ServerEvent) => void): Effect.Effect<void, ResponsesError> =>
-            failWhenIdle(
-              (touch) =>
-                HttpResponses.create(config, request).pipe(
-                  Stream.provideService(HttpClient.HttpClient, http.value),
-                  Stream.runForEach((event) =>
-                    Effect.sync(() => {
-                      touch()
-                      onEvent(event)
-                    })
-                  )
-                ),
-              idle.error,
-              idleTimeout
-            ),
-          wasDelta: false
-        }
-      })
-
-    const lock = yield* Effect.makeSemaphore(1)
+    const failed = (error: ResponsesError) => {
+      counters.publish({ _tag: "TurnFailed", error })
+      return Effect.fail(error)
+    }
 
     // Runs one turn through the recovery ladder. `emit` receives events as they arrive.
     const runTurn = (
       settings: Settings,
       generate: boolean,
       emit: (event: TurnEvent) => void
-    ): Effect.Effect<Response.Response, ResponsesError> =>
-      Effect.gen(function*() {
-        const settingsJson = settingsJsonOf(settings)
-        const store = settings.store === true
-        let forceFull = false
-        let fullResendDone = false
-        let retries = 0
-        for (;;) {
-          let delivered = 0
-          let final: Response.Response | undefined
-          let generation = -1
-          let wasDelta = false
-          let acc = Accumulator.empty
-          let folding = true
-          let foldError: Accumulator.AccumulatorError | undefined
-          let lost: ResponsesError | undefined
-          const outcome = yield* Effect.either(Effect.gen(function*() {
-            const attempt = mode === "http" ? yield* attemptHttp(settings) : yield* attemptWebSocket(
-              settings,
-              settingsJson,
-              forceFull,
-              generate
-            )
-            generation = attempt.generation
-            wasDelta = attempt.wasDelta
+    ): Effect.Effect<Response.Response, ResponsesError> => {
+      const settingsJson = ctx.frames.settingsJson(settings)
+      const store = settings.store === true
+      const rungs = Ladder.start()
+      const attemptOnce: Effect.Effect<Response.Response, ResponsesError> = Effect.suspend(() => {
+        const fold = Fold.make(emit)
+        let generation = -1
+        let wasDelta = false
+        const attempt = ctx.mode === "http"
+          ? Attempt.http(ctx, settingsJson)
+          : Attempt.webSocket(ctx, settings, settingsJson, rungs.forceFull, generate)
+        const retry = (error: ResponsesError, discard: boolean): Effect.Effect<Response.Response, ResponsesError> => {
+          if (discard && fold.delivered() > 0) emit({ _tag: "Discard", reason: error.message })
+          return Effect.flatMap(
+            Ladder.step(ctx, rungs, { error, generation, wasDelta, store }),
+            (next) => next === "retry" ? attemptOnce : discard ? failed(error) : Effect.fail(error)
+          )
+        }
+        return attempt.pipe(
+          Effect.flatMap((a) => {
+            generation = a.generation
+            wasDelta = a.wasDelta
             // Events run synchronously in the delivering fiber; once this attempt ends (or is interrupted), late
             // events of its request are ignored.
-            let live = true
-            yield* attempt.run((event) => {
-                if (!live) return
-                delivered++
-                // The accumulator rebuilds the output from the deltas (sparse streams included: it fills an
-                // omitted terminal output). A server it cannot follow still gets its terminal Response used as
-                // is, unless that omits an output the stream had: then the turn fails rather than lose it.
-                if (folding) {
-                  const next = Accumulator.step(acc, event)
-                  if (Either.isRight(next)) acc = next.right
-                  else {
-                    folding = false
-                    foldError = next.left
-                  }
-                }
-                const done = terminalResponse(event)
-                if (Option.isSome(done)) {
-                  final = folding && acc.final !== undefined ? acc.final : done.value
-                  if (!folding && done.value.output.length === 0 && acc.output.some((item) => item !== undefined)) {
-                    lost = new ResponsesError({
-                      reason: "Protocol",
-                      message: `The response's terminal event omits its output, and the streamed output could not be rebuilt: ${foldError?.message}`
-                    })
-                  }
-                }
-                emit({ _tag: "Event", event })
-              }).pipe(Effect.ensuring(Effect.sync(() => {
-                live = false
-              })))
-          }))
-          if (outcome._tag === "Right") {
-            if (lost !== undefined) {
+            return Effect.ensuring(a.run(fold.onEvent), Effect.sync(fold.close))
+          }),
+          Effect.matchEffect({
+            onFailure: (error) => retry(error, true),
+            onSuccess: () => {
+              const lost = fold.lost()
               // Not retried: the server answered, and a retry would generate the turn again.
-              yield* publish({ _tag: "TurnFailed", error: lost })
-              return yield* lost
-            }
-            if (final === undefined) {
+              if (lost !== undefined) return failed(lost)
+              const final = fold.final()
               // The stream ended without a terminal event: treat like a drop.
-              const error = new ResponsesError({ reason: "ConnectionLost", message: "The response ended without a terminal event." })
-              const r = yield* recover(error)
-              if (r === "fail") return yield* error
-              continue
-            }
-            const response: Response.Response = final
-            if (response.status === "failed") {
-              anchor = undefined
-            } else {
-              const contextEnd = history.length
-              for (const item of response.output) append(item as Items.InputItem)
-              anchor = mode === "http" || generation < 0
-                ? undefined
-                : {
-                  response,
-                  request: { ...settings, type: "response.create", input: [] } as ClientEvent.ResponseCreate,
-                  contextEnd,
-                  generation
-                }
-            }
-            count({ turns: metrics.turns + 1 })
-            yield* publish({
-              _tag: "TurnCompleted",
-              responseId: response.id,
-              status: response.status,
-              usage: response.usage ?? undefined
-            })
-            return response
-          }
-          const error = outcome.left
-          if (delivered > 0) emit({ _tag: "Discard", reason: error.message })
-          const r = yield* recover(error)
-          if (r === "fail") {
-            yield* publish({ _tag: "TurnFailed", error })
-            return yield* error
-          }
-          continue
-
-          // Applies one rung of the ladder; "retry" loops, "fail" gives up.
-          function recover(error: ResponsesError): Effect.Effect<"retry" | "fail", ResponsesError> {
-            return Effect.gen(function*() {
-              const action = Recovery.classify(error)
-              const giveUp = (why: string) =>
-                Effect.gen(function*() {
-                  yield* publish({ _tag: "TurnFailed", error })
-                  return yield* Effect.fail(new ResponsesError({
-                    reason: "RetriesExhausted",
-                    message: `${why}: ${error.message}`,
-                    ...(error.code !== undefined ? { code: error.code } : {}),
-                    ...(error.status !== undefined ? { status: error.status } : {})
-                  }))
-                })
-              switch (action) {
-                case "Fail":
-                  return "fail" as const
-                case "FullResend": {
-                  if (fullResendDone) return yield* giveUp("previous_response_not_found after a full resend")
-                  fullResendDone = true
-                  forceFull = true
-                  anchor = undefined
-                  count({ fullResends: metrics.fullResends + 1 })
-                  yield* publish({ _tag: "Recovering", action, error, attempt: 0, delayMillis: 0 })
-                  return "retry" as const
-                }
-                case "FallbackHttp": {
-                  if (options.httpFallback === false || Option.isNone(http)) return "fail" as const
-                  mode = "http"
-                  anchor = undefined
-                  count({ httpFallback: true })
-                  yield* publish({ _tag: "FellBackToHttp", error })
-                  return "retry" as const
-                }
-                case "Rotate":
-                case "Reconnect":
-                case "Backoff": {
-                  if (retries >= policy.maxRetries) return yield* giveUp(`gave up after ${retries} retries`)
-                  const delay = action === "Rotate"
-                    ? 0
-                    : Recovery.delayMillis(policy, retries, yield* Random.next, error.retryAfterMillis)
-                  retries++
-                  yield* publish({ _tag: "Recovering", action, error, attempt: retries, delayMillis: delay })
-                  if (action === "Rotate") {
-                    yield* lease.slot.rotate(generation)
-                    count({ rotations: metrics.rotations + 1 })
-                  } else if (action === "Reconnect") {
-                    // A silent socket is still open: drop it so the reconnect dials a fresh one — unless other
-                    // responses on it are still flowing (this request was only queued behind them).
-                    if (error.code === "idle_timeout" && generation >= 0) {
-                      const mux = lease.slot.current()
-                      const now = yield* Clock.currentTimeMillis
-                      if (mux !== undefined && now - mux.lastInboundMillis() >= Duration.toMillis(idleTimeout)) {
-                        yield* lease.slot.invalidate(generation, error)
-                      }
-                    }
-                    count({ reconnects: metrics.reconnects + 1 })
-                  } else {
-                    count({ retries: metrics.retries + 1 })
-                  }
-                  // Without `store`, a lost socket or a failed continuation takes the parent with it.
-                  if (!store && (action !== "Backoff" || wasDelta)) {
-                    forceFull = action === "Backoff"
-                    if (action !== "Backoff") anchor = undefined
-                  }
-                  if (delay > 0) yield* Effect.sleep(delay)
-                  return "retry" as const
-                }
+              if (final === undefined) {
+                return retry(
+                  new ResponsesError({ reason: "ConnectionLost", message: "The response ended without a terminal event." }),
+                  false
+                )
               }
-            })
-          }
-        }
+              return Effect.succeed(complete(settings, final, generation))
+            }
+          })
+        )
       })
+      return attemptOnce
+    }
+
+    const lock = yield* Effect.makeSemaphore(1)
 
     const send: Session["send"] = (newItems, settings) =>
       fromProducer<TurnEvent, ResponsesError, never>((emit) => turnWith(newItems, settings, emit))
@@ -679,8 +385,8 @@ export const make = (
     // One span per turn (as `@effect/ai`'s `LanguageModel.generateText`), so a user's tracing sees each turn.
     const turnWith: Session["turnWith"] = (newItems, settings, onEvent) =>
       lock.withPermits(1)(Effect.suspend(() => {
-        for (const item of newItems) append(item)
-        const effective = effectiveSettings(settings)
+        for (const item of newItems) history.append(item)
+        const effective = ctx.frames.effective(settings)
         return runTurn(effective, true, onEvent).pipe(
           Effect.tap((response) => Effect.annotateCurrentSpan(turnAttributes(response))),
           Effect.withSpan("Session.turnWith", {
@@ -698,8 +404,8 @@ export const make = (
     const turn: Session["turn"] = (newItems, settings) => turnWith(newItems, settings, () => {})
 
     const prewarm: Session["prewarm"] = (settings) =>
-      mode === "http" ? Effect.void : lock.withPermits(1)(
-        Effect.asVoid(runTurn(effectiveSettings(settings), false, () => {}))
+      ctx.mode === "http" ? Effect.void : lock.withPermits(1)(
+        Effect.asVoid(runTurn(ctx.frames.effective(settings), false, () => {}))
       )
 
     return {
@@ -708,10 +414,10 @@ export const make = (
       turnWith,
       turn,
       prewarm,
-      history: Effect.sync(() => history.map((e) => e.item)),
-      metrics: Effect.sync(() => metrics),
+      history: Effect.sync(history.items),
+      metrics: Effect.sync(counters.snapshot),
       events: Stream.fromPubSub(pubsub),
       subscribe: Effect.map(PubSub.subscribe(pubsub), (q) => Stream.fromQueue(q)),
-      transport: Effect.sync(() => mode)
+      transport: Effect.sync(() => ctx.mode)
     } satisfies Session
   })
