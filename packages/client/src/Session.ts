@@ -7,6 +7,11 @@
  * Cost per turn is O(new input): every history item is serialized once, when it enters the history, and the
  * full-resend size used by the metrics is kept as a running sum.
  *
+ * This module is the public face (its types, `plan`) and the turn loop; each concern has its own module under
+ * `internal/session/`: `history`, `frame` (the request text), `attempt` (WebSocket and HTTP attempts), `fold` (an
+ * attempt's events into its response), `ladder` (the recovery ladder), `counters` (metrics and events). It is
+ * longer than 300 lines for the public types and their docs; `make` is about 160.
+ *
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"

@@ -13,7 +13,7 @@
  *
  * This module is the public face and the wiring; each concern has its own module under `mux/`: `lanes`
  * (scheduling), `route` (the per-frame step), `errorFrame` (error classification), `watchdog` (idle timeouts),
- * `reconnect` (the resume loop), `pending` (one request).
+ * `reconnect` (the resume loop), `pending` (one request). Past 300 lines only by the `Mux` interface's docs.
  *
  * @internal
  */

@@ -9,39 +9,20 @@ import type * as Clock from "effect/Clock"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { ResumePolicy } from "../../ClientConfig.js"
+import type * as ConnectionPool from "../../ConnectionPool.js"
 import type { ResponsesError } from "../../ResponsesError.js"
 import type * as Resume from "../../Resume.js"
 import type * as Lanes from "./lanes.js"
 import type { Pending } from "./pending.js"
 
 /**
- * What happened to a socket (for the pool's event stream).
+ * What happened to a socket: the pool's `SocketEvent` before the pool adds the socket's index.
  *
  * @internal
  */
-export type SocketEvent =
-  | {
-    readonly _tag: "Dropped"
-    readonly generation: number
-    readonly closeCode: number | undefined
-    readonly inFlight: number
-    /** Whether the socket will try to resume (the server offered a token and a grace period). */
-    readonly resuming: boolean
-  }
-  | {
-    readonly _tag: "Resumed"
-    readonly generation: number
-    /** Requests asked for with `loopwire.resume`. */
-    readonly requests: number
-    readonly attempts: number
-    readonly downMillis: number
-  }
-  | {
-    readonly _tag: "ResumeRefused"
-    readonly generation: number
-    readonly reason: Resume.RefusalReason
-    readonly requests: number
-  }
+export type SocketEvent = ConnectionPool.SocketEvent extends infer E
+  ? E extends { readonly socket: number } ? Omit<E, "socket"> : never
+  : never
 
 /** @internal */
 export interface Options {
