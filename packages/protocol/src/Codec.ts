@@ -15,6 +15,7 @@ import type * as AST from "effect/SchemaAST"
 import type { ClientEvent } from "./ClientEvent.js"
 import { invalidStreamIdMessage, isValidStreamId, LoopwireResume, ResponseCreate, ResponseSteer } from "./ClientEvent.js"
 import * as FrameLimits from "./FrameLimits.js"
+import { fastGuards } from "./internal/guards.js"
 import { describeIssue } from "./internal/issue.js"
 import { invalidRequest } from "./ProtocolError.js"
 import type { ErrorEnvelope, ServerEvent } from "./ServerEvent.js"
@@ -315,7 +316,9 @@ export const decodeServerEventUnknown = (
 /**
  * {@link decodeServerEventUnknown} without a copy: the same checks (object, depth, `type`, the event's schema;
  * `__proto__` keys dropped in place), and a value that passes is returned as it is, since every schema's Type
- * side is the wire JSON. The cheap path for a consumer that owns the parsed value (a client's reader: no
+ * side is the wire JSON. The events of a turn's hot path (lifecycle, output items, argument and text deltas) are
+ * checked in plain code, field by field as their schemas declare them; anything that check is not sure of goes
+ * to the schema. The cheap path for a consumer that owns the parsed value (a client's reader: no
  * per-event copy of the object graph). A value that fails gets the same error as from
  * {@link decodeServerEventUnknown}.
  *
@@ -331,6 +334,9 @@ export const validateServerEventUnknown = (
     return decodeServerEventUnknown(value, maxDepth)
   }
   const type = value.type
+  // The hot event types first in plain code (sound: a `false` there only means "ask the schema").
+  const fast = Object.hasOwn(fastGuards, type) ? fastGuards[type] : undefined
+  if (fast !== undefined && fast(value)) return Either.right(value as ServerEvent)
   const guard = (Object.hasOwn(serverGuards, type) ? serverGuards[type] : undefined) ?? isUnknownServerEvent
   return guard(value) ? Either.right(value as ServerEvent) : decodeServerEventUnknown(value, maxDepth)
 }

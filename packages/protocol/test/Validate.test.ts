@@ -37,6 +37,26 @@ describe("validateServerEventUnknown", () => {
     })
   }
 
+  // The hot types have plain-code checks: break a field of their payload (the response, the item) too.
+  const nested = (schema: Schema.Schema<unknown>, field: "response" | "item") =>
+    fc.tuple(Arbitrary.make(schema) as fc.Arbitrary<any>, fc.nat(), fc.oneof(fc.string(), fc.integer(), fc.constant(null), fc.boolean(), fc.constant([]), fc.double()))
+      .map(([event, k, junk]: [any, number, unknown]) => {
+        const inner = { ...event[field] }
+        const keys = [...Object.keys(inner), "output", "usage", "metadata", "status", "call_id"]
+        inner[keys[k % keys.length]!] = junk
+        return { ...event, [field]: inner }
+      })
+  for (const type of ["response.created", "response.in_progress", "response.completed", "response.failed"] as const) {
+    it.prop(`agrees on ${type} with a broken response field`, [nested(ServerEvent.schemasByType[type] as any, "response")], ([event]) => agree(event), {
+      fastCheck: { numRuns: 60 }
+    })
+  }
+  for (const type of ["response.output_item.added", "response.output_item.done"] as const) {
+    it.prop(`agrees on ${type} with a broken item field`, [nested(ServerEvent.schemasByType[type] as any, "item")], ([event]) => agree(event), {
+      fastCheck: { numRuns: 60 }
+    })
+  }
+
   it("agrees on frames that are not events, and drops __proto__ keys in place", () => {
     for (const value of [null, 3, "x", [], {}, { type: 7 }, { type: "response.output_text.delta" }]) agree(value)
     const frame = JSON.parse(`{"type":"codex.rate_limits","__proto__":{"polluted":true},"sequence_number":1}`)
