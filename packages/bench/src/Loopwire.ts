@@ -13,6 +13,7 @@ import * as ClientConfig from "@loopwire/client/ClientConfig"
 import * as ConnectionPool from "@loopwire/client/ConnectionPool"
 import * as Session from "@loopwire/client/Session"
 import type * as Items from "@loopwire/protocol/Items"
+import * as Connection from "@loopwire/transport/Connection"
 import * as Transport from "@loopwire/transport/Transport"
 import * as WebSocket from "@loopwire/transport/WebSocket"
 import * as Duration from "effect/Duration"
@@ -141,13 +142,11 @@ const countingTransport = (
   counter: { received: number }
 ): Transport.TransportShape => ({
   open: (url, options) =>
-    Effect.map(inner.open(url, options), (connection) => ({
-      ...connection,
-      frames: Stream.map(connection.frames, (frame) => {
+    Effect.map(inner.open(url, options), (connection) =>
+      Connection.mapFrames(connection, (frame) => {
         counter.received += Buffer.byteLength(frame, "utf8")
         return frame
-      })
-    }))
+      }))
 })
 
 interface Folded {

@@ -4,9 +4,10 @@
  *
  * @since 0.1.0
  */
-import type * as Effect from "effect/Effect"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import type * as Stream from "effect/Stream"
+import * as Stream from "effect/Stream"
 
 /**
  * WebSocket close codes this package names (RFC 6455 §7.4.1 and the IANA registry).
@@ -139,3 +140,52 @@ export interface Connection {
 export const isSendableCloseCode = (code: number): boolean =>
   (Number.isInteger(code) && code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
   (Number.isInteger(code) && code >= 3000 && code <= 4999)
+
+/**
+ * One read of a connection's inbound frames without a `Stream`: every frame that arrived since the last read (it
+ * waits while there is none), and whether the frames ended (a close frame came). Fails as `frames` fails. Same
+ * single-consumer rule as `frames` (use one or the other), same inbound back-pressure.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ChunkReader = Effect.Effect<readonly [Chunk.Chunk<string>, boolean], ConnectionError>
+
+// Registered by the transport that made a `frames` stream, keyed by that stream: a wrapper that replaces `frames`
+// (fault injection, a counting tap) has none unless it says how to read through it (`mapFrames`).
+const readers = new WeakMap<object, ChunkReader>()
+
+/**
+ * Registers the chunk reader behind a `frames` stream (for transports).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const registerChunkReader = (frames: Stream.Stream<string, ConnectionError>, reader: ChunkReader): void => {
+  readers.set(frames, reader)
+}
+
+/**
+ * The chunk reader of a connection's `frames`, when its transport offers one and no wrapper replaced the stream
+ * without one: the cheap way to read frames (one effect per chunk, no stream step). Undefined: read `frames`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const chunkReader = (connection: Connection): ChunkReader | undefined => readers.get(connection.frames)
+
+/**
+ * The connection with `f` applied to every inbound frame (e.g. counting bytes), on `frames` and on its chunk
+ * reader alike.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const mapFrames = (connection: Connection, f: (frame: string) => string): Connection => {
+  const frames = Stream.map(connection.frames, f)
+  const reader = chunkReader(connection)
+  if (reader !== undefined) {
+    registerChunkReader(frames, Effect.map(reader, ([chunk, done]) => [Chunk.map(chunk, f), done] as const))
+  }
+  return { ...connection, frames }
+}

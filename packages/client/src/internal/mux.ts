@@ -18,7 +18,7 @@
  * @internal
  */
 import type * as ServerEvent from "@loopwire/protocol/ServerEvent"
-import type * as Connection from "@loopwire/transport/Connection"
+import * as Connection from "@loopwire/transport/Connection"
 import * as Heartbeat from "@loopwire/transport/Heartbeat"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -169,9 +169,23 @@ export const make = (options: Socket.Options & { readonly onDead?: ((mux: Mux) =
       )
     }
 
+    // One step per chunk of frames: through the transport's chunk reader when it has one (no stream step), else
+    // through `frames`.
+    const readAll = (connection: Connection.Connection): Effect.Effect<void, Connection.ConnectionError> => {
+      const reader = Connection.chunkReader(connection)
+      if (reader === undefined) {
+        return Stream.runForEachChunk(connection.frames, (chunk) => routeChunk(socket, connection, chunk))
+      }
+      const loop: Effect.Effect<void, Connection.ConnectionError> = Effect.flatMap(
+        reader,
+        ([chunk, done]) =>
+          done ? routeChunk(socket, connection, chunk) : Effect.zipRight(routeChunk(socket, connection, chunk), loop)
+      )
+      return loop
+    }
+
     const startReader = (connection: Connection.Connection): Effect.Effect<void> =>
-      connection.frames.pipe(
-        Stream.runForEachChunk((chunk) => routeChunk(socket, connection, chunk)),
+      readAll(connection).pipe(
         Effect.matchEffect({
           onFailure: (e) => lost(connection, lostError(`The connection failed: ${e.message}`, e.code)),
           onSuccess: () =>

@@ -11,7 +11,8 @@ import {
   ConnectionError,
   DEFAULT_HIGH_WATER_MARK,
   DEFAULT_INBOUND_HIGH_WATER_MARK,
-  isSendableCloseCode
+  isSendableCloseCode,
+  registerChunkReader
 } from "../Connection.js"
 import type { Connection, Handshake } from "../Connection.js"
 
@@ -229,17 +230,26 @@ export const unsafeMakeCore = (options: {
     return Deferred.await(waiter).pipe(Effect.ensuring(Effect.sync(() => pingWaiters.delete(waiter))))
   })
 
+  const frames = Mailbox.toStream(mailbox).pipe(
+    Stream.mapChunks((chunk) => {
+      onTaken(Chunk.toReadonlyArray(chunk))
+      return chunk
+    })
+  )
+  registerChunkReader(
+    frames,
+    Effect.map(mailbox.takeAll, (taken) => {
+      onTaken(Chunk.toReadonlyArray(taken[0]))
+      return taken
+    })
+  )
+
   const connection: Connection = {
     id,
     side: options.side,
     handshake: options.handshake,
     send,
-    frames: Mailbox.toStream(mailbox).pipe(
-      Stream.mapChunks((chunk) => {
-        onTaken(Chunk.toReadonlyArray(chunk))
-        return chunk
-      })
-    ),
+    frames,
     closed: Deferred.await(closedDeferred),
     close,
     terminate,
