@@ -98,7 +98,7 @@ export const make = (options: {
       return mux
     })
 
-    const get: Slot["get"] = lock.withPermits(1)(
+    const locked: Slot["get"] = lock.withPermits(1)(
       Effect.gen(function*() {
         yield* sweep
         const now = yield* Clock.currentTimeMillis
@@ -114,6 +114,16 @@ export const make = (options: {
         return yield* dial
       })
     )
+
+    // A turn's usual case without the lock: a live, young socket and nothing retired to sweep is what the locked
+    // path would return as is (`rotate`, `invalidate` and `dial` change `current` synchronously under the lock).
+    const get: Slot["get"] = Effect.clockWith((clock) => {
+      const c = current
+      return c !== undefined && retiring.size === 0 && c.mux.isAlive() &&
+          clock.unsafeCurrentTimeMillis() - c.mux.openedAt < maxAgeMillis
+        ? Effect.succeed(c.mux)
+        : locked
+    })
 
     const rotate = (gen: number) =>
       lock.withPermits(1)(Effect.suspend(() => {
