@@ -345,6 +345,9 @@ describe("a reconnect cut inside its 101 does not lose the resume (issue 16)", (
     }).pipe(Effect.provide(gatewayLayer(model)), Effect.scoped)
   }, { timeout: 600_000 })
 
+})
+
+TestRedis.describe("a reconnect cut inside its 101 does not lose the resume, across processes (issue 16)", () => {
   it.live("across two processes sharing Redis: cut on A, the 101 of B cut, then resumed on A", () => {
     const modelA = slowModel("20 millis")
     const modelB = slowModel("20 millis")
