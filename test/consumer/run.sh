@@ -84,6 +84,10 @@ node_modules/.bin/tsc -p tsconfig.json || fail "the strict consumer does not typ
 step "importing every package from plain node"
 node imports.mjs || fail "plain-node imports"
 
+step "the installed loopwire prints the packed version"
+expected_version="$(node -p 'require("./node_modules/@loopwire/cli/package.json").version')"
+[ "$(node_modules/.bin/loopwire --version)" = "$expected_version" ] || fail "loopwire --version is not $expected_version"
+
 step "running the installed loopwire serve"
 node_modules/.bin/loopwire serve --port 0 >"$work/serve.log" 2>&1 &
 server_pid=$!
