@@ -21,6 +21,7 @@ import * as RedisResumeLog from "@loopwire/server/RedisResumeLog"
 import * as ResponseStore from "@loopwire/server/ResponseStore"
 import * as ScriptedBackend from "@loopwire/server/ScriptedBackend"
 import * as StateCache from "@loopwire/server/StateCache"
+import * as MemoryReclaim from "@loopwire/server/MemoryReclaim"
 import * as Telemetry from "@loopwire/server/Telemetry"
 import * as Upstream from "@loopwire/upstream/Upstream"
 import * as Config from "effect/Config"
@@ -509,6 +510,8 @@ export const layer = (o: ServeOptions): Layer.Layer<Gateway.Requirements, unknow
     authLayer(o),
     backendLayer(o),
     StateCache.layerConfig(),
+    // Gives memory back when the gateway goes idle after a load (LOOPWIRE_IDLE_GC=false turns it off).
+    MemoryReclaim.layerConfig(),
     Layer.unwrapEffect(Effect.map(GatewayConfig.GatewayConfig, (config) => sharedStateLayer(o, config)))
   ).pipe(
     Layer.provideMerge(Layer.succeed(AccessLog.AccessLog, true)),
