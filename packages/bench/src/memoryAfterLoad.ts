@@ -59,7 +59,7 @@ const metricsOf = async (url: string) => {
     if (match === null) continue
     const name = match[1]!
     if (
-      /^loopwire_(connections_active|state_cache_bytes|response_store_bytes|resume_log_bytes|held_request_bytes|resumable)/
+      /^loopwire_(idle_collection|connection_slots|connections_active|state_cache_bytes|response_store_bytes|resume_log_bytes|held_request_bytes|resumable)/
         .test(name) ||
       /heap|external|array_buffer/.test(name)
     ) pick[`${name}${match[2] ?? ""}`] = Number(match[3])

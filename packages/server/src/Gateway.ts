@@ -244,6 +244,10 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
           options = { tenant: result.right }
         }
         accepted.delete(request)
+        // The connection's cached responses count against its tenant's cache budget (unbound when it ends).
+        const cache = yield* StateCacheModule.StateCache
+        yield* cache.bindTenant(connection.id, options.tenant)
+        yield* Effect.addFinalizer(() => cache.closeConnection(connection.id))
         yield* observeConnection(connection, options.tenant, options.resume?.claimed !== undefined)
         // A peer silent past the heartbeat's timeout is cut (1006): a drop, so its session is kept for a resume.
         if (heartbeat !== undefined) yield* Heartbeat.start(connection, heartbeat)
