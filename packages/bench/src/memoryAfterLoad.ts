@@ -106,7 +106,7 @@ const grew = (before: Summary, after: Summary, top = 25) =>
     .sort((x, y) => y.bytes - x.bytes)
     .slice(0, top)
 
-const snapshotNow = async (pid: number) => {
+const snapshotNow = async (pid: number, url: string) => {
   const existing = new Set(Fs.readdirSync(dir))
   process.kill(pid, "SIGUSR2")
   for (let i = 0; i < 600; i++) {
@@ -114,13 +114,9 @@ const snapshotNow = async (pid: number) => {
     const fresh = Fs.readdirSync(dir).filter((f) => f.endsWith(".heapsnapshot") && !existing.has(f))
     // Written once complete: wait until its size stops changing.
     if (fresh.length > 0) {
-      const file = Path.join(dir, fresh[0]!)
-      let size = -1
-      while (size !== Fs.statSync(file).size) {
-        size = Fs.statSync(file).size
-        await sleep(1000)
-      }
-      return file
+      // The snapshot is written on the gateway's main thread: once it answers again, the file is complete.
+      await fetch(`${url}/healthz`).then((response) => response.text())
+      return Path.join(dir, fresh[0]!)
     }
   }
   throw new Error("no heap snapshot written")
@@ -152,7 +148,7 @@ const main = async () => {
   try {
     await sleep(5_000)
     const before = { ...rssOf(pid), metrics: await metricsOf(url) }
-    const snapBefore = snapshots ? await snapshotNow(pid) : undefined
+    const snapBefore = snapshots ? await snapshotNow(pid, url) : undefined
     const target = { baseUrl: url }
     const started = Date.now()
     const churn = await Effect.runPromise(
@@ -179,7 +175,7 @@ const main = async () => {
       if (t < idleSeconds) await sleep(10_000)
     }
     const after = { ...rssOf(pid), metrics: await metricsOf(url) }
-    const snapAfter = snapshots ? await snapshotNow(pid) : undefined
+    const snapAfter = snapshots ? await snapshotNow(pid, url) : undefined
     const mb = (n: number) => Math.round(n / 1e5) / 10
     const report = {
       bin: bin.join(" "),
