@@ -38,6 +38,8 @@ export interface Options {
   readonly minGrowthBytes?: number | undefined
   /** … and at least this fraction of the heap after the last collection. Default 0.2. */
   readonly minGrowthRatio?: number | undefined
+  /** Where the heap size is read. Default `process.memoryUsage().heapUsed`. */
+  readonly heapUsed?: (() => number) | undefined
 }
 
 /**
@@ -121,20 +123,21 @@ export const start = (options: Options = {}): Effect.Effect<void, never, Scope.S
   Effect.suspend(() => {
     const gc = collector()
     if (gc === undefined) return Effect.logDebug("idle memory reclaim: no gc available; off")
+    const heap = options.heapUsed ?? (() => process.memoryUsage().heapUsed)
     let last = performance.eventLoopUtilization()
-    let baseline = process.memoryUsage().heapUsed
+    let baseline = heap()
     const sample = Effect.suspend(() => {
       const now = performance.eventLoopUtilization()
       const utilization = performance.eventLoopUtilization(now, last).utilization
       last = now
-      const heapUsed = process.memoryUsage().heapUsed
+      const heapUsed = heap()
       if (!shouldCollect({ utilization, heapUsed, baseline }, options)) {
         // A heap that shrank by itself (a collection V8 ran) is the new baseline.
         if (heapUsed < baseline) baseline = heapUsed
         return Effect.void
       }
       gc()
-      baseline = process.memoryUsage().heapUsed
+      baseline = heap()
       // The collection itself kept the loop busy: the next interval starts from here.
       last = performance.eventLoopUtilization()
       return Effect.zipRight(

@@ -21,18 +21,23 @@ describe("MemoryReclaim", () => {
     assert.strictEqual(typeof MemoryReclaim.collector(), "function")
   })
 
-  it.scopedLive("an idle process whose heap grew gets one collection, and its garbage is freed", () =>
+  it.scopedLive("an idle process whose heap grew gets one collection; a busy one none", () =>
     Effect.gen(function*() {
-      const before = (yield* Metric.value(MemoryReclaim.metrics.collections)).count
-      yield* MemoryReclaim.start({ interval: "200 millis", minGrowthBytes: 8 * mib, minGrowthRatio: 0 })
-      // Garbage: allocated and dropped at once, then the loop stays idle.
-      let garbage: Array<{ readonly s: string }> | undefined = Array.from({ length: 400_000 }, (_, i) => ({ s: `x${i}` }))
-      garbage = undefined
-      void garbage
-      for (let i = 0; i < 50 && (yield* Metric.value(MemoryReclaim.metrics.collections)).count === before; i++) {
-        yield* Effect.sleep("200 millis")
+      const count = () => Effect.map(Metric.value(MemoryReclaim.metrics.collections), (v) => v.count)
+      let heap = 100 * mib
+      const before = yield* count()
+      yield* MemoryReclaim.start({ interval: "100 millis", heapUsed: () => heap })
+      // Busy: the loop is kept running while the heap grows; no collection.
+      heap = 200 * mib
+      const busyUntil = Date.now() + 500
+      while (Date.now() < busyUntil) {
+        yield* Effect.yieldNow()
       }
-      assert.isAbove((yield* Metric.value(MemoryReclaim.metrics.collections)).count, before)
-      assert.isAbove((yield* Metric.value(MemoryReclaim.metrics.freed)).count, 8 * mib)
+      assert.strictEqual((yield* count()) - before, 0)
+      // Idle with the grown heap: one collection (its reading becomes the baseline, so only one).
+      for (let i = 0; i < 100 && (yield* count()) === before; i++) yield* Effect.sleep("50 millis")
+      assert.strictEqual((yield* count()) - before, 1)
+      yield* Effect.sleep("500 millis")
+      assert.strictEqual((yield* count()) - before, 1)
     }))
 })
