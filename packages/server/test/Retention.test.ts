@@ -10,6 +10,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Faults from "@loopwire/testkit/Faults"
 import * as WebSocketServer from "@loopwire/transport/WebSocketServer"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
@@ -40,7 +41,7 @@ describe("retention after load", () => {
       const gc = MemoryReclaim.collector()
       assert.isDefined(gc)
       const services = yield* Layer.build(Layer.mergeAll(
-        GatewayConfig.layer({ port: 0, resumeGrace: "300 millis", heartbeatInterval: "1 second" }),
+        GatewayConfig.layer({ port: 0, resumeGrace: Duration.millis(300), heartbeatInterval: Duration.seconds(1) }),
         Auth.layer(),
         ScriptedBackend.layer({ scenario: { turns: [], fallback_text: "ok" } }),
         StateCache.layer(),
