@@ -21,6 +21,7 @@ import * as RedisResumeLog from "@loopwire/server/RedisResumeLog"
 import * as ResponseStore from "@loopwire/server/ResponseStore"
 import * as ScriptedBackend from "@loopwire/server/ScriptedBackend"
 import * as StateCache from "@loopwire/server/StateCache"
+import * as MemoryReclaim from "@loopwire/server/MemoryReclaim"
 import * as Telemetry from "@loopwire/server/Telemetry"
 import * as Upstream from "@loopwire/upstream/Upstream"
 import * as Config from "effect/Config"
@@ -95,6 +96,11 @@ export const options = {
     Options.optional
   ),
   maxInFlight: optionalInt("max-in-flight", "Responses generating at once per connection. Default 16."),
+  maxConnections: optionalInt(
+    "max-connections",
+    "WebSocket connections and running HTTP requests at once; more get 503 connection_limit_reached. Default 2048."
+  ),
+  maxTenantConnections: optionalInt("max-tenant-connections", "The same per tenant. Default 1024."),
   maxLanes: optionalInt("max-lanes", "Distinct named stream_id lanes per connection. Default 32."),
   maxQueued: optionalInt("max-queued", "Queued creates per connection. Default 1024."),
   maxPendingSteers: optionalInt("max-pending-steers", "Accepted steers waiting on one response. Default 8."),
@@ -257,6 +263,8 @@ export const configOverrides = (o: ServeOptions): Partial<GatewayConfig.GatewayC
   ...some(o.host, "host"),
   ...some(o.maxConnectionAge, "maxConnectionAge"),
   ...some(o.maxInFlight, "maxInFlight"),
+  ...some(o.maxConnections, "maxConnections"),
+  ...some(o.maxTenantConnections, "maxTenantConnections"),
   ...some(o.maxLanes, "maxLanes"),
   ...some(o.maxQueued, "maxQueued"),
   ...some(o.maxPendingSteers, "maxPendingSteers"),
@@ -282,6 +290,8 @@ const fieldFlags: Readonly<Record<string, readonly [flag: string, env: string]>>
   host: ["--host", "LOOPWIRE_HOST"],
   maxConnectionAge: ["--max-connection-age", "LOOPWIRE_MAX_CONNECTION_AGE"],
   maxInFlight: ["--max-in-flight", "LOOPWIRE_MAX_IN_FLIGHT"],
+  maxConnections: ["--max-connections", "LOOPWIRE_MAX_CONNECTIONS"],
+  maxTenantConnections: ["--max-tenant-connections", "LOOPWIRE_MAX_TENANT_CONNECTIONS"],
   maxLanes: ["--max-lanes", "LOOPWIRE_MAX_LANES"],
   maxQueued: ["--max-queued", "LOOPWIRE_MAX_QUEUED"],
   maxPendingSteers: ["--max-pending-steers", "LOOPWIRE_MAX_PENDING_STEERS"],
@@ -500,6 +510,8 @@ export const layer = (o: ServeOptions): Layer.Layer<Gateway.Requirements, unknow
     authLayer(o),
     backendLayer(o),
     StateCache.layerConfig(),
+    // Gives memory back when the gateway goes idle after a load (LOOPWIRE_IDLE_GC=false turns it off).
+    MemoryReclaim.layerConfig(),
     Layer.unwrapEffect(Effect.map(GatewayConfig.GatewayConfig, (config) => sharedStateLayer(o, config)))
   ).pipe(
     Layer.provideMerge(Layer.succeed(AccessLog.AccessLog, true)),

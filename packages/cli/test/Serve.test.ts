@@ -42,6 +42,10 @@ describe("loopwire serve flags", () => {
         "2",
         "--max-frame-bytes",
         "1024",
+        "--max-connections",
+        "300",
+        "--max-tenant-connections",
+        "100",
         "--reject-websocket",
         "--default-model",
         "gpt-x"
@@ -54,6 +58,7 @@ describe("loopwire serve flags", () => {
         [overrides.maxInFlight, overrides.maxLanes, overrides.maxQueued, overrides.maxPendingSteers, overrides.maxFrameBytes],
         [4, 8, 10, 2, 1024]
       )
+      assert.deepStrictEqual([overrides.maxConnections, overrides.maxTenantConnections], [300, 100])
       assert.isTrue(overrides.rejectWebSocket)
       assert.strictEqual(overrides.defaultModel, "gpt-x")
       assert.deepStrictEqual(Serve.configOverrides(yield* parse([])), {})

@@ -41,6 +41,7 @@ import * as AccessLog from "./AccessLog.js"
 import * as AuthModule from "./Auth.js"
 import * as BrowserGuard from "./BrowserGuard.js"
 import * as ConnectionHandler from "./ConnectionHandler.js"
+import * as ConnectionLimit from "./ConnectionLimit.js"
 import * as DrainModule from "./Drain.js"
 import * as GatewayConfig from "./GatewayConfig.js"
 import * as HttpApi from "./HttpApi.js"
@@ -102,6 +103,28 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
   const authenticate = (request: Upgrade.UpgradeRequest) =>
     Effect.either(auth.authenticate(request.headers["authorization"]))
   const drain = yield* DrainModule.current
+  // The socket caps (shared with HTTP requests): a slot from the accepted upgrade until the socket is gone.
+  const connectionLimit = ConnectionLimit.forConfig(config)
+  const slots = new WeakMap<Upgrade.UpgradeRequest, () => void>()
+  const takeSlot = (request: Upgrade.UpgradeRequest, tenant: AuthModule.Tenant): Effect.Effect<Upgrade.Decision | undefined> => {
+    const slot = connectionLimit.acquire(tenant)
+    if (typeof slot === "function") {
+      slots.set(request, slot)
+      return Effect.as(Metric.set(ConnectionLimit.metrics.held, connectionLimit.total), undefined)
+    }
+    const limit = slot === "tenant" ? connectionLimit.limits.perTenant : connectionLimit.limits.total
+    return Effect.as(
+      Metric.increment(Metric.tagged(ConnectionLimit.metrics.refused, "limit", slot)),
+      reject(ConnectionLimit.refusedStatus, ConnectionLimit.refusedBody(slot, limit), ConnectionLimit.refusedHeaders)
+    )
+  }
+  const releaseSlot = (request: Upgrade.UpgradeRequest) =>
+    Effect.suspend(() => {
+      const release = slots.get(request)
+      slots.delete(request)
+      release?.()
+      return Metric.set(ConnectionLimit.metrics.held, connectionLimit.total)
+    })
 
   // Names the connection (a fresh token bound to the tenant) and claims the lost connection it presents. A log
   // that fails (Redis down) costs the client the extension, never the connection.
@@ -198,17 +221,22 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
           ))
         }
         const tenant = result.right
-        if (resumeLog === undefined) {
-          accepted.set(request, { tenant })
-          return Effect.succeed(accept())
-        }
-        return Effect.map(offerResume(request, tenant, resumeLog), ({ headers, options }) => {
-          accepted.set(request, options)
-          return accept({ headers })
+        return Effect.flatMap(takeSlot(request, tenant), (refusal): Effect.Effect<Upgrade.Decision> => {
+          if (refusal !== undefined) return Effect.succeed(refusal)
+          if (resumeLog === undefined) {
+            accepted.set(request, { tenant })
+            return Effect.succeed(accept())
+          }
+          return Effect.map(offerResume(request, tenant, resumeLog), ({ headers, options }) => {
+            accepted.set(request, options)
+            return accept({ headers })
+          })
         })
       }),
     handle: (connection, request) =>
       Effect.gen(function*() {
+        // The slot is held while the socket exists (its outbound buffer), which may outlast the handler.
+        yield* Effect.forkDaemon(Effect.zipRight(connection.closed, releaseSlot(request)))
         let options = accepted.get(request)
         if (options === undefined) {
           const result = yield* authenticate(request)
@@ -216,6 +244,10 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
           options = { tenant: result.right }
         }
         accepted.delete(request)
+        // The connection's cached responses count against its tenant's cache budget (unbound when it ends).
+        const cache = yield* StateCacheModule.StateCache
+        yield* cache.bindTenant(connection.id, options.tenant)
+        yield* Effect.addFinalizer(() => cache.closeConnection(connection.id))
         yield* observeConnection(connection, options.tenant, options.resume?.claimed !== undefined)
         // A peer silent past the heartbeat's timeout is cut (1006): a drop, so its session is kept for a resume.
         if (heartbeat !== undefined) yield* Heartbeat.start(connection, heartbeat)
@@ -243,7 +275,7 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
     // The socket went before its 101 was written: its fresh session is a drop (so a claim it made can be followed
     // by the client's next reconnect, which still presents the old token).
     onAbandoned: (request) =>
-      Effect.suspend(() => {
+      Effect.zipRight(releaseSlot(request), Effect.suspend(() => {
         const options = accepted.get(request)
         accepted.delete(request)
         const resume = options?.resume
@@ -252,7 +284,7 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
         if (presented !== undefined && successors.get(presented) === resume.session.token) successors.delete(presented)
         return Effect.catchAll(resume.log.suspend(resume.session), (error) =>
           Effect.logWarning("resume log: suspend of an abandoned upgrade failed", error))
-      })
+      }))
   }
 })
 

@@ -108,6 +108,14 @@ export interface GatewayConfigShape {
   readonly maxTenantHeldRequestBytes: number
   /** The same for the whole gateway. Default 256 MiB. */
   readonly maxTotalHeldRequestBytes: number
+  /**
+   * Sockets the gateway serves at once: WebSocket connections (until the socket is gone) and running HTTP requests.
+   * Past it an upgrade or a request gets 503 `connection_limit_reached` with `Retry-After: 1`. With the transport's
+   * 1 MiB outbound buffer per connection, this bounds every outbound buffer together. Default 2,048.
+   */
+  readonly maxConnections: number
+  /** The same per tenant. Default 1,024. */
+  readonly maxTenantConnections: number
 }
 
 /**
@@ -144,7 +152,9 @@ export const defaults: GatewayConfigShape = {
   errorRate: 10,
   maxHeldRequestBytes: 64 * 1024 * 1024,
   maxTenantHeldRequestBytes: 128 * 1024 * 1024,
-  maxTotalHeldRequestBytes: 256 * 1024 * 1024
+  maxTotalHeldRequestBytes: 256 * 1024 * 1024,
+  maxConnections: 2048,
+  maxTenantConnections: 1024
 }
 
 /**
@@ -205,7 +215,8 @@ const commaList = (name: string): Config.Config<ReadonlyArray<string>> =>
  * `LOOPWIRE_HEARTBEAT_INTERVAL` and `LOOPWIRE_HEARTBEAT_TIMEOUT` (durations; `0` turns the heartbeat off),
  * `LOOPWIRE_HTTP_KEEP_ALIVE_TIMEOUT` (a duration), `LOOPWIRE_ALLOWED_ORIGINS` and `LOOPWIRE_ALLOWED_HOSTS`
  * (comma-separated lists), `LOOPWIRE_ERROR_BURST`, `LOOPWIRE_ERROR_RATE`, `LOOPWIRE_MAX_HELD_REQUEST_BYTES`,
- * `LOOPWIRE_MAX_TENANT_HELD_REQUEST_BYTES`, `LOOPWIRE_MAX_TOTAL_HELD_REQUEST_BYTES`), each
+ * `LOOPWIRE_MAX_TENANT_HELD_REQUEST_BYTES`, `LOOPWIRE_MAX_TOTAL_HELD_REQUEST_BYTES`, `LOOPWIRE_MAX_CONNECTIONS`,
+ * `LOOPWIRE_MAX_TENANT_CONNECTIONS`), each
  * falling back to its default. Limits are validated (`maxInFlight`, `maxFrameBytes`, `maxDepth`,
  * `maxStringLength` and `resumeLogBytes` at least 1, the others at least 0).
  *
@@ -245,7 +256,9 @@ export const config: Config.Config<GatewayConfigShape> = Config.all({
   errorRate: atLeast(0)("LOOPWIRE_ERROR_RATE", defaults.errorRate),
   maxHeldRequestBytes: atLeast(0)("LOOPWIRE_MAX_HELD_REQUEST_BYTES", defaults.maxHeldRequestBytes),
   maxTenantHeldRequestBytes: atLeast(0)("LOOPWIRE_MAX_TENANT_HELD_REQUEST_BYTES", defaults.maxTenantHeldRequestBytes),
-  maxTotalHeldRequestBytes: atLeast(0)("LOOPWIRE_MAX_TOTAL_HELD_REQUEST_BYTES", defaults.maxTotalHeldRequestBytes)
+  maxTotalHeldRequestBytes: atLeast(0)("LOOPWIRE_MAX_TOTAL_HELD_REQUEST_BYTES", defaults.maxTotalHeldRequestBytes),
+  maxConnections: atLeast(1)("LOOPWIRE_MAX_CONNECTIONS", defaults.maxConnections),
+  maxTenantConnections: atLeast(1)("LOOPWIRE_MAX_TENANT_CONNECTIONS", defaults.maxTenantConnections)
 })
 
 /**
@@ -304,7 +317,9 @@ export const validate = (
     ["errorRate", 0, Number.MAX_SAFE_INTEGER],
     ["maxHeldRequestBytes", 0, Number.MAX_SAFE_INTEGER],
     ["maxTenantHeldRequestBytes", 0, Number.MAX_SAFE_INTEGER],
-    ["maxTotalHeldRequestBytes", 0, Number.MAX_SAFE_INTEGER]
+    ["maxTotalHeldRequestBytes", 0, Number.MAX_SAFE_INTEGER],
+    ["maxConnections", 1, Number.MAX_SAFE_INTEGER],
+    ["maxTenantConnections", 1, Number.MAX_SAFE_INTEGER]
   ]
   for (const [field, min, max] of checks) {
     const value = config[field] as number

@@ -33,6 +33,7 @@ import * as Drain from "./Drain.js"
 import * as Lanes from "./Lanes.js"
 import * as Metrics from "./Metrics.js"
 import * as RequestBudget from "./RequestBudget.js"
+import * as ConnectionLimit from "./ConnectionLimit.js"
 import { ModelBackend } from "./ModelBackend.js"
 import { ResponseStore } from "./ResponseStore.js"
 
@@ -173,13 +174,30 @@ export const createResponse: Effect.Effect<
     const limit = refused === "tenant" ? config.maxTenantHeldRequestBytes : config.maxTotalHeldRequestBytes
     return errorResponse(Protocol.requestBytesLimitReached(refused === "tenant" ? "tenant" : "gateway", limit))
   }
+  // A running request holds a socket slot too (the gateway's connection caps, shared with WebSocket mode).
+  const limit = ConnectionLimit.forConfig(config)
+  const slot = limit.acquire(authenticated.right)
+  if (typeof slot !== "function") {
+    budget.release(authenticated.right, bytes)
+    yield* Metric.increment(Metric.tagged(ConnectionLimit.metrics.refused, "limit", slot))
+    return HttpServerResponse.text(ConnectionLimit.refusedBody(slot, slot === "tenant" ? limit.limits.perTenant : limit.limits.total), {
+      status: ConnectionLimit.refusedStatus,
+      contentType: "application/json",
+      headers: { "retry-after": "1" }
+    })
+  }
   yield* Metric.set(RequestBudget.metrics.held, budget.total)
+  yield* Metric.set(ConnectionLimit.metrics.held, limit.total)
   let released = false
   const release = Effect.suspend(() => {
     if (released) return Effect.void
     released = true
     budget.release(authenticated.right, bytes)
-    return Metric.set(RequestBudget.metrics.held, budget.total)
+    slot()
+    return Effect.zipRight(
+      Metric.set(RequestBudget.metrics.held, budget.total),
+      Metric.set(ConnectionLimit.metrics.held, limit.total)
+    )
   })
 
   const env: Turn.TurnEnv = {

@@ -18,6 +18,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { Redis as IORedis, ReplyError } from "ioredis"
+import * as Retry from "@loopwire/protocol/Retry"
 import type { Tenant } from "./Auth.js"
 
 /**
@@ -123,6 +124,17 @@ export const toRedisError = (cause: unknown): RedisError => {
  */
 export const tenantBase = (prefix: string, tenant: Tenant): string => `${prefix}:{${encodeURIComponent(tenant)}}`
 
+/**
+ * The delay before reconnection attempt `times` (1-based, as ioredis counts): the one backoff of
+ * `@loopwire/protocol/Retry`, from 100 ms doubling up to `maxMillis`, with its jitter (so several gateway processes
+ * that lost the same Redis do not reconnect in step).
+ *
+ * @since 0.1.0
+ * @category decisions
+ */
+export const reconnectDelay = (maxMillis: number, random: () => number = Math.random) => (times: number): number =>
+  Retry.backoffMillis({ initialMillis: 100, maxMillis }, Math.max(0, times - 1), random())
+
 const close = (client: IORedis) =>
   Effect.promise(() =>
     client.status === "ready"
@@ -153,7 +165,7 @@ export const make = (options: Options): Effect.Effect<Shape, RedisError, Scope.S
           commandTimeout,
           enableOfflineQueue: false,
           maxRetriesPerRequest: 1,
-          retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), maxReconnectDelay)
+          retryStrategy: reconnectDelay(maxReconnectDelay)
         })
       ),
       close

@@ -104,6 +104,11 @@ export interface Policy {
   readonly maxEntries: number | undefined
   /** At most this many estimated bytes; the least recently used go first; a bigger entry is not stored. */
   readonly maxBytes: number | undefined
+  /**
+   * At most this many estimated bytes per tenant (all its connections): the tenant's own least recently used go
+   * first; a bigger entry is not stored. A connection's tenant is the one bound with `bindTenant`.
+   */
+  readonly maxTenantBytes: number | undefined
   /** Entries expire this long after they were put. */
   readonly ttlMillis: number | undefined
 }
@@ -118,6 +123,7 @@ export const unbounded: Policy = {
   latestPerLane: false,
   maxEntries: undefined,
   maxBytes: undefined,
+  maxTenantBytes: undefined,
   ttlMillis: undefined
 }
 
@@ -146,6 +152,14 @@ export const lru = (n: number): Policy => ({ ...unbounded, maxEntries: Math.max(
 export const byteBudget = (bytes: number): Policy => ({ ...unbounded, maxBytes: Math.max(0, Math.floor(bytes)) })
 
 /**
+ * At most `bytes` estimated bytes per tenant, the tenant's least recently used evicted first.
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export const tenantBudget = (bytes: number): Policy => ({ ...unbounded, maxTenantBytes: Math.max(0, Math.floor(bytes)) })
+
+/**
  * Entries expire `duration` after they were put (measured with `Clock`).
  *
  * @since 0.1.0
@@ -172,6 +186,7 @@ export const all = (...policies: ReadonlyArray<Policy>): Policy =>
       latestPerLane: acc.latestPerLane || p.latestPerLane,
       maxEntries: minDefined(acc.maxEntries, p.maxEntries),
       maxBytes: minDefined(acc.maxBytes, p.maxBytes),
+      maxTenantBytes: minDefined(acc.maxTenantBytes, p.maxTenantBytes),
       ttlMillis: minDefined(acc.ttlMillis, p.ttlMillis)
     }),
     unbounded
@@ -186,13 +201,27 @@ export const all = (...policies: ReadonlyArray<Policy>): Policy =>
 export const defaultMaxBytes = 256 * 1024 * 1024
 
 /**
- * The default policy: {@link latestPerLane} within {@link defaultMaxBytes} (least recently used evicted first; an
- * evicted parent makes a delta continuation fall back to the `ResponseStore`, else `previous_response_not_found`).
+ * The default byte budget of one tenant (all its connections): 128 MiB, so one tenant cannot take the whole cache
+ * from the others.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxTenantBytes = 128 * 1024 * 1024
+
+/**
+ * The default policy: {@link latestPerLane} within {@link defaultMaxBytes} and {@link defaultMaxTenantBytes} per
+ * tenant (least recently used evicted first; an evicted parent makes a delta continuation fall back to the
+ * `ResponseStore`, else `previous_response_not_found`).
  *
  * @since 0.1.0
  * @category policies
  */
-export const defaultPolicy: Policy = all(latestPerLane, byteBudget(defaultMaxBytes))
+export const defaultPolicy: Policy = all(
+  latestPerLane,
+  byteBudget(defaultMaxBytes),
+  tenantBudget(defaultMaxTenantBytes)
+)
 
 /**
  * @since 0.1.0
@@ -215,11 +244,16 @@ export interface Shape {
   readonly policy: Policy
   /** The entry for `responseId` on this connection (any lane), marked as recently used. */
   readonly get: (connectionId: string, responseId: string) => Effect.Effect<Option.Option<CacheHit>>
+  /**
+   * Binds a connection to its tenant, whose byte budget its entries count against (until `closeConnection`); an
+   * unbound connection's entries count against the tenant `""`.
+   */
+  readonly bindTenant: (connectionId: string, tenant: string) => Effect.Effect<void>
   /** Stores `entry` as the latest response of the lane, then applies the policy. */
   readonly put: (connectionId: string, lane: string, entry: CachedResponse) => Effect.Effect<void>
   /** Drops one entry; true when it was present. */
   readonly evict: (connectionId: string, responseId: string) => Effect.Effect<boolean>
-  /** Drops every entry of the connection; yields how many there were. */
+  /** Drops every entry of the connection (and its tenant binding); yields how many there were. */
   readonly closeConnection: (connectionId: string) => Effect.Effect<number>
   readonly stats: Effect.Effect<Stats>
 }
@@ -247,6 +281,10 @@ export const metrics = {
   }),
   evictions: Metric.counter("loopwire_state_cache_evictions", {
     description: "Responses evicted from connection caches.",
+    incremental: true
+  }),
+  budgetEvictions: Metric.counter("loopwire_state_cache_budget_evictions", {
+    description: "Responses evicted from connection caches to stay within a budget, by budget (entries, bytes, tenant_bytes).",
     incremental: true
   }),
   bytes: Metric.gauge("loopwire_state_cache_bytes", {
@@ -281,6 +319,12 @@ export const make = (options: Options = {}): Effect.Effect<Shape> =>
           evictions: c.evictions + evicted.length
         }))
         if (evicted.length > 0) yield* Metric.incrementBy(metrics.evictions, evicted.length)
+        for (const eviction of evicted) {
+          const budget = eviction.reason === "lru" ? "entries" : eviction.reason
+          if (budget === "entries" || budget === "bytes" || budget === "tenant_bytes") {
+            yield* Metric.increment(Metric.tagged(metrics.budgetEvictions, "budget", budget))
+          }
+        }
         if (hit === true) yield* Metric.increment(metrics.hits)
         if (hit === false) yield* Metric.increment(metrics.misses)
       })
@@ -304,13 +348,24 @@ export const make = (options: Options = {}): Effect.Effect<Shape> =>
           )
       )
 
+    // Plain: looked up once per put; dropped with the connection's entries.
+    const tenants = new Map<string, string>()
+    const bindTenant = (connectionId: string, tenant: string) => Effect.sync(() => void tenants.set(connectionId, tenant))
+
     const put = (connectionId: string, lane: string, entry: CachedResponse) =>
       Effect.flatMap(
         modify((s, now) =>
           internal.put(
             s,
             policy,
-            { connectionId, lane, responseId: entry.response.id, value: entry, bytes: entry.bytes },
+            {
+              connectionId,
+              tenant: tenants.get(connectionId) ?? "",
+              lane,
+              responseId: entry.response.id,
+              value: entry,
+              bytes: entry.bytes
+            },
             now
           )
         ),
@@ -325,7 +380,10 @@ export const make = (options: Options = {}): Effect.Effect<Shape> =>
 
     const closeConnection = (connectionId: string) =>
       Effect.flatMap(
-        modify((s, now) => internal.closeConnection(s, policy, connectionId, now)),
+        Effect.zipRight(
+          Effect.sync(() => tenants.delete(connectionId)),
+          modify((s, now) => internal.closeConnection(s, policy, connectionId, now))
+        ),
         (result) => Effect.as(record(result.evicted), result.value)
       )
 
@@ -343,7 +401,7 @@ export const make = (options: Options = {}): Effect.Effect<Shape> =>
       }
     })
 
-    return StateCache.of({ policy, get, put, evict, closeConnection, stats })
+    return StateCache.of({ policy, get, bindTenant, put, evict, closeConnection, stats })
   })
 
 /**
@@ -355,7 +413,8 @@ export const layer = (options: Options = {}): Layer.Layer<StateCache> => Layer.e
 /**
  * The policy from configuration, composed with {@link all}:
  * `LOOPWIRE_CACHE_LATEST_PER_LANE` (boolean, default true), `LOOPWIRE_CACHE_MAX_ENTRIES` (integer, default none),
- * `LOOPWIRE_CACHE_MAX_BYTES` (integer, default 256 MiB), `LOOPWIRE_CACHE_TTL` (duration such as `10 minutes`, default
+ * `LOOPWIRE_CACHE_MAX_BYTES` (integer, default 256 MiB), `LOOPWIRE_CACHE_MAX_TENANT_BYTES` (integer, default
+ * 128 MiB), `LOOPWIRE_CACHE_TTL` (duration such as `10 minutes`, default
  * none).
  *
  * @since 0.1.0
@@ -372,12 +431,19 @@ export const config: Config.Config<Options> = Config.all({
     ),
     defaultMaxBytes
   ),
+  maxTenantBytes: Config.withDefault(
+    Config.integer("LOOPWIRE_CACHE_MAX_TENANT_BYTES").pipe(
+      Config.validate({ message: "must be a non-negative integer", validation: (n) => n >= 0 })
+    ),
+    defaultMaxTenantBytes
+  ),
   ttl: Config.option(Config.duration("LOOPWIRE_CACHE_TTL"))
-}).pipe(Config.map(({ latestPerLane: latest, maxBytes, maxEntries, ttl: timeToLive }) => ({
+}).pipe(Config.map(({ latestPerLane: latest, maxBytes, maxEntries, maxTenantBytes, ttl: timeToLive }) => ({
   policy: all(
     latest ? latestPerLane : unbounded,
     Option.match(maxEntries, { onNone: () => unbounded, onSome: lru }),
     byteBudget(maxBytes),
+    tenantBudget(maxTenantBytes),
     Option.match(timeToLive, { onNone: () => unbounded, onSome: ttl })
   )
 })))

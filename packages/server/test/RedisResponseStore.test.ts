@@ -3,7 +3,7 @@ import * as ChainContext from "@loopwire/server/ChainContext"
 import * as Redis from "@loopwire/server/Redis"
 import * as RedisResponseStore from "@loopwire/server/RedisResponseStore"
 import * as ResponseStore from "@loopwire/server/ResponseStore"
-import { ConfigProvider, Context, Effect, Either, Layer, Option, Schedule } from "effect"
+import { ConfigProvider, Context, Effect, Either, Layer, Metric, Option, Schedule } from "effect"
 import * as TestRedis from "./helpers/redisServer.js"
 
 class Server extends Context.Tag("test/RedisServer")<Server, TestRedis.RedisServer>() {}
@@ -151,6 +151,72 @@ TestRedis.layer(ServerLive, { excludeTestServices: true })("RedisResponseStore (
       const store = yield* storeOn()
       assert.strictEqual(yield* reason(store.get("acme", "resp_bad")), "Decode")
     }))
+
+  it.scoped("byte budgets in Redis: a tenant's oldest records go first, the total's anyone's; too large is not stored", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const budgetPrefix = TestRedis.uniquePrefix("store-budget")
+      const redis = yield* Redis.make({ url: server.url, prefix: budgetPrefix })
+      const sized = (id: string, bytes: number): ResponseStore.StoredResponse => ({
+        ...record(id),
+        context: ChainContext.fromArray([
+          { type: "message", role: "user", content: [{ type: "input_text", text: "x".repeat(bytes) }] }
+        ])
+      })
+      // Two processes sharing the budget (the accounting is in Redis).
+      const make = () =>
+        RedisResponseStore.make({ maxTenantBytes: 35_000, maxBytes: 60_000 }).pipe(
+          Effect.provideService(Redis.Redis, redis)
+        )
+      const a = yield* make()
+      const b = yield* make()
+      const tenantEvictions = () =>
+        Effect.map(
+          Metric.value(Metric.tagged(RedisResponseStore.metrics.evictions, "budget", "tenant_bytes")),
+          (v) => v.count
+        )
+      const before = yield* tenantEvictions()
+      const found = (tenant: string, id: string) => Effect.map(a.get(tenant, id), Option.isSome)
+
+      yield* b.put("globex", sized("g1", 10_000))
+      for (const id of ["a1", "a2", "a3", "a4"]) yield* (id === "a2" ? b : a).put("acme", sized(id, 10_000))
+      // acme holds at most 35,000 bytes: its three newest; globex's record is untouched.
+      assert.deepStrictEqual(
+        [yield* found("acme", "a1"), yield* found("acme", "a2"), yield* found("acme", "a3"), yield* found("acme", "a4")],
+        [false, true, true, true]
+      )
+      assert.isTrue(yield* found("globex", "g1"))
+      assert.strictEqual((yield* tenantEvictions()) - before, 1)
+
+      // The total (60,000): globex's next three push out the oldest of anyone's (g1, then acme's a2, though acme is
+      // within its own budget).
+      yield* a.put("globex", sized("g2", 10_000))
+      yield* a.put("globex", sized("g3", 10_000))
+      assert.isFalse(yield* found("globex", "g1"))
+      assert.isTrue(yield* found("acme", "a2"))
+      yield* a.put("globex", sized("g4", 10_000))
+      assert.isFalse(yield* found("acme", "a2"))
+      assert.isTrue(yield* found("acme", "a3"))
+      assert.isTrue(yield* found("globex", "g3"))
+      const total = Number(yield* redis.use((c) => c.get(`${budgetPrefix}:store:bytes`)))
+      assert.isAtMost(total, 60_000)
+      assert.isAbove(total, 40_000)
+
+      // Larger than the tenant's budget: refused, nothing else dropped.
+      const rejected = (yield* Metric.value(RedisResponseStore.metrics.rejected)).count
+      yield* a.put("acme", sized("huge", 40_000))
+      assert.isFalse(yield* found("acme", "huge"))
+      assert.isTrue(yield* found("acme", "a3"))
+      assert.strictEqual((yield* Metric.value(RedisResponseStore.metrics.rejected)).count - rejected, 1)
+
+      // A removal gives its bytes back; replacing a record counts it once.
+      assert.isTrue(yield* a.remove("acme", "a3"))
+      yield* a.put("acme", sized("a4", 10_000))
+      const after = Number(yield* redis.use((c) => c.get(`${budgetPrefix}:store:bytes`)))
+      const sizes = yield* redis.use((c) => c.hvals(`${budgetPrefix}:store:sizes`))
+      assert.strictEqual(after, sizes.reduce((n, v) => n + Number(v), 0))
+      assert.isBelow(after, total)
+    }))
 })
 
 TestRedis.layerPrivate(Layer.empty, { excludeTestServices: true })("RedisResponseStore across a Redis restart", (it) => {
@@ -180,4 +246,5 @@ TestRedis.layerPrivate(Layer.empty, { excludeTestServices: true })("RedisRespons
       const result = yield* Effect.either(Redis.make({ url: server.url, connectTimeout: "500 millis" }))
       assert.isTrue(Either.isLeft(result) && result.left.reason === "Unavailable")
     }))
+
 })

@@ -35,11 +35,21 @@ describe("StateCache policies", () => {
       StateCache.ttl("10 minutes"),
       StateCache.ttl("1 minute")
     )
-    assert.deepStrictEqual(policy, { latestPerLane: true, maxEntries: 4, maxBytes: 1000, ttlMillis: 60_000 })
+    assert.deepStrictEqual(policy, {
+      latestPerLane: true,
+      maxEntries: 4,
+      maxBytes: 1000,
+      maxTenantBytes: undefined,
+      ttlMillis: 60_000
+    })
     assert.deepStrictEqual(StateCache.all(), StateCache.unbounded)
     assert.deepStrictEqual(
       StateCache.defaultPolicy,
-      StateCache.all(StateCache.latestPerLane, StateCache.byteBudget(StateCache.defaultMaxBytes))
+      StateCache.all(
+        StateCache.latestPerLane,
+        StateCache.byteBudget(StateCache.defaultMaxBytes),
+        StateCache.tenantBudget(StateCache.defaultMaxTenantBytes)
+      )
     )
   })
 })
@@ -156,6 +166,7 @@ describe("StateCache service", () => {
 // The reference model: a plain list, every rule written the naive way.
 interface ModelEntry {
   readonly conn: string
+  readonly tenant: string
   readonly lane: string
   readonly id: string
   readonly bytes: number
@@ -165,6 +176,7 @@ interface ModelEntry {
 
 class Model {
   entries: Array<ModelEntry> = []
+  tenantOf = new Map<string, string>()
   tick = 0
   constructor(readonly policy: StateCache.Policy) {}
   expire(now: number) {
@@ -177,7 +189,16 @@ class Model {
     if (this.policy.latestPerLane) this.entries = this.entries.filter((e) => !(e.conn === conn && e.lane === lane))
     this.tick++
     if ((this.policy.maxBytes !== undefined && bytes > this.policy.maxBytes) || this.policy.maxEntries === 0) return
-    this.entries.push({ conn, lane, id, bytes, putAt: now, lastUse: this.tick })
+    const tenant = this.tenantOf.get(conn) ?? ""
+    if (this.policy.maxTenantBytes !== undefined && bytes > this.policy.maxTenantBytes) return
+    this.entries.push({ conn, tenant, lane, id, bytes, putAt: now, lastUse: this.tick })
+    const own = () => this.entries.filter((e) => e.tenant === tenant)
+    while (
+      this.policy.maxTenantBytes !== undefined && own().reduce((n, e) => n + e.bytes, 0) > this.policy.maxTenantBytes
+    ) {
+      const oldest = own().reduce((a, b) => (a.lastUse <= b.lastUse ? a : b))
+      this.entries = this.entries.filter((e) => e !== oldest)
+    }
     const total = () => this.entries.reduce((n, e) => n + e.bytes, 0)
     while (
       (this.policy.maxEntries !== undefined && this.entries.length > this.policy.maxEntries) ||
@@ -204,11 +225,14 @@ class Model {
     this.expire(now)
     const before = this.entries.length
     this.entries = this.entries.filter((e) => e.conn !== conn)
+    this.tenantOf.delete(conn)
     return before - this.entries.length
   }
 }
 
-const Conn = Schema.Literal("c1", "c2")
+const Conn = Schema.Literal("c1", "c2", "c3")
+// c1 and c2 are one tenant's connections, c3 another's (until closed: then unbound, tenant "").
+const tenants = [["c1", "t1"], ["c2", "t1"], ["c3", "t2"]] as const
 const Lane = Schema.Literal("", "a", "b")
 const Id = Schema.Literal("r0", "r1", "r2", "r3", "r4", "r5")
 const Put = Schema.TaggedStruct("Put", { conn: Conn, lane: Lane, id: Id, bytes: Schema.Int.pipe(Schema.between(1, 100)) })
@@ -231,6 +255,7 @@ const PolicyArb = fc.record({
   latestPerLane: fc.boolean(),
   maxEntries: fc.option(fc.integer({ min: 0, max: 6 }), { nil: undefined }),
   maxBytes: fc.option(fc.integer({ min: 0, max: 300 }), { nil: undefined }),
+  maxTenantBytes: fc.option(fc.integer({ min: 0, max: 200 }), { nil: undefined }),
   ttlMillis: fc.option(fc.integer({ min: 1, max: 10_000 }), { nil: undefined })
 })
 
@@ -242,6 +267,10 @@ describe("StateCache against a reference model", () => {
       Effect.gen(function*() {
         const cache = yield* StateCache.make({ policy })
         const model = new Model(policy)
+        for (const [conn, tenant] of tenants) {
+          yield* cache.bindTenant(conn, tenant)
+          model.tenantOf.set(conn, tenant)
+        }
         let now = 0
         for (const command of commands) {
           switch (command._tag) {

@@ -8,6 +8,8 @@
  *   flooding connection ended;
  * - {@link storeFlood}: `store: true` creates of a large input, one after the other on one connection, far past
  *   the gateway's store budget; reports how many were stored, refused, or lost;
+ * - {@link connectionChurn}: thousands of connections, each opened, served one turn and closed (or cut); reports
+ *   how many completed or were refused (and the gateway's memory can be read before and after);
  * - {@link foreignOrigin}: a WebSocket upgrade and a `text/plain` POST from a foreign `Origin`, and a POST with a
  *   foreign `Host` (DNS rebinding); reports the statuses.
  *
@@ -302,4 +304,75 @@ export const foreignOrigin = (
       "content-type": "application/json"
     }, body)
     return { upgrade, post, rebound }
+  })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ChurnReport {
+  readonly connections: number
+  /** Connections whose turn completed. */
+  readonly completed: number
+  /** Upgrades refused, by HTTP status (e.g. 503 past the gateway's connection cap). */
+  readonly refused: Readonly<Record<string, number>>
+  /** Connections that failed otherwise (socket errors, a turn without a terminal event). */
+  readonly failed: number
+}
+
+/**
+ * `connections` WebSocket connections, `concurrency` at a time, each opened, served one turn (of `inputBytes` of
+ * text, `store: false`) and then closed with 1000, or cut without a close frame when `drop` (so the gateway keeps
+ * its session for the resume grace period).
+ *
+ * @since 0.1.0
+ * @category reproductions
+ */
+export const connectionChurn = (
+  target: Target & {
+    readonly connections: number
+    readonly concurrency?: number | undefined
+    readonly inputBytes?: number | undefined
+    readonly drop?: boolean | undefined
+  }
+): Effect.Effect<ChurnReport> =>
+  Effect.gen(function*() {
+    const refused: Record<string, number> = {}
+    let completed = 0
+    let failed = 0
+    const text = "x".repeat(Math.max(1, target.inputBytes ?? 1024))
+    const one = (i: number) =>
+      Effect.async<void>((resume) => {
+        const ws = new WS.WebSocket(wsUrl(target), { headers: authHeaders(target) })
+        let settled = false
+        const settle = (outcome: () => void) => {
+          if (settled) return
+          settled = true
+          outcome()
+          if (target.drop === true) ws.terminate()
+          else ws.close(1000)
+          resume(Effect.void)
+        }
+        ws.on("unexpected-response", (_request, response) => {
+          response.resume()
+          settle(() => {
+            const status = String(response.statusCode ?? 0)
+            refused[status] = (refused[status] ?? 0) + 1
+          })
+        })
+        ws.on("error", () => settle(() => failed++))
+        ws.on("close", () => settle(() => failed++))
+        ws.on("open", () => ws.send(JSON.stringify({ type: "response.create", model: "m", input: `${i} ${text}`, store: false })))
+        ws.on("message", (data) => {
+          const type = (JSON.parse(String(data)) as { readonly type?: string }).type
+          if (type === "response.completed") settle(() => completed++)
+          else if (type === "error" || type === "response.failed") settle(() => failed++)
+        })
+        return Effect.sync(() => ws.terminate())
+      })
+    yield* Effect.forEach(Array.from({ length: target.connections }, (_, i) => i), one, {
+      concurrency: Math.max(1, target.concurrency ?? 100),
+      discard: true
+    })
+    return { connections: target.connections, completed, refused, failed }
   })

@@ -55,7 +55,8 @@ export const startGateway = async (
     socket.once("close", () => sockets.delete(socket))
   })
   const services = Layer.mergeAll(
-    GatewayConfig.layer({ port: 0, host: "127.0.0.1" }),
+    // The memory-at-scale test opens 10,000 connections: above the default connection caps.
+    GatewayConfig.layer({ port: 0, host: "127.0.0.1", maxConnections: 1_000_000, maxTenantConnections: 1_000_000 }),
     Auth.layer(),
     ScriptedBackend.layer({ scenario, inputCostMicrosPerKb: options.inputCostMicrosPerKb }),
     StateCache.layer(),

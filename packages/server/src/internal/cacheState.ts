@@ -18,6 +18,7 @@ export interface Policy {
   readonly latestPerLane: boolean
   readonly maxEntries: number | undefined
   readonly maxBytes: number | undefined
+  readonly maxTenantBytes: number | undefined
   readonly ttlMillis: number | undefined
 }
 
@@ -27,6 +28,7 @@ export type EvictionReason =
   | "replaced" // the same response id was put again on the same connection
   | "lru" // the entry budget was exceeded
   | "bytes" // the byte budget was exceeded
+  | "tenant_bytes" // the tenant's byte budget was exceeded (its own least recently used go first)
   | "too_large" // the entry alone exceeds the byte budget (or the entry budget is 0): never stored
   | "ttl" // the entry outlived its time to live
   | "explicit" // evict() was called
@@ -44,6 +46,7 @@ export interface Eviction {
 /** @internal */
 export interface Entry<V> {
   readonly connectionId: string
+  readonly tenant: string
   readonly lane: string
   readonly responseId: string
   readonly value: V
@@ -60,8 +63,16 @@ export interface CacheState<V> {
   readonly connections: HashMap.HashMap<string, HashSet.HashSet<string>>
   readonly byUse: SortedMap.SortedMap<number, string>
   readonly byPut: SortedMap.SortedMap<number, string>
+  /** Per tenant: its bytes and its entries by recency (for the tenant budget). */
+  readonly tenants: HashMap.HashMap<string, TenantState>
   readonly seq: number
   readonly bytes: number
+}
+
+/** @internal */
+export interface TenantState {
+  readonly bytes: number
+  readonly byUse: SortedMap.SortedMap<number, string>
 }
 
 /** @internal */
@@ -82,9 +93,21 @@ export const empty = <V>(): CacheState<V> => ({
   connections: HashMap.empty(),
   byUse: SortedMap.empty(Order.number),
   byPut: SortedMap.empty(Order.number),
+  tenants: HashMap.empty(),
   seq: 0,
   bytes: 0
 })
+
+const emptyTenant: TenantState = { bytes: 0, byUse: SortedMap.empty(Order.number) }
+
+const updateTenant = (
+  tenants: HashMap.HashMap<string, TenantState>,
+  tenant: string,
+  f: (state: TenantState) => TenantState
+): HashMap.HashMap<string, TenantState> => {
+  const next = f(Option.getOrElse(HashMap.get(tenants, tenant), () => emptyTenant))
+  return SortedMap.size(next.byUse) === 0 ? HashMap.remove(tenants, tenant) : HashMap.set(tenants, tenant, next)
+}
 
 const isExpired = (policy: Policy, entry: Entry<unknown>, now: number): boolean =>
   policy.ttlMillis !== undefined && now - entry.putAt >= policy.ttlMillis
@@ -117,6 +140,10 @@ const removeEntry = <V>(state: CacheState<V>, entry: Entry<V>): CacheState<V> =>
     connections: removeFromIndex(state.connections, entry.connectionId, key),
     byUse: SortedMap.remove(state.byUse, entry.useSeq),
     byPut: SortedMap.remove(state.byPut, entry.putSeq),
+    tenants: updateTenant(state.tenants, entry.tenant, (t) => ({
+      bytes: t.bytes - entry.bytes,
+      byUse: SortedMap.remove(t.byUse, entry.useSeq)
+    })),
     seq: state.seq,
     bytes: state.bytes - entry.bytes
   }
@@ -179,7 +206,7 @@ export const get = <V>(
     return { state: current, value: Option.none(), evicted }
   }
   // Recency only matters to the budgets; without them a hit leaves the state untouched (a pure hash lookup).
-  if (policy.maxEntries === undefined && policy.maxBytes === undefined) {
+  if (policy.maxEntries === undefined && policy.maxBytes === undefined && policy.maxTenantBytes === undefined) {
     return { state: current, value: Option.some(entry), evicted }
   }
   const useSeq = current.seq + 1
@@ -188,6 +215,10 @@ export const get = <V>(
     ...current,
     entries: HashMap.set(current.entries, key, touched),
     byUse: SortedMap.set(SortedMap.remove(current.byUse, entry.useSeq), useSeq, key),
+    tenants: updateTenant(current.tenants, entry.tenant, (t) => ({
+      bytes: t.bytes,
+      byUse: SortedMap.set(SortedMap.remove(t.byUse, entry.useSeq), useSeq, key)
+    })),
     seq: useSeq
   }
   return { state: current, value: Option.some(touched), evicted }
@@ -196,6 +227,8 @@ export const get = <V>(
 /** @internal */
 export interface PutInput<V> {
   readonly connectionId: string
+  /** The tenant the entry counts against (its byte budget). */
+  readonly tenant: string
   readonly lane: string
   readonly responseId: string
   readonly value: V
@@ -236,6 +269,7 @@ export const put = <V>(
   const seq = current.seq + 1
   const entry: Entry<V> = {
     connectionId: input.connectionId,
+    tenant: input.tenant,
     lane: input.lane,
     responseId: input.responseId,
     value: input.value,
@@ -244,7 +278,11 @@ export const put = <V>(
     putSeq: seq,
     useSeq: seq
   }
-  if ((policy.maxBytes !== undefined && input.bytes > policy.maxBytes) || policy.maxEntries === 0) {
+  if (
+    (policy.maxBytes !== undefined && input.bytes > policy.maxBytes) ||
+    (policy.maxTenantBytes !== undefined && input.bytes > policy.maxTenantBytes) ||
+    policy.maxEntries === 0
+  ) {
     evicted.push(evictionOf(entry, "too_large"))
     return { state: { ...current, seq }, value: false, evicted }
   }
@@ -254,8 +292,24 @@ export const put = <V>(
     connections: addToIndex(current.connections, input.connectionId, key),
     byUse: SortedMap.set(current.byUse, seq, key),
     byPut: SortedMap.set(current.byPut, seq, key),
+    tenants: updateTenant(current.tenants, input.tenant, (t) => ({
+      bytes: t.bytes + input.bytes,
+      byUse: SortedMap.set(t.byUse, seq, key)
+    })),
     seq,
     bytes: current.bytes + input.bytes
+  }
+  // The tenant's budget first (only its own entries go), then the cache's.
+  if (policy.maxTenantBytes !== undefined) {
+    for (;;) {
+      const tenant = HashMap.get(current.tenants, input.tenant)
+      if (Option.isNone(tenant) || tenant.value.bytes <= policy.maxTenantBytes) break
+      const head = SortedMap.headOption(tenant.value.byUse)
+      if (Option.isNone(head)) break
+      const victim = HashMap.unsafeGet(current.entries, head.value[1])
+      current = removeEntry(current, victim)
+      evicted.push(evictionOf(victim, "tenant_bytes"))
+    }
   }
   for (;;) {
     const overEntries = policy.maxEntries !== undefined && HashMap.size(current.entries) > policy.maxEntries
@@ -314,3 +368,7 @@ export const size = (state: CacheState<unknown>): number => HashMap.size(state.e
 
 /** @internal */
 export const connectionCount = (state: CacheState<unknown>): number => HashMap.size(state.connections)
+
+/** @internal */
+export const tenantBytes = (state: CacheState<unknown>, tenant: string): number =>
+  Option.match(HashMap.get(state.tenants, tenant), { onNone: () => 0, onSome: (t) => t.bytes })
