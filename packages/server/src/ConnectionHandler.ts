@@ -27,6 +27,7 @@ import type { FrameLimits } from "@loopwire/protocol/FrameLimits"
 import type { OutputItem } from "@loopwire/protocol/Items"
 import { type ErrorEnvelope, type ServerEvent, withEnvelope } from "@loopwire/protocol/ServerEvent"
 import type { Connection } from "@loopwire/transport/Connection"
+import * as TimerWheel from "@loopwire/transport/TimerWheel"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -756,12 +757,11 @@ const serveSocket = (state: SessionState, connection: Connection, confirmClaim: 
       })
     )
 
-    // Age limit: tell the client why, then close.
-    yield* Effect.sleep(Duration.decode(config.maxConnectionAge)).pipe(
-      Effect.zipRight(send(JSON.stringify(Protocol.connectionLimitReached(config.maxConnectionAge)))),
-      Effect.zipRight(connection.close(connectionLimitCloseCode, "websocket_connection_limit_reached")),
-      Effect.forkScoped
-    )
+    // Age limit: tell the client why, then close (a deadline on the process's timer wheel: no fiber while it waits).
+    yield* TimerWheel.after(config.maxConnectionAge, Effect.zipRight(
+      send(JSON.stringify(Protocol.connectionLimitReached(config.maxConnectionAge))),
+      connection.close(connectionLimitCloseCode, "websocket_connection_limit_reached")
+    ))
 
     const handleFrame = fairShare(onFrame(state, attachment))
     // A connection whose upgrade claimed a session confirms on its first frame: its client has its new token.

@@ -216,21 +216,21 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
           options = { tenant: result.right }
         }
         accepted.delete(request)
-        yield* observeConnection(connection, options.tenant, options.resume?.claimed !== undefined)
         // A peer silent past the heartbeat's timeout is cut (1006): a drop, so its session is kept for a resume.
         if (heartbeat !== undefined) yield* Heartbeat.start(connection, heartbeat)
         const token = options.resume?.session.token
+        let forget: (() => void) | undefined
         if (token !== undefined) {
           const entry = { connection, tenant: options.tenant }
           const presented = options.resume?.claimed?.presented
-          const forget = Effect.sync(() => {
+          forget = () => {
             if (live.get(token) === entry) live.delete(token)
             if (presented !== undefined && successors.get(presented) === token) successors.delete(presented)
-          })
+          }
           live.set(token, entry)
-          yield* Effect.addFinalizer(() => forget)
-          yield* Effect.forkScoped(Effect.zipRight(connection.closed, forget))
+          yield* Effect.addFinalizer(() => Effect.sync(forget!))
         }
+        yield* observeConnection(connection, options.tenant, options.resume?.claimed !== undefined, forget)
         yield* ConnectionHandler.handle(connection, options)
       }).pipe(
         Effect.withSpan("loopwire.connection", {
@@ -257,8 +257,14 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
 })
 
 // Gauges, counters and the access log of one accepted connection: its open now, its close (with the code) when
-// the socket ends, which may be after the handler (a drop whose session waits for a resume).
-const observeConnection = (connection: Connection, tenant: AuthModule.Tenant, resumed: boolean) =>
+// the socket ends, which may be after the handler (a drop whose session waits for a resume); `onClose` then too.
+// One fiber per connection waits for that close.
+const observeConnection = (
+  connection: Connection,
+  tenant: AuthModule.Tenant,
+  resumed: boolean,
+  onClose: (() => void) | undefined
+) =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
     const opened = clock.unsafeCurrentTimeMillis()
@@ -266,8 +272,9 @@ const observeConnection = (connection: Connection, tenant: AuthModule.Tenant, re
     yield* Metric.increment(Metrics.connectionsActive)
     yield* Effect.annotateCurrentSpan({ "loopwire.tenant": tenant, "loopwire.resumed": resumed })
     yield* AccessLog.connectionOpen({ connection: connection.id, tenant, resumed })
-    const closed = Effect.flatMap(connection.closed, ({ code, reason }) =>
-      Effect.all([
+    const closed = Effect.flatMap(connection.closed, ({ code, reason }) => {
+      onClose?.()
+      return Effect.all([
         Metric.incrementBy(Metrics.connectionsActive, -1),
         Metric.increment(Metric.tagged(Metrics.connectionsClosed, "code", String(code))),
         AccessLog.connectionClose({
@@ -277,7 +284,8 @@ const observeConnection = (connection: Connection, tenant: AuthModule.Tenant, re
           reason: reason === "" ? undefined : reason,
           duration_ms: clock.unsafeCurrentTimeMillis() - opened
         })
-      ], { discard: true }))
+      ], { discard: true })
+    })
     // Not tied to the handler's scope: the close is counted even when the handler is interrupted first.
     yield* Effect.forkDaemon(closed)
   })
