@@ -32,6 +32,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { randomBytes } from "node:crypto"
 import type { Tenant } from "./Auth.js"
+import * as Echo from "./internal/resumeEcho.js"
 import * as Ring from "./internal/resumeRing.js"
 
 /**
@@ -374,6 +375,8 @@ export const makeMemory = (options: Options = {}): Effect.Effect<Shape> =>
     const endedLogs = new Map<string, number>()
     const timedSessions = new Map<string, number>()
     const logKey = (tenant: Tenant, responseId: string) => `${tenant}\u0000${responseId}`
+    // The settings every response echoes, kept once for all the logs (replayed byte for byte).
+    const echoes = Echo.makeDictionary()
 
     const touch = (log: Log) => {
       log.version++
@@ -620,7 +623,7 @@ export const makeMemory = (options: Options = {}): Effect.Effect<Shape> =>
           key,
           tenant: params.session.tenant,
           responseId: params.responseId,
-          ring: Ring.make(maxBytes),
+          ring: Ring.make(maxBytes, echoes),
           version: 0,
           discarded: false,
           waiters: new Set()
