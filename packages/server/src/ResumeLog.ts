@@ -220,7 +220,8 @@ export const defaultMaxTenantBytes = 64 * 1024 * 1024
  * The in-memory logs' budget: `loopwire_resume_log_bytes` (bytes held by every log), and what was given up to stay
  * within it: `loopwire_resume_sessions_evicted` (exposed as `_total`) (suspended sessions dropped before their grace ended),
  * `loopwire_resume_logs_evicted` (ended logs dropped before their retention ended) and
- * `loopwire_resume_log_trimmed_bytes` (frames dropped from a log still being written).
+ * `loopwire_resume_log_trimmed_bytes` (frames dropped from a log still being written). The counters count the
+ * Redis log's tenant budget too (each process counts what its own appends gave up); the gauge is the memory log's.
  *
  * @since 0.1.0
  * @category metrics
@@ -265,7 +266,10 @@ export interface Options {
    * oldest frames (a resume from before them gets `resume_log_truncated`). Default 256 MiB.
    */
   readonly maxTotalBytes?: number | undefined
-  /** The same budget per tenant (memory only), applied the same way within the tenant. Default 64 MiB. */
+  /**
+   * The same budget per tenant, applied the same way within the tenant. Default 64 MiB. The Redis log applies this
+   * one too (its keys are per tenant; the whole server is bounded by Redis's own `maxmemory`).
+   */
   readonly maxTenantBytes?: number | undefined
   /**
    * The grace period: how long a suspended session is kept, how long a claimed token is remembered, and how long
