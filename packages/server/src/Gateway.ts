@@ -167,6 +167,35 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
       )
     })
 
+  const serve = (connection: Connection, options: ConnectionHandler.HandleOptions) =>
+    Effect.suspend(() => {
+      const token = options.resume?.session.token
+      const entry = { connection, tenant: options.tenant }
+      const presented = options.resume?.claimed?.presented
+      const forget = token === undefined ? undefined : () => {
+        if (live.get(token) === entry) live.delete(token)
+        if (presented !== undefined && successors.get(presented) === token) successors.delete(presented)
+      }
+      return Effect.zipRight(
+        observeConnection(connection, options.tenant, options.resume?.claimed !== undefined, forget),
+        // A peer silent past the heartbeat's timeout is cut (1006): a drop, so its session is kept for a resume.
+        heartbeat === undefined ? Effect.succeed(undefined) : Heartbeat.unsafeStart(connection, heartbeat)
+      ).pipe(
+        Effect.flatMap((stop) =>
+          Effect.ensuring(
+            Effect.suspend(() => {
+              if (token !== undefined) live.set(token, entry)
+              return ConnectionHandler.handle(connection, options)
+            }),
+            Effect.sync(() => {
+              stop?.()
+              forget?.()
+            })
+          )
+        )
+      )
+    })
+
   const policy = HttpApi.guardPolicy(config, auth)
   return {
     onUpgrade: (request) =>
@@ -207,39 +236,23 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
           return accept({ headers })
         })
       }),
-    handle: (connection, request) =>
-      Effect.gen(function*() {
-        let options = accepted.get(request)
-        if (options === undefined) {
-          const result = yield* authenticate(request)
-          if (Either.isLeft(result)) return yield* connection.close(1008, "unauthorized")
-          options = { tenant: result.right }
-        }
-        accepted.delete(request)
-        // A peer silent past the heartbeat's timeout is cut (1006): a drop, so its session is kept for a resume.
-        if (heartbeat !== undefined) yield* Heartbeat.start(connection, heartbeat)
-        const token = options.resume?.session.token
-        let forget: (() => void) | undefined
-        if (token !== undefined) {
-          const entry = { connection, tenant: options.tenant }
-          const presented = options.resume?.claimed?.presented
-          forget = () => {
-            if (live.get(token) === entry) live.delete(token)
-            if (presented !== undefined && successors.get(presented) === token) successors.delete(presented)
-          }
-          live.set(token, entry)
-          yield* Effect.addFinalizer(() => Effect.sync(forget!))
-        }
-        yield* observeConnection(connection, options.tenant, options.resume?.claimed !== undefined, forget)
-        yield* ConnectionHandler.handle(connection, options)
-      }).pipe(
-        Effect.withSpan("loopwire.connection", {
-          kind: "server",
-          attributes: { "loopwire.connection.id": connection.id, "network.peer.address": request.remoteAddress ?? "" }
-        }),
-        Effect.scoped,
-        Effect.provide(context)
-      ),
+    // No scope and no generator per connection (each is a few KB that a long-lived connection keeps): what must
+    // stop with the handler is one `ensuring`.
+    handle: (connection, request) => {
+      const options = accepted.get(request)
+      accepted.delete(request)
+      const known = options === undefined
+        ? Effect.map(authenticate(request), Either.map((tenant): ConnectionHandler.HandleOptions => ({ tenant })))
+        : Effect.succeed(Either.right(options))
+      return Effect.flatMap(known, (result) =>
+        Either.isLeft(result) ? connection.close(1008, "unauthorized") : serve(connection, result.right)).pipe(
+          Effect.withSpan("loopwire.connection", {
+            kind: "server",
+            attributes: { "loopwire.connection.id": connection.id, "network.peer.address": request.remoteAddress ?? "" }
+          }),
+          Effect.provide(context)
+        )
+    },
     // The socket went before its 101 was written: its fresh session is a drop (so a claim it made can be followed
     // by the client's next reconnect, which still presents the old token).
     onAbandoned: (request) =>

@@ -153,6 +153,16 @@ const millisOf = (input: Duration.DurationInput) => Math.max(0, Duration.toMilli
 export const start = (connection: Connection, options: Options = {}): Effect.Effect<void, never, Scope.Scope> =>
   Effect.flatMap(startWith(connection, options, () => {}), (b) => Effect.addFinalizer(() => Effect.sync(b.stop)))
 
+/**
+ * Starts the heartbeat of a connection without a scope: the returned function stops it (idempotent). For callers
+ * that hold no scope per connection; otherwise use {@link start}.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const unsafeStart = (connection: Connection, options: Options = {}): Effect.Effect<() => void> =>
+  Effect.map(startWith(connection, options, () => {}), (b) => b.stop)
+
 const startWith = (
   connection: Connection,
   options: Options,
