@@ -26,7 +26,7 @@ import * as ProtocolError from "@loopwire/protocol/ProtocolError"
 import type { FrameLimits } from "@loopwire/protocol/FrameLimits"
 import type { OutputItem } from "@loopwire/protocol/Items"
 import { type ErrorEnvelope, type ServerEvent, withEnvelope } from "@loopwire/protocol/ServerEvent"
-import type { Connection } from "@loopwire/transport/Connection"
+import { chunkReader, type Connection, type ConnectionError } from "@loopwire/transport/Connection"
 import * as TimerWheel from "@loopwire/transport/TimerWheel"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -778,8 +778,13 @@ const serveSocket = (state: SessionState, connection: Connection, confirmClaim: 
         handleFrame(text)
       )
     }
-    yield* connection.frames.pipe(
-      Stream.runForEach(frameHandler),
+    // The transport's chunk reader when it has one: a stream step would keep the last frame read (a whole request).
+    const reader = chunkReader(connection)
+    const read: Effect.Effect<void, ConnectionError> = reader === undefined
+      ? Stream.runForEach(connection.frames, frameHandler)
+      : Effect.flatMap(reader, ([chunk, done]) =>
+        Effect.zipRight(Effect.forEach(chunk, frameHandler, { discard: true }), done ? Effect.void : read))
+    yield* read.pipe(
       // Transport violations (binary, oversize, drops) were already answered with their close codes.
       Effect.catchAll((error) => Effect.logDebug("connection ended", error))
     )
