@@ -437,7 +437,8 @@ const sharedStateLayer = (
       ...fromEnv,
       ...(Option.isSome(o.resumeLiveTtl) ? { liveTtl: o.resumeLiveTtl.value } : {}),
       grace: config.resumeGrace,
-      maxBytes: config.resumeLogBytes
+      maxBytes: config.resumeLogBytes,
+      maxTenantBytes: config.resumeLogTenantBytes
     }))
     const redis = Redis.layerConfig(Config.all({
       url: Config.succeed(url.value),

@@ -26,7 +26,8 @@ import * as ProtocolError from "@loopwire/protocol/ProtocolError"
 import type { FrameLimits } from "@loopwire/protocol/FrameLimits"
 import type { OutputItem } from "@loopwire/protocol/Items"
 import { type ErrorEnvelope, type ServerEvent, withEnvelope } from "@loopwire/protocol/ServerEvent"
-import type { Connection } from "@loopwire/transport/Connection"
+import { chunkReader, type Connection, type ConnectionError } from "@loopwire/transport/Connection"
+import * as TimerWheel from "@loopwire/transport/TimerWheel"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -756,12 +757,11 @@ const serveSocket = (state: SessionState, connection: Connection, confirmClaim: 
       })
     )
 
-    // Age limit: tell the client why, then close.
-    yield* Effect.sleep(Duration.decode(config.maxConnectionAge)).pipe(
-      Effect.zipRight(send(JSON.stringify(Protocol.connectionLimitReached(config.maxConnectionAge)))),
-      Effect.zipRight(connection.close(connectionLimitCloseCode, "websocket_connection_limit_reached")),
-      Effect.forkScoped
-    )
+    // Age limit: tell the client why, then close (a deadline on the process's timer wheel: no fiber while it waits).
+    yield* TimerWheel.after(config.maxConnectionAge, Effect.zipRight(
+      send(JSON.stringify(Protocol.connectionLimitReached(config.maxConnectionAge))),
+      connection.close(connectionLimitCloseCode, "websocket_connection_limit_reached")
+    ))
 
     const handleFrame = fairShare(onFrame(state, attachment))
     // A connection whose upgrade claimed a session confirms on its first frame: its client has its new token.
@@ -778,8 +778,13 @@ const serveSocket = (state: SessionState, connection: Connection, confirmClaim: 
         handleFrame(text)
       )
     }
-    yield* connection.frames.pipe(
-      Stream.runForEach(frameHandler),
+    // The transport's chunk reader when it has one: a stream step would keep the last frame read (a whole request).
+    const reader = chunkReader(connection)
+    const read: Effect.Effect<void, ConnectionError> = reader === undefined
+      ? Stream.runForEach(connection.frames, frameHandler)
+      : Effect.flatMap(reader, ([chunk, done]) =>
+        Effect.zipRight(Effect.forEach(chunk, frameHandler, { discard: true }), done ? Effect.void : read))
+    yield* read.pipe(
       // Transport violations (binary, oversize, drops) were already answered with their close codes.
       Effect.catchAll((error) => Effect.logDebug("connection ended", error))
     )

@@ -84,6 +84,7 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
   const context = yield* Effect.context<Requirements>()
   const auth = yield* AuthModule.Auth
   const config = yield* GatewayConfig.GatewayConfig
+  const cache = yield* StateCacheModule.StateCache
   const heartbeat = GatewayConfig.heartbeatOf(config)
   // Open connections of this process by resume token, and the claims waiting for a cut one to be suspended.
   const live = new Map<string, { readonly connection: Connection; readonly tenant: AuthModule.Tenant }>()
@@ -190,6 +191,52 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
       )
     })
 
+  const serve = (
+    connection: Connection,
+    options: ConnectionHandler.HandleOptions,
+    request: Upgrade.UpgradeRequest
+  ) =>
+    Effect.suspend(() => {
+      const token = options.resume?.session.token
+      const entry = { connection, tenant: options.tenant }
+      const presented = options.resume?.claimed?.presented
+      // When the socket is gone (which may be after the handler: a drop whose session waits for a resume): its
+      // socket slot is released (the slot bounds its outbound buffer) and its live token forgotten.
+      const forget = token === undefined ? undefined : () => {
+        if (live.get(token) === entry) live.delete(token)
+        if (presented !== undefined && successors.get(presented) === token) successors.delete(presented)
+      }
+      const onClose = () => {
+        Effect.runSync(releaseSlot(request))
+        forget?.()
+      }
+      return Effect.zipRight(
+        Effect.zipRight(
+          // The connection's cached responses count against its tenant's cache budget (unbound when it ends).
+          cache.bindTenant(connection.id, options.tenant),
+          observeConnection(connection, options.tenant, options.resume?.claimed !== undefined, onClose)
+        ),
+        // A peer silent past the heartbeat's timeout is cut (1006): a drop, so its session is kept for a resume.
+        heartbeat === undefined ? Effect.succeed(undefined) : Heartbeat.unsafeStart(connection, heartbeat)
+      ).pipe(
+        Effect.flatMap((stop) =>
+          Effect.ensuring(
+            Effect.suspend(() => {
+              if (token !== undefined) live.set(token, entry)
+              return ConnectionHandler.handle(connection, options)
+            }),
+            Effect.zipRight(
+              Effect.sync(() => {
+                stop?.()
+                forget?.()
+              }),
+              cache.closeConnection(connection.id)
+            )
+          )
+        )
+      )
+    })
+
   const policy = HttpApi.guardPolicy(config, auth)
   return {
     onUpgrade: (request) =>
@@ -233,45 +280,25 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
           })
         })
       }),
-    handle: (connection, request) =>
-      Effect.gen(function*() {
-        // The slot is held while the socket exists (its outbound buffer), which may outlast the handler.
-        yield* Effect.forkDaemon(Effect.zipRight(connection.closed, releaseSlot(request)))
-        let options = accepted.get(request)
-        if (options === undefined) {
-          const result = yield* authenticate(request)
-          if (Either.isLeft(result)) return yield* connection.close(1008, "unauthorized")
-          options = { tenant: result.right }
-        }
-        accepted.delete(request)
-        // The connection's cached responses count against its tenant's cache budget (unbound when it ends).
-        const cache = yield* StateCacheModule.StateCache
-        yield* cache.bindTenant(connection.id, options.tenant)
-        yield* Effect.addFinalizer(() => cache.closeConnection(connection.id))
-        yield* observeConnection(connection, options.tenant, options.resume?.claimed !== undefined)
-        // A peer silent past the heartbeat's timeout is cut (1006): a drop, so its session is kept for a resume.
-        if (heartbeat !== undefined) yield* Heartbeat.start(connection, heartbeat)
-        const token = options.resume?.session.token
-        if (token !== undefined) {
-          const entry = { connection, tenant: options.tenant }
-          const presented = options.resume?.claimed?.presented
-          const forget = Effect.sync(() => {
-            if (live.get(token) === entry) live.delete(token)
-            if (presented !== undefined && successors.get(presented) === token) successors.delete(presented)
-          })
-          live.set(token, entry)
-          yield* Effect.addFinalizer(() => forget)
-          yield* Effect.forkScoped(Effect.zipRight(connection.closed, forget))
-        }
-        yield* ConnectionHandler.handle(connection, options)
-      }).pipe(
-        Effect.withSpan("loopwire.connection", {
-          kind: "server",
-          attributes: { "loopwire.connection.id": connection.id, "network.peer.address": request.remoteAddress ?? "" }
-        }),
-        Effect.scoped,
-        Effect.provide(context)
-      ),
+    // No scope and no generator per connection (each is a few KB that a long-lived connection keeps): what must
+    // stop with the handler is one `ensuring`.
+    handle: (connection, request) => {
+      const options = accepted.get(request)
+      accepted.delete(request)
+      const known = options === undefined
+        ? Effect.map(authenticate(request), Either.map((tenant): ConnectionHandler.HandleOptions => ({ tenant })))
+        : Effect.succeed(Either.right(options))
+      return Effect.flatMap(known, (result) =>
+        Either.isLeft(result)
+          ? Effect.zipRight(releaseSlot(request), connection.close(1008, "unauthorized"))
+          : serve(connection, result.right, request)).pipe(
+          Effect.withSpan("loopwire.connection", {
+            kind: "server",
+            attributes: { "loopwire.connection.id": connection.id, "network.peer.address": request.remoteAddress ?? "" }
+          }),
+          Effect.provide(context)
+        )
+    },
     // The socket went before its 101 was written: its fresh session is a drop (so a claim it made can be followed
     // by the client's next reconnect, which still presents the old token).
     onAbandoned: (request) =>
@@ -289,8 +316,14 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
 })
 
 // Gauges, counters and the access log of one accepted connection: its open now, its close (with the code) when
-// the socket ends, which may be after the handler (a drop whose session waits for a resume).
-const observeConnection = (connection: Connection, tenant: AuthModule.Tenant, resumed: boolean) =>
+// the socket ends, which may be after the handler (a drop whose session waits for a resume); `onClose` then too.
+// One fiber per connection waits for that close.
+const observeConnection = (
+  connection: Connection,
+  tenant: AuthModule.Tenant,
+  resumed: boolean,
+  onClose: (() => void) | undefined
+) =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
     const opened = clock.unsafeCurrentTimeMillis()
@@ -298,8 +331,9 @@ const observeConnection = (connection: Connection, tenant: AuthModule.Tenant, re
     yield* Metric.increment(Metrics.connectionsActive)
     yield* Effect.annotateCurrentSpan({ "loopwire.tenant": tenant, "loopwire.resumed": resumed })
     yield* AccessLog.connectionOpen({ connection: connection.id, tenant, resumed })
-    const closed = Effect.flatMap(connection.closed, ({ code, reason }) =>
-      Effect.all([
+    const closed = Effect.flatMap(connection.closed, ({ code, reason }) => {
+      onClose?.()
+      return Effect.all([
         Metric.incrementBy(Metrics.connectionsActive, -1),
         Metric.increment(Metric.tagged(Metrics.connectionsClosed, "code", String(code))),
         AccessLog.connectionClose({
@@ -309,7 +343,8 @@ const observeConnection = (connection: Connection, tenant: AuthModule.Tenant, re
           reason: reason === "" ? undefined : reason,
           duration_ms: clock.unsafeCurrentTimeMillis() - opened
         })
-      ], { discard: true }))
+      ], { discard: true })
+    })
     // Not tied to the handler's scope: the close is counted even when the handler is interrupted first.
     yield* Effect.forkDaemon(closed)
   })

@@ -10,6 +10,13 @@
  * - a session is a hash (state `live` | `suspended` | `claimed`) with its requests, lanes and responses beside it;
  *   `claim` is one Lua script, so of two gateway processes claiming one token at most one succeeds.
  *
+ * - a byte budget per tenant (`maxTenantBytes`, default 64 MiB, as in memory): a counter of the bytes of the
+ *   tenant's logs, kept by the scripts. An append past it makes room as the in-memory log does: the oldest
+ *   suspended sessions go with their logs (their token then claims nothing: `loopwire-resumed: 0`), then the oldest
+ *   ended logs (`resume_not_available`), then the appended log's own oldest frames (`resume_log_truncated`); what
+ *   it gave up is counted on `ResumeLog.budgetMetrics`. Logs that expire by TTL (a process that died) leave the
+ *   count when the budget is next reached.
+ *
  * Every key of a tenant shares one Redis Cluster hash tag (`<prefix>:{<tenant>}:...`); the scripts touch only
  * keys of that one tenant.
  *
@@ -22,6 +29,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
@@ -31,10 +39,12 @@ import type { Tenant } from "./Auth.js"
 import * as Redis from "./Redis.js"
 import {
   type BeginParams,
+  budgetMetrics,
   type ClaimedSession,
   config as memoryConfig,
   defaultGrace,
   defaultMaxBytes,
+  defaultMaxTenantBytes,
   invalidAppend,
   maxPendingHops,
   notFound,
@@ -93,10 +103,21 @@ end
 local function delSession(s)
   redis.call('DEL', s, s .. ':req', s .. ':order', s .. ':lanes', s .. ':resps')
 end
+-- The tenant's byte budget: ':bytes' is the sum of ':sizes' (bytes per log id); ':ended' holds ended logs and
+-- ':susp' suspended sessions, each scored by the time they entered that state (oldest go first).
+local function forgetLog(id)
+  local n = tonumber(redis.call('HGET', B .. ':sizes', id) or '0')
+  if n ~= 0 then redis.call('DECRBY', B .. ':bytes', n) end
+  redis.call('HDEL', B .. ':sizes', id)
+  redis.call('ZREM', B .. ':ended', id)
+  redis.call('DEL', B .. ':log:' .. id, B .. ':logm:' .. id)
+end
 local function discardLogs(s)
-  for _, id in ipairs(redis.call('SMEMBERS', s .. ':resps')) do
-    redis.call('DEL', B .. ':log:' .. id, B .. ':logm:' .. id)
-  end
+  for _, id in ipairs(redis.call('SMEMBERS', s .. ':resps')) do forgetLog(id) end
+end
+local function tenantBytes() return tonumber(redis.call('GET', B .. ':bytes') or '0') end
+local function keepBudgetKeys(ms)
+  for _, k in ipairs({ B .. ':bytes', B .. ':sizes', B .. ':ended', B .. ':susp' }) do redis.call('PEXPIRE', k, ms) end
 end
 local function nowMs()
   local t = redis.call('TIME')
@@ -128,7 +149,7 @@ return 1
 `
 )
 
-// ARGV: token, grace
+// ARGV: token, grace, liveTtl
 const SUSPEND = script(
   "Suspend",
   `
@@ -140,8 +161,15 @@ if grace <= 0 then
   delSession(s)
   return 1
 end
-redis.call('HSET', s, 'state', 'suspended', 'until', nowMs() + grace)
+local now = nowMs()
+redis.call('HSET', s, 'state', 'suspended', 'until', now + grace)
 expireSession(s, grace + releaseMargin)
+redis.call('ZADD', B .. ':susp', now, ARGV[1])
+-- Entries of sessions long gone (their process died before releasing them) are dropped a few at a time.
+for _, old in ipairs(redis.call('ZRANGEBYSCORE', B .. ':susp', '-inf', now - grace - releaseMargin, 'LIMIT', 0, 16)) do
+  if redis.call('HGET', sk(old), 'state') ~= 'suspended' then redis.call('ZREM', B .. ':susp', old) end
+end
+keepBudgetKeys(ARGV[3])
 return 1
 `
 )
@@ -179,6 +207,7 @@ local lanes = redis.call('LRANGE', s .. ':lanes', 0, -1)
 for _, lane in ipairs(lanes) do addLane(t, lane) end
 for _, id in ipairs(redis.call('SMEMBERS', s .. ':resps')) do redis.call('SADD', t .. ':resps', id) end
 delSession(s)
+redis.call('ZREM', B .. ':susp', tok)
 redis.call('HSET', s, 'state', 'claimed', 'into', ARGV[2], 'pending', 1)
 redis.call('HSET', t, 'from', tok)
 redis.call('PEXPIRE', s, ARGV[3])
@@ -215,6 +244,7 @@ if st then
   discardLogs(s)
   delSession(s)
 end
+redis.call('ZREM', B .. ':susp', ARGV[1])
 return { 'released' }
 `
 )
@@ -233,7 +263,7 @@ while st == 'claimed' and hops < 16 do
 end
 local id = ARGV[2]
 local m = B .. ':logm:' .. id
-redis.call('DEL', m, B .. ':log:' .. id)
+forgetLog(id)
 redis.call('HSET', m, 'bytes', 0, 'trimmed', -1, 'last', -1, 'ended', 0, 'budget', ARGV[6], 'owner', ARGV[8])
 redis.call('PEXPIRE', m, ARGV[7])
 if st == 'live' or st == 'suspended' then
@@ -250,12 +280,16 @@ return 1
 `
 )
 
-// ARGV: responseId, sequenceNumber, frame, liveTtl → { 1 } | { 0 } (discarded) | { -1 } (ended) | { -2, last }
+// ARGV: responseId, sequenceNumber, frame, liveTtl, tenant budget
+//   → { 1, sessions evicted, logs evicted, bytes trimmed } | { 0 } (discarded) | { -1 } (ended) | { -2, last }
+// Past the tenant's budget, room is made as in memory: the oldest suspended sessions go with their logs, then the
+// oldest ended logs, then (after dropping the sizes of logs that expired meanwhile) this log's oldest frames.
 const APPEND = script(
   "Append",
   `
-local m = B .. ':logm:' .. ARGV[1]
-local x = B .. ':log:' .. ARGV[1]
+local id = ARGV[1]
+local m = B .. ':logm:' .. id
+local x = B .. ':log:' .. id
 if redis.call('EXISTS', m) == 0 then return { 0 } end
 if redis.call('HGET', m, 'ended') == '1' then return { -1 } end
 local last = redis.call('HGET', m, 'last')
@@ -263,16 +297,64 @@ if tonumber(ARGV[2]) <= tonumber(last) then return { -2, last } end
 redis.call('XADD', x, ARGV[2] .. '-1', 'f', ARGV[3])
 redis.call('HSET', m, 'last', ARGV[2])
 local bytes = redis.call('HINCRBY', m, 'bytes', string.len(ARGV[3]))
-local budget = tonumber(redis.call('HGET', m, 'budget'))
-while bytes > budget and redis.call('XLEN', x) > 1 do
-  local first = redis.call('XRANGE', x, '-', '+', 'COUNT', 1)[1]
-  redis.call('XDEL', x, first[1])
-  bytes = redis.call('HINCRBY', m, 'bytes', -string.len(first[2][2]))
-  redis.call('HSET', m, 'trimmed', string.match(first[1], '^(%d+)'))
+local trimTo = function(limit)
+  local released = 0
+  while bytes > limit and redis.call('XLEN', x) > 1 do
+    local first = redis.call('XRANGE', x, '-', '+', 'COUNT', 1)[1]
+    redis.call('XDEL', x, first[1])
+    local n = string.len(first[2][2])
+    released = released + n
+    bytes = redis.call('HINCRBY', m, 'bytes', -n)
+    redis.call('HSET', m, 'trimmed', string.match(first[1], '^(%d+)'))
+  end
+  return released
 end
-redis.call('PEXPIRE', m, ARGV[4])
-redis.call('PEXPIRE', x, ARGV[4])
-return { 1 }
+trimTo(tonumber(redis.call('HGET', m, 'budget')))
+local recorded = tonumber(redis.call('HGET', B .. ':sizes', id) or '0')
+redis.call('HSET', B .. ':sizes', id, bytes)
+local total = tonumber(redis.call('INCRBY', B .. ':bytes', bytes - recorded))
+local limit = tonumber(ARGV[5])
+local sessions, logs, trimmed = 0, 0, 0
+if total > limit then
+  while total > limit do
+    local oldest = redis.call('ZRANGE', B .. ':susp', 0, 0)[1]
+    if not oldest then break end
+    redis.call('ZREM', B .. ':susp', oldest)
+    local s = sk(oldest)
+    if redis.call('HGET', s, 'state') == 'suspended' then
+      discardLogs(s)
+      delSession(s)
+      sessions = sessions + 1
+    end
+    total = tenantBytes()
+  end
+  while total > limit do
+    local oldest = redis.call('ZRANGE', B .. ':ended', 0, 0)[1]
+    if not oldest then break end
+    if redis.call('EXISTS', B .. ':logm:' .. oldest) == 1 then logs = logs + 1 end
+    forgetLog(oldest)
+    total = tenantBytes()
+  end
+  if total > limit then
+    local sizes = redis.call('HGETALL', B .. ':sizes')
+    for i = 1, #sizes, 2 do
+      if redis.call('EXISTS', B .. ':logm:' .. sizes[i]) == 0 then forgetLog(sizes[i]) end
+    end
+    total = tenantBytes()
+  end
+  if total > limit and redis.call('EXISTS', m) == 1 then
+    local before = bytes
+    trimmed = trimTo(math.max(0, bytes - (total - limit)))
+    redis.call('HSET', B .. ':sizes', id, bytes)
+    redis.call('DECRBY', B .. ':bytes', before - bytes)
+  end
+end
+if redis.call('EXISTS', m) == 1 then
+  redis.call('PEXPIRE', m, ARGV[4])
+  redis.call('PEXPIRE', x, ARGV[4])
+end
+keepBudgetKeys(ARGV[4])
+return { 1, sessions, logs, trimmed }
 `
 )
 
@@ -288,11 +370,18 @@ local last = redis.call('HGET', m, 'last')
 local marker = '0-2'
 if last ~= '-1' then marker = last .. '-2' end
 redis.call('XADD', x, marker, 'e', '1')
-if tonumber(ARGV[2]) <= 0 then
-  redis.call('DEL', m, x)
-else
-  redis.call('PEXPIRE', m, ARGV[2])
-  redis.call('PEXPIRE', x, ARGV[2])
+local grace = tonumber(ARGV[2])
+if grace <= 0 then
+  forgetLog(ARGV[1])
+  return 1
+end
+redis.call('PEXPIRE', m, grace)
+redis.call('PEXPIRE', x, grace)
+local now = nowMs()
+redis.call('ZADD', B .. ':ended', now, ARGV[1])
+-- Ended logs past their retention have expired: their bytes leave the count, a few at a time.
+for _, old in ipairs(redis.call('ZRANGEBYSCORE', B .. ':ended', '-inf', now - grace, 'LIMIT', 0, 16)) do
+  forgetLog(old)
 end
 return 1
 `
@@ -363,6 +452,7 @@ export const make = (options: Options = {}) =>
   Effect.gen(function*() {
     const redis = yield* Redis.Redis
     const budget = Math.max(0, Math.floor(options.maxBytes ?? defaultMaxBytes))
+    const tenantBudget = Math.max(0, Math.floor(options.maxTenantBytes ?? defaultMaxTenantBytes))
     const grace = ms(options.grace ?? defaultGrace)
     const liveTtl = Math.max(1, ms(options.liveTtl ?? defaultLiveTtl))
     const blockTime = Math.max(1, ms(options.blockTime ?? "1 second"))
@@ -382,7 +472,7 @@ export const make = (options: Options = {}) =>
 
     const openSession = (ref: SessionRef) => Effect.asVoid(run(ref.tenant, OPEN, [ref.token, liveTtl]))
 
-    const suspend = (ref: SessionRef) => Effect.asVoid(run(ref.tenant, SUSPEND, [ref.token, grace]))
+    const suspend = (ref: SessionRef) => Effect.asVoid(run(ref.tenant, SUSPEND, [ref.token, grace, liveTtl]))
 
     const claim = (params: { readonly tenant: Tenant; readonly token: string; readonly into: string }) =>
       Effect.map(
@@ -408,13 +498,25 @@ export const make = (options: Options = {}) =>
         return tag === "claimed" && into !== undefined ? { _tag: "Claimed", into } : { _tag: "Released" }
       })
 
+    // What an append gave up to stay within the tenant's budget, on the same counters as the in-memory log.
+    const reportShed = (reply: ReadonlyArray<unknown>): Effect.Effect<void> => {
+      const [, sessions, logs, trimmed] = reply.map((n) => Number(n) || 0)
+      if (sessions === 0 && logs === 0 && trimmed === 0) return Effect.void
+      return Effect.all([
+        Metric.incrementBy(budgetMetrics.sessionsEvicted, sessions!),
+        Metric.incrementBy(budgetMetrics.logsEvicted, logs!),
+        Metric.incrementBy(budgetMetrics.trimmedBytes, trimmed!)
+      ], { discard: true })
+    }
+
     const makeWriter = (tenant: Tenant, responseId: string): Writer => {
       const append = (sequenceNumber: number, frame: string) => {
         if (!Number.isSafeInteger(sequenceNumber) || sequenceNumber < 0) {
           return Effect.fail(invalidAppend(responseId, sequenceNumber, "a sequence number is a non-negative integer"))
         }
-        return Effect.flatMap(run(tenant, APPEND, [responseId, sequenceNumber, frame, liveTtl]), (reply) => {
+        return Effect.flatMap(run(tenant, APPEND, [responseId, sequenceNumber, frame, liveTtl, tenantBudget]), (reply) => {
           const code = Array.isArray(reply) ? reply[0] : undefined
+          if (code === 1) return reportShed(reply as ReadonlyArray<unknown>)
           if (code === -1) return Effect.fail(invalidAppend(responseId, sequenceNumber, "the log has ended"))
           if (code === -2) {
             const last = Array.isArray(reply) ? String(reply[1]) : "?"

@@ -32,6 +32,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { randomBytes } from "node:crypto"
 import type { Tenant } from "./Auth.js"
+import * as Echo from "./internal/resumeEcho.js"
 import * as Ring from "./internal/resumeRing.js"
 
 /**
@@ -219,7 +220,8 @@ export const defaultMaxTenantBytes = 64 * 1024 * 1024
  * The in-memory logs' budget: `loopwire_resume_log_bytes` (bytes held by every log), and what was given up to stay
  * within it: `loopwire_resume_sessions_evicted` (exposed as `_total`) (suspended sessions dropped before their grace ended),
  * `loopwire_resume_logs_evicted` (ended logs dropped before their retention ended) and
- * `loopwire_resume_log_trimmed_bytes` (frames dropped from a log still being written).
+ * `loopwire_resume_log_trimmed_bytes` (frames dropped from a log still being written). The counters count the
+ * Redis log's tenant budget too (each process counts what its own appends gave up); the gauge is the memory log's.
  *
  * @since 0.1.0
  * @category metrics
@@ -264,7 +266,10 @@ export interface Options {
    * oldest frames (a resume from before them gets `resume_log_truncated`). Default 256 MiB.
    */
   readonly maxTotalBytes?: number | undefined
-  /** The same budget per tenant (memory only), applied the same way within the tenant. Default 64 MiB. */
+  /**
+   * The same budget per tenant, applied the same way within the tenant. Default 64 MiB. The Redis log applies this
+   * one too (its keys are per tenant; the whole server is bounded by Redis's own `maxmemory`).
+   */
   readonly maxTenantBytes?: number | undefined
   /**
    * The grace period: how long a suspended session is kept, how long a claimed token is remembered, and how long
@@ -374,6 +379,8 @@ export const makeMemory = (options: Options = {}): Effect.Effect<Shape> =>
     const endedLogs = new Map<string, number>()
     const timedSessions = new Map<string, number>()
     const logKey = (tenant: Tenant, responseId: string) => `${tenant}\u0000${responseId}`
+    // The settings every response echoes, kept once for all the logs (replayed byte for byte).
+    const echoes = Echo.makeDictionary()
 
     const touch = (log: Log) => {
       log.version++
@@ -620,7 +627,7 @@ export const makeMemory = (options: Options = {}): Effect.Effect<Shape> =>
           key,
           tenant: params.session.tenant,
           responseId: params.responseId,
-          ring: Ring.make(maxBytes),
+          ring: Ring.make(maxBytes, echoes),
           version: 0,
           discarded: false,
           waiters: new Set()

@@ -13,6 +13,7 @@ import {
   FastCheck as fc,
   Fiber,
   Layer,
+  Metric,
   Option,
   Schedule,
   Scope,
@@ -488,5 +489,98 @@ TestRedis.layerPrivate(Layer.empty, { excludeTestServices: true })("RedisResumeL
       yield* w2.end
       assert.deepStrictEqual(yield* collect(log.read("acme", "r2", -1)), [frame(0)])
       assert.strictEqual(yield* reason(collect(log.read("acme", "r", -1))), "NotFound", "no persistence")
+    }))
+})
+
+TestRedis.layer(ServerLive, { excludeTestServices: true })("RedisResumeLog byte budget per tenant (real redis-server)", (it) => {
+  // Frames of 1,000 bytes; a tenant budget of 10 of them.
+  const kb = (seq: number) => JSON.stringify({ type: "response.output_text.delta", sequence_number: seq, delta: "" }).padEnd(1000, " ")
+  const counter = (metric: typeof ResumeLog.budgetMetrics.sessionsEvicted) =>
+    Effect.map(Metric.value(metric), (state) => state.count)
+  const tenantBytes = (prefix: string, tenant: string) =>
+    Effect.flatMap(Server, (server) =>
+      Effect.flatMap(Redis.make({ url: server.url, prefix }), (redis) =>
+        redis.use((c) => c.get(`${Redis.tenantBase(prefix, tenant)}:bytes`)))).pipe(Effect.map(Number))
+
+  const logOf = (log: ResumeLog.Shape, token: string, responseId: string, frames: number, end: boolean) =>
+    Effect.gen(function*() {
+      yield* log.openSession(session(token))
+      const writer = yield* log.begin({ session: session(token), responseId, lane: "a", requestId: `lwr_${responseId}` })
+      for (let seq = 0; seq < frames; seq++) yield* writer.append(seq, kb(seq))
+      if (end) yield* writer.end
+      return writer
+    })
+
+  it.scoped("past the budget the oldest suspended session goes first (its token then claims nothing), then ended logs, then the log's own oldest frames", () =>
+    Effect.gen(function*() {
+      const prefix = TestRedis.uniquePrefix("budget")
+      const options: RedisResumeLog.Options = { maxTenantBytes: 10_000, grace: "1 minute" }
+      const a = yield* processOn(prefix, options)
+      const b = yield* processOn(prefix, options)
+      const evictedBefore = yield* counter(ResumeLog.budgetMetrics.sessionsEvicted)
+      const logsBefore = yield* counter(ResumeLog.budgetMetrics.logsEvicted)
+      const trimmedBefore = yield* counter(ResumeLog.budgetMetrics.trimmedBytes)
+      // Two dropped connections (3 KB each, oldest first), one ended log (2 KB) of a live one: 8 KB held.
+      yield* logOf(a, "old", "r_old", 3, true)
+      yield* a.suspend(session("old"))
+      yield* logOf(a, "newer", "r_newer", 3, true)
+      yield* a.suspend(session("newer"))
+      yield* logOf(a, "live", "r_ended", 2, true)
+      assert.strictEqual(yield* tenantBytes(prefix, "acme"), 8000)
+      // Another tenant's logs count against its own budget only.
+      yield* a.openSession(session("g", "globex"))
+      const g = yield* a.begin({ session: session("g", "globex"), responseId: "r_g", lane: "a" })
+      for (let seq = 0; seq < 9; seq++) yield* g.append(seq, kb(seq))
+
+      // 3 KB more for acme: 11 KB > 10 KB, so the oldest suspended session goes, with its log.
+      const running = yield* logOf(a, "live", "r_run", 3, false)
+      assert.strictEqual((yield* counter(ResumeLog.budgetMetrics.sessionsEvicted)) - evictedBefore, 1)
+      assert.isTrue(Option.isNone(yield* b.claim({ tenant: "acme", token: "old", into: "x1" })), "evicted: resumed 0")
+      assert.strictEqual(yield* reason(collect(b.read("acme", "r_old", -1))), "NotFound")
+      assert.strictEqual(yield* tenantBytes(prefix, "acme"), 8000)
+      // The newer one is still whole and claimable.
+      assert.deepStrictEqual(yield* collect(b.read("acme", "r_newer", -1)), [kb(0), kb(1), kb(2)])
+      assert.isTrue(Option.isSome(yield* b.claim({ tenant: "acme", token: "newer", into: "x2" })))
+
+      // No suspended session left: ended logs go next, oldest first (3 KB more → 11 KB: r_newer, ended first).
+      for (let seq = 3; seq < 6; seq++) yield* running.append(seq, kb(seq))
+      assert.strictEqual((yield* counter(ResumeLog.budgetMetrics.logsEvicted)) - logsBefore, 1)
+      assert.strictEqual(yield* reason(collect(b.read("acme", "r_newer", -1))), "NotFound")
+      assert.deepStrictEqual(yield* collect(b.read("acme", "r_ended", -1)), [kb(0), kb(1)])
+      for (let seq = 6; seq < 9; seq++) yield* running.append(seq, kb(seq))
+      assert.strictEqual((yield* counter(ResumeLog.budgetMetrics.logsEvicted)) - logsBefore, 2)
+      assert.strictEqual(yield* reason(collect(b.read("acme", "r_ended", -1))), "NotFound")
+
+      // Then the running log loses its oldest frames: a resume from before them is truncated.
+      assert.strictEqual((yield* counter(ResumeLog.budgetMetrics.trimmedBytes)) - trimmedBefore, 0)
+      for (let seq = 9; seq < 13; seq++) yield* running.append(seq, kb(seq))
+      assert.strictEqual((yield* counter(ResumeLog.budgetMetrics.trimmedBytes)) - trimmedBefore, 3000)
+      assert.strictEqual(yield* tenantBytes(prefix, "acme"), 10_000)
+      assert.strictEqual(yield* reason(collect(b.read("acme", "r_run", -1))), "Truncated")
+      yield* running.end
+      assert.deepStrictEqual(yield* collect(b.read("acme", "r_run", 11)), [kb(12)])
+      // globex was never touched.
+      yield* g.end
+      assert.strictEqual((yield* collect(b.read("globex", "r_g", -1))).length, 9)
+    }))
+
+  it.scoped("the count follows every way a log goes: release, a zero grace, a repeated begin", () =>
+    Effect.gen(function*() {
+      const prefix = TestRedis.uniquePrefix("budget-count")
+      const a = yield* processOn(prefix, { maxTenantBytes: 1_000_000 })
+      yield* logOf(a, "s1", "r1", 4, false)
+      yield* logOf(a, "s1", "r2", 2, true)
+      assert.strictEqual(yield* tenantBytes(prefix, "acme"), 6000)
+      yield* logOf(a, "s2", "r3", 1, false)
+      yield* logOf(a, "s2", "r3", 2, false) // begun again: replaces the first
+      assert.strictEqual(yield* tenantBytes(prefix, "acme"), 8000)
+      assert.deepStrictEqual(yield* a.release(session("s1")), { _tag: "Released" })
+      assert.strictEqual(yield* tenantBytes(prefix, "acme"), 2000)
+      const zero = yield* processOn(prefix, { maxTenantBytes: 1_000_000, grace: "0 millis" })
+      const w = yield* zero.begin({ session: session("s2"), responseId: "r4", lane: "a" })
+      yield* w.append(0, kb(0))
+      assert.strictEqual(yield* tenantBytes(prefix, "acme"), 3000)
+      yield* w.end
+      assert.strictEqual(yield* tenantBytes(prefix, "acme"), 2000)
     }))
 })

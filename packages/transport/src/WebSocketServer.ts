@@ -244,19 +244,20 @@ export const attach = <R>(
       // ws removes its own listener once upgraded; until then an error must not crash the process.
       socket.on("error", () => socket.destroy())
       const request = toUpgradeRequest(nodeRequest)
+      // Plain continuations, no generator: what stays on the fiber's stack for the connection's life is the least.
       run(
-        Effect.gen(function*() {
-          const decision = yield* decide(options, request)
-          if (decision._tag === "Reject") {
-            return writeRejection(socket, decision)
-          }
+        Effect.flatMap(decide(options, request), (decision): Effect.Effect<void, never, R> => {
+          if (decision._tag === "Reject") return Effect.sync(() => writeRejection(socket, decision))
           if (decision.protocol !== undefined) chosenProtocol.set(nodeRequest, decision.protocol)
-          const connection = yield* accept(nodeRequest, socket, head, request, decision.headers)
-          if (connection === undefined) {
-            if (options.onAbandoned !== undefined) yield* options.onAbandoned(request)
-            return
-          }
-          yield* serveConnection(options, connection, request)
+          return Effect.flatMap(
+            accept(nodeRequest, socket, head, request, decision.headers),
+            (connection): Effect.Effect<void, never, R> =>
+              connection !== undefined
+                ? serveConnection(options, connection, request)
+                : options.onAbandoned !== undefined
+                ? options.onAbandoned(request)
+                : Effect.void
+          )
         }).pipe(Effect.onInterrupt(() => Effect.sync(() => socket.destroy())))
       )
     }

@@ -1,18 +1,21 @@
 /**
  * The pure core of the in-memory resume log: one response's encoded frames in a ring bounded by bytes. Plain
  * functions over a small mutable record (appends happen once per streamed event, so no copying), deterministic
- * and free of effects, so they are property-tested alone against a naive model.
+ * and free of effects, so they are property-tested alone against a naive model. The budget counts the frames' wire
+ * bytes; with a dictionary (`resumeEcho`), what is held is less: the echoed settings are kept once.
  *
  * @internal
  */
 import { Buffer } from "node:buffer"
+import * as Echo from "./resumeEcho.js"
 
 /** @internal */
 export interface Ring {
   readonly budget: number
   /** Retained frames from index `head` on (older slots are garbage, compacted now and then). */
   readonly seqs: Array<number>
-  readonly frames: Array<string>
+  /** As stored: with a dictionary, large `response.*` frames keep their echoed settings as shared chunks. */
+  readonly frames: Array<Echo.Stored>
   readonly sizes: Array<number>
   head: number
   bytes: number
@@ -21,11 +24,14 @@ export interface Ring {
   /** The last appended sequence number; -1 before the first append. */
   last: number
   ended: boolean
+  /** Where echoed settings are shared (absent: frames are kept as they are). */
+  readonly dictionary: Echo.Dictionary | undefined
 }
 
 /** @internal */
-export const make = (budget: number): Ring => ({
+export const make = (budget: number, dictionary?: Echo.Dictionary): Ring => ({
   budget: Math.max(0, Math.floor(budget)),
+  dictionary,
   seqs: [],
   frames: [],
   sizes: [],
@@ -53,7 +59,7 @@ export const append = (ring: Ring, seq: number, frame: string, size: number = fr
   if (ring.ended) return "Ended"
   if (!Number.isSafeInteger(seq) || seq <= ring.last) return "OutOfOrder"
   ring.seqs.push(seq)
-  ring.frames.push(frame)
+  ring.frames.push(ring.dictionary === undefined ? frame : Echo.compact(ring.dictionary, frame))
   ring.sizes.push(size)
   ring.bytes += size
   ring.last = seq
@@ -119,7 +125,9 @@ export const readAfter = (ring: Ring, startingAfter: number, max: number = Numbe
   }
   const end = Math.min(ring.seqs.length, lo + Math.max(0, max))
   if (lo >= end) return { _tag: "Frames", frames: [], last: startingAfter }
-  return { _tag: "Frames", frames: ring.frames.slice(lo, end), last: ring.seqs[end - 1]! }
+  const frames = new Array<string>(end - lo)
+  for (let i = lo; i < end; i++) frames[i - lo] = Echo.expand(ring.frames[i]!)
+  return { _tag: "Frames", frames, last: ring.seqs[end - 1]! }
 }
 
 /** Number of retained frames. @internal */
