@@ -25,11 +25,13 @@ import * as Effect from "effect/Effect"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
 import * as ConnectionPool from "./ConnectionPool.js"
 import { fromProducer } from "./internal/produce.js"
 import * as Attempt from "./internal/session/attempt.js"
 import type { Context } from "./internal/session/context.js"
 import * as Counters from "./internal/session/counters.js"
+import * as Exclusive from "./internal/session/exclusive.js"
 import * as Fold from "./internal/session/fold.js"
 import * as Frame from "./internal/session/frame.js"
 import * as History from "./internal/session/history.js"
@@ -246,17 +248,14 @@ export const plan = (
 }
 
 // `@effect/ai` Telemetry's GenAI attribute names for a finished turn.
-const turnAttributes = (response: Response.Response): Record<string, unknown> => {
-  const attributes: Record<string, unknown> = {
-    "gen_ai.response.id": response.id,
-    "gen_ai.response.finish_reasons": [response.status]
-  }
-  if (response.model !== undefined) attributes["gen_ai.response.model"] = response.model
+const annotateTurn = (span: Tracer.Span, response: Response.Response): void => {
+  span.attribute("gen_ai.response.id", response.id)
+  span.attribute("gen_ai.response.finish_reasons", [response.status])
+  if (response.model !== undefined) span.attribute("gen_ai.response.model", response.model)
   if (response.usage != null) {
-    attributes["gen_ai.usage.input_tokens"] = response.usage.input_tokens
-    attributes["gen_ai.usage.output_tokens"] = response.usage.output_tokens
+    span.attribute("gen_ai.usage.input_tokens", response.usage.input_tokens)
+    span.attribute("gen_ai.usage.output_tokens", response.usage.output_tokens)
   }
-  return attributes
 }
 
 /**
@@ -356,9 +355,9 @@ export const make = (
           Effect.flatMap((a) => {
             generation = a.generation
             wasDelta = a.wasDelta
-            // Events run synchronously in the delivering fiber; once this attempt ends (or is interrupted), late
-            // events of its request are ignored.
-            return Effect.ensuring(a.run(fold.onEvent), Effect.sync(fold.close))
+            // Events run synchronously in the delivering fiber; once this attempt ends (or is interrupted), the
+            // multiplexer hands over no more events of its request.
+            return a.run(fold.onEvent)
           }),
           Effect.matchEffect({
             onFailure: (error) => retry(error, true),
@@ -382,35 +381,37 @@ export const make = (
       return attemptOnce
     }
 
-    const lock = yield* Effect.makeSemaphore(1)
+    const exclusive = Exclusive.make()
 
     const send: Session["send"] = (newItems, settings) =>
       fromProducer<TurnEvent, ResponsesError, never>((emit) => turnWith(newItems, settings, emit))
 
-    // One span per turn (as `@effect/ai`'s `LanguageModel.generateText`), so a user's tracing sees each turn.
+    // One span per turn (as `@effect/ai`'s `LanguageModel.generateText`), so a user's tracing sees each turn; its
+    // attributes are set on the span in plain code.
     const turnWith: Session["turnWith"] = (newItems, settings, onEvent) =>
-      lock.withPermits(1)(Effect.suspend(() => {
+      exclusive.run(Effect.suspend(() => {
         for (const item of newItems) history.append(item)
         const effective = ctx.frames.effective(settings)
-        return runTurn(effective, true, onEvent).pipe(
-          Effect.tap((response) => Effect.annotateCurrentSpan(turnAttributes(response))),
-          Effect.withSpan("Session.turnWith", {
-            captureStackTrace: false,
-            attributes: {
-              "gen_ai.operation.name": "chat",
-              "gen_ai.request.model": effective.model,
-              "loopwire.socket": lease.socket,
-              "loopwire.new_items": newItems.length
-            }
-          })
-        )
+        return Effect.useSpan("Session.turnWith", {
+          captureStackTrace: false,
+          attributes: {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": effective.model,
+            "loopwire.socket": lease.socket,
+            "loopwire.new_items": newItems.length
+          }
+        }, (span) =>
+          Effect.map(Effect.withParentSpan(runTurn(effective, true, onEvent), span), (response) => {
+            annotateTurn(span, response)
+            return response
+          }))
       }))
 
     const turn: Session["turn"] = (newItems, settings) => turnWith(newItems, settings, () => {})
 
     const prewarm: Session["prewarm"] = (settings) =>
-      ctx.mode === "http" ? Effect.void : lock.withPermits(1)(
-        Effect.asVoid(runTurn(ctx.frames.effective(settings), false, () => {}))
+      ctx.mode === "http" ? Effect.void : exclusive.run(
+        Effect.asVoid(Effect.suspend(() => runTurn(ctx.frames.effective(settings), false, () => {})))
       )
 
     return {

@@ -21,10 +21,8 @@ import type * as ServerEvent from "@loopwire/protocol/ServerEvent"
 import * as Connection from "@loopwire/transport/Connection"
 import * as Heartbeat from "@loopwire/transport/Heartbeat"
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
 import * as Mailbox from "effect/Mailbox"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -150,16 +148,19 @@ export const make = (options: Socket.Options & { readonly onDead?: ((mux: Mux) =
         ? die(new ResponsesError({ reason: "ConnectionLost", message: "The connection was rotated." }))
         : Effect.void
 
-    // Sends waiting requests while the lanes allow (see `mux/lanes.ts`).
-    const pump = (): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        const connection = socket.current
-        if (socket.dead !== undefined || connection === undefined) return Effect.void
-        const next = socket.lanes.takeNext()
-        if (next === undefined) return Effect.void
-        next.wire = socket.tagging() ? Resume.tagCreate(next.frame, next.requestId) : next.frame
-        return Effect.zipRight(write(connection, next.wire), pump())
-      })
+    // Sends waiting requests while the lanes allow (see `mux/lanes.ts`): the writes to run, none when nothing may go
+    // out (plain code up to the writes).
+    const pumpNow = (): Effect.Effect<void> | undefined => {
+      const connection = socket.current
+      if (socket.dead !== undefined || connection === undefined) return undefined
+      const next = socket.lanes.takeNext()
+      if (next === undefined) return undefined
+      next.wire = socket.tagging() ? Resume.tagCreate(next.frame, next.requestId) : next.frame
+      const written = write(connection, next.wire)
+      const rest = pumpNow()
+      return rest === undefined ? written : Effect.zipRight(written, rest)
+    }
+    const pump = (): Effect.Effect<void> => Effect.suspend(() => pumpNow() ?? Effect.void)
 
     // A failed write is a lost connection: the reader sees it too; `lost` runs once per connection.
     const write = (connection: Connection.Connection, frame: string): Effect.Effect<void> => {
@@ -174,13 +175,13 @@ export const make = (options: Socket.Options & { readonly onDead?: ((mux: Mux) =
     const readAll = (connection: Connection.Connection): Effect.Effect<void, Connection.ConnectionError> => {
       const reader = Connection.chunkReader(connection)
       if (reader === undefined) {
-        return Stream.runForEachChunk(connection.frames, (chunk) => routeChunk(socket, connection, chunk))
+        return Stream.runForEachChunk(connection.frames, (chunk) => routeChunk(socket, connection, chunk) ?? Effect.void)
       }
-      const loop: Effect.Effect<void, Connection.ConnectionError> = Effect.flatMap(
-        reader,
-        ([chunk, done]) =>
-          done ? routeChunk(socket, connection, chunk) : Effect.zipRight(routeChunk(socket, connection, chunk), loop)
-      )
+      const loop: Effect.Effect<void, Connection.ConnectionError> = Effect.flatMap(reader, ([chunk, done]) => {
+        const routed = routeChunk(socket, connection, chunk)
+        if (done) return routed ?? Effect.void
+        return routed === undefined ? loop : Effect.zipRight(routed, loop)
+      })
       return loop
     }
 
@@ -262,6 +263,8 @@ export const make = (options: Socket.Options & { readonly onDead?: ((mux: Mux) =
       die(new ResponsesError({ reason: "ConnectionLost", message: "The client closed the connection." }))
     )
 
+    // Queues a request (plain code) and answers what must run for it: the writes of what may go out now, and the
+    // watchdog's start when this timeout is the socket's earliest. A string is the refusal.
     const enqueue = (
       frame: string,
       lane: string | undefined,
@@ -269,65 +272,83 @@ export const make = (options: Socket.Options & { readonly onDead?: ((mux: Mux) =
       offer: (event: ServerEvent.ServerEvent) => void,
       end: (exit: Exit.Exit<void, ResponsesError>) => void,
       idle: Idle | undefined
-    ): Effect.Effect<void, ResponsesError> =>
-      Effect.suspend(() => {
-        if (socket.dead !== undefined) return Effect.fail(socket.dead)
-        if (socket.retired) {
-          return Effect.fail(new ResponsesError({ reason: "ConnectionLost", message: "The connection is being rotated." }))
-        }
-        const key = lane ?? ""
-        if (!socket.lanes.admit(key)) {
-          return Effect.fail(
-            new ResponsesError({
-              reason: "LaneLimit",
-              message: `This connection already used ${options.maxLanes} distinct stream ids.`,
-              streamId: key
-            })
-          )
-        }
-        const pending: Pending = {
-          lane: key,
-          frame,
-          requestId: nextRequestId(),
-          wire: undefined,
-          offer,
-          end,
-          notify,
-          sent: false,
-          order: -1,
-          lastSeq: -1,
-          resumed: false,
-          logRetries: 0,
-          settled: false,
-          idle,
-          submittedAt: clock.unsafeCurrentTimeMillis()
-        }
-        socket.lanes.waiting.push(pending)
-        return idle === undefined ? pump() : Effect.zipRight(watchdog.watch(pending), pump())
-      })
+    ): { readonly pending: Pending; readonly effect: Effect.Effect<void> | undefined } | ResponsesError => {
+      if (socket.dead !== undefined) return socket.dead
+      if (socket.retired) {
+        return new ResponsesError({ reason: "ConnectionLost", message: "The connection is being rotated." })
+      }
+      const key = lane ?? ""
+      if (!socket.lanes.admit(key)) {
+        return new ResponsesError({
+          reason: "LaneLimit",
+          message: `This connection already used ${options.maxLanes} distinct stream ids.`,
+          streamId: key
+        })
+      }
+      const pending: Pending = {
+        lane: key,
+        frame,
+        requestId: nextRequestId(),
+        wire: undefined,
+        offer,
+        end,
+        notify,
+        sent: false,
+        order: -1,
+        lastSeq: -1,
+        resumed: false,
+        logRetries: 0,
+        settled: false,
+        idle,
+        submittedAt: clock.unsafeCurrentTimeMillis()
+      }
+      socket.lanes.waiting.push(pending)
+      const watching = idle === undefined ? undefined : watchdog.watch(pending)
+      const writes = pumpNow()
+      return {
+        pending,
+        effect: watching === undefined ? writes : writes === undefined ? watching : Effect.zipRight(watching, writes)
+      }
+    }
 
     const submit: Mux["submit"] = (frame, lane, notify) =>
-      Effect.flatMap(Mailbox.make<ServerEvent.ServerEvent, ResponsesError>(), (mailbox) =>
-        Effect.as(
-          enqueue(
-            frame,
-            lane,
-            notify,
-            (event) => mailbox.unsafeOffer(event),
-            (exit) => mailbox.unsafeDone(exit),
-            undefined
-          ),
-          Mailbox.toStream(mailbox)
-        ))
+      Effect.flatMap(Mailbox.make<ServerEvent.ServerEvent, ResponsesError>(), (mailbox) => {
+        const queued = enqueue(
+          frame,
+          lane,
+          notify,
+          (event) => mailbox.unsafeOffer(event),
+          (exit) => mailbox.unsafeDone(exit),
+          undefined
+        )
+        if (queued instanceof ResponsesError) return Effect.fail(queued)
+        const stream = Mailbox.toStream(mailbox)
+        return queued.effect === undefined ? Effect.succeed(stream) : Effect.as(queued.effect, stream)
+      })
 
-    // No mailbox: events go to the sink from the reader, and one Deferred carries the end.
+    // No mailbox and no Deferred: events go to the sink from the reader, and the end resumes the one wait. An
+    // interrupted wait hands over no more events (the request keeps its lane until its terminal, as the server
+    // still runs it).
     const run: Mux["run"] = (frame, lane, sink, notify, idle) =>
       Effect.suspend(() => {
-        const done = Deferred.unsafeMake<void, ResponsesError>(FiberId.none)
-        return Effect.zipRight(
-          enqueue(frame, lane, notify, sink, (exit) => Deferred.unsafeDone(done, exit), idle),
-          Deferred.await(done)
-        )
+        let resume: ((exit: Exit.Exit<void, ResponsesError>) => void) | undefined
+        let ended: Exit.Exit<void, ResponsesError> | undefined
+        const queued = enqueue(frame, lane, notify, sink, (exit) => {
+          if (resume === undefined) ended = exit
+          else resume(exit)
+        }, idle)
+        if (queued instanceof ResponsesError) return Effect.fail(queued)
+        const wait = Effect.async<void, ResponsesError>((cb) => {
+          if (ended !== undefined) return cb(ended)
+          resume = cb
+          return Effect.sync(() => {
+            const p = queued.pending
+            if (p.settled) return
+            p.settled = true
+            if (p.idle !== undefined) watchdog.unwatch(p)
+          })
+        })
+        return queued.effect === undefined ? wait : Effect.zipRight(queued.effect, wait)
       })
 
     const self: Mux = {
