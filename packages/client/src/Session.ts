@@ -7,10 +7,11 @@
  * Cost per turn is O(new input): every history item is serialized once, when it enters the history, and the
  * full-resend size used by the metrics is kept as a running sum.
  *
- * This module is the public face (its types, `plan`) and the turn loop; each concern has its own module under
- * `internal/session/`: `history`, `frame` (the request text), `attempt` (WebSocket and HTTP attempts), `fold` (an
- * attempt's events into its response), `ladder` (the recovery ladder), `counters` (metrics and events). It is
- * longer than 300 lines for the public types and their docs; `make` is about 160.
+ * This module is the public face (its types, `plan`) and the wiring of a session; each concern has its own module
+ * under `internal/session/`: `turn` (the turn loop), `history`, `frame` (the request text), `attempt` (WebSocket and
+ * HTTP attempts), `fold` (an attempt's events into its response), `ladder` (the recovery ladder), `counters`
+ * (metrics and events), `exclusive` (one turn at a time). It is longer than 300 lines only for the public types and
+ * their docs (about 250 lines); `make` is about 80.
  *
  * @since 0.1.0
  */
@@ -28,14 +29,12 @@ import * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
 import * as ConnectionPool from "./ConnectionPool.js"
 import { fromProducer } from "./internal/produce.js"
-import * as Attempt from "./internal/session/attempt.js"
 import type { Context } from "./internal/session/context.js"
 import * as Counters from "./internal/session/counters.js"
 import * as Exclusive from "./internal/session/exclusive.js"
-import * as Fold from "./internal/session/fold.js"
 import * as Frame from "./internal/session/frame.js"
 import * as History from "./internal/session/history.js"
-import * as Ladder from "./internal/session/ladder.js"
+import * as Turn from "./internal/session/turn.js"
 import * as Recovery from "./Recovery.js"
 import type { CreateRequest } from "./ResponsesClient.js"
 import { validateLane } from "./ResponsesClient.js"
@@ -297,89 +296,7 @@ export const make = (
     }
     const { counters, history } = ctx
 
-    // The turn's outcome once an attempt succeeded: the history and anchor move on, the turn is counted.
-    const complete = (settings: Settings, response: Response.Response, generation: number): Response.Response => {
-      if (response.status === "failed") {
-        ctx.anchor = undefined
-      } else {
-        const contextEnd = history.length()
-        for (const item of response.output) history.append(item as Items.InputItem)
-        ctx.anchor = ctx.mode === "http" || generation < 0
-          ? undefined
-          : {
-            response,
-            request: { ...settings, type: "response.create", input: [] } as ClientEvent.ResponseCreate,
-            contextEnd,
-            generation
-          }
-      }
-      counters.counts.turns++
-      counters.publish({
-        _tag: "TurnCompleted",
-        responseId: response.id,
-        status: response.status,
-        usage: response.usage ?? undefined
-      })
-      return response
-    }
-
-    const failed = (error: ResponsesError) => {
-      counters.publish({ _tag: "TurnFailed", error })
-      return Effect.fail(error)
-    }
-
-    // Runs one turn through the recovery ladder. `emit` receives events as they arrive.
-    const runTurn = (
-      settings: Settings,
-      generate: boolean,
-      emit: (event: TurnEvent) => void
-    ): Effect.Effect<Response.Response, ResponsesError> => {
-      const settingsJson = ctx.frames.settingsJson(settings)
-      const store = settings.store === true
-      const rungs = Ladder.start()
-      const attemptOnce: Effect.Effect<Response.Response, ResponsesError> = Effect.suspend(() => {
-        const fold = Fold.make(emit)
-        let generation = -1
-        let wasDelta = false
-        const attempt = ctx.mode === "http"
-          ? Attempt.http(ctx, settingsJson)
-          : Attempt.webSocket(ctx, settings, settingsJson, rungs.forceFull, generate)
-        const retry = (error: ResponsesError, discard: boolean): Effect.Effect<Response.Response, ResponsesError> => {
-          if (discard && fold.delivered() > 0) emit({ _tag: "Discard", reason: error.message })
-          return Effect.flatMap(
-            Ladder.step(ctx, rungs, { error, generation, wasDelta, store }),
-            (next) => next === "retry" ? attemptOnce : discard ? failed(error) : Effect.fail(error)
-          )
-        }
-        return attempt.pipe(
-          Effect.flatMap((a) => {
-            generation = a.generation
-            wasDelta = a.wasDelta
-            // Events run synchronously in the delivering fiber; once this attempt ends (or is interrupted), the
-            // multiplexer hands over no more events of its request.
-            return a.run(fold.onEvent)
-          }),
-          Effect.matchEffect({
-            onFailure: (error) => retry(error, true),
-            onSuccess: () => {
-              const lost = fold.lost()
-              // Not retried: the server answered, and a retry would generate the turn again.
-              if (lost !== undefined) return failed(lost)
-              const final = fold.final()
-              // The stream ended without a terminal event: treat like a drop.
-              if (final === undefined) {
-                return retry(
-                  new ResponsesError({ reason: "ConnectionLost", message: "The response ended without a terminal event." }),
-                  false
-                )
-              }
-              return Effect.succeed(complete(settings, final, generation))
-            }
-          })
-        )
-      })
-      return attemptOnce
-    }
+    const runTurn = Turn.make(ctx)
 
     const exclusive = Exclusive.make()
 

@@ -11,9 +11,9 @@
  * Events are delivered at most once, in order: per response, an event whose `sequence_number` is not above the
  * last one delivered is dropped.
  *
- * This module is the public face and the wiring; each concern has its own module under `mux/`: `lanes`
- * (scheduling), `route` (the per-frame step), `errorFrame` (error classification), `watchdog` (idle timeouts),
- * `reconnect` (the resume loop), `pending` (one request). Past 300 lines only by the `Mux` interface's docs.
+ * This module is the public face and the wiring; each concern has its own module under `mux/`: `requests` (queue
+ * a request, wait for its end), `lanes` (scheduling), `route` (the per-frame step), `errorFrame` (error
+ * classification), `watchdog` (idle timeouts), `reconnect` (the resume loop), `pending` (one request).
  *
  * @internal
  */
@@ -23,14 +23,13 @@ import * as Heartbeat from "@loopwire/transport/Heartbeat"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Mailbox from "effect/Mailbox"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { ResponsesError } from "../ResponsesError.js"
 import * as Resume from "../Resume.js"
 import * as Lanes from "./mux/lanes.js"
-import { nextRequestId } from "./mux/pending.js"
 import type { Idle, Notice, Pending } from "./mux/pending.js"
+import * as Requests from "./mux/requests.js"
 import { reconnect } from "./mux/reconnect.js"
 import { routeChunk } from "./mux/route.js"
 import type * as Socket from "./mux/socket.js"
@@ -263,93 +262,7 @@ export const make = (options: Socket.Options & { readonly onDead?: ((mux: Mux) =
       die(new ResponsesError({ reason: "ConnectionLost", message: "The client closed the connection." }))
     )
 
-    // Queues a request (plain code) and answers what must run for it: the writes of what may go out now, and the
-    // watchdog's start when this timeout is the socket's earliest. A string is the refusal.
-    const enqueue = (
-      frame: string,
-      lane: string | undefined,
-      notify: ((notice: Notice) => void) | undefined,
-      offer: (event: ServerEvent.ServerEvent) => void,
-      end: (exit: Exit.Exit<void, ResponsesError>) => void,
-      idle: Idle | undefined
-    ): { readonly pending: Pending; readonly effect: Effect.Effect<void> | undefined } | ResponsesError => {
-      if (socket.dead !== undefined) return socket.dead
-      if (socket.retired) {
-        return new ResponsesError({ reason: "ConnectionLost", message: "The connection is being rotated." })
-      }
-      const key = lane ?? ""
-      if (!socket.lanes.admit(key)) {
-        return new ResponsesError({
-          reason: "LaneLimit",
-          message: `This connection already used ${options.maxLanes} distinct stream ids.`,
-          streamId: key
-        })
-      }
-      const pending: Pending = {
-        lane: key,
-        frame,
-        requestId: nextRequestId(),
-        wire: undefined,
-        offer,
-        end,
-        notify,
-        sent: false,
-        order: -1,
-        lastSeq: -1,
-        resumed: false,
-        logRetries: 0,
-        settled: false,
-        idle,
-        submittedAt: clock.unsafeCurrentTimeMillis()
-      }
-      socket.lanes.waiting.push(pending)
-      const watching = idle === undefined ? undefined : watchdog.watch(pending)
-      const writes = pumpNow()
-      return {
-        pending,
-        effect: watching === undefined ? writes : writes === undefined ? watching : Effect.zipRight(watching, writes)
-      }
-    }
-
-    const submit: Mux["submit"] = (frame, lane, notify) =>
-      Effect.flatMap(Mailbox.make<ServerEvent.ServerEvent, ResponsesError>(), (mailbox) => {
-        const queued = enqueue(
-          frame,
-          lane,
-          notify,
-          (event) => mailbox.unsafeOffer(event),
-          (exit) => mailbox.unsafeDone(exit),
-          undefined
-        )
-        if (queued instanceof ResponsesError) return Effect.fail(queued)
-        const stream = Mailbox.toStream(mailbox)
-        return queued.effect === undefined ? Effect.succeed(stream) : Effect.as(queued.effect, stream)
-      })
-
-    // No mailbox and no Deferred: events go to the sink from the reader, and the end resumes the one wait. An
-    // interrupted wait hands over no more events (the request keeps its lane until its terminal, as the server
-    // still runs it).
-    const run: Mux["run"] = (frame, lane, sink, notify, idle) =>
-      Effect.suspend(() => {
-        let resume: ((exit: Exit.Exit<void, ResponsesError>) => void) | undefined
-        let ended: Exit.Exit<void, ResponsesError> | undefined
-        const queued = enqueue(frame, lane, notify, sink, (exit) => {
-          if (resume === undefined) ended = exit
-          else resume(exit)
-        }, idle)
-        if (queued instanceof ResponsesError) return Effect.fail(queued)
-        const wait = Effect.async<void, ResponsesError>((cb) => {
-          if (ended !== undefined) return cb(ended)
-          resume = cb
-          return Effect.sync(() => {
-            const p = queued.pending
-            if (p.settled) return
-            p.settled = true
-            if (p.idle !== undefined) watchdog.unwatch(p)
-          })
-        })
-        return queued.effect === undefined ? wait : Effect.zipRight(queued.effect, wait)
-      })
+    const { run, submit } = Requests.make({ socket, watchdog, pumpNow })
 
     const self: Mux = {
       generation: options.generation,
