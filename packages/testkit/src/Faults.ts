@@ -16,6 +16,7 @@
  * @since 0.1.0
  */
 import * as Codec from "@loopwire/protocol/Codec"
+import { isTerminal } from "@loopwire/protocol/ServerEvent"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
@@ -89,7 +90,7 @@ const timedTurn = (socket: Socket, input: string): Effect.Effect<number> =>
     const startedAt = yield* Clock.currentTimeMillis
     yield* Effect.async<void>((resume) => {
       const off = socket.onEvent((event) => {
-        if (event.type === "response.completed" || event.type === "response.failed" || event.type === "error") {
+        if (isTerminal(event)) {
           off()
           resume(Effect.void)
         }
