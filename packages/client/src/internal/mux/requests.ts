@@ -103,14 +103,15 @@ export const make = (options: {
       const wait = Effect.async<void, ResponsesError>((cb) => {
         if (ended !== undefined) return cb(ended)
         resume = cb
-        return Effect.sync(() => {
-          const p = queued.pending
-          if (p.settled) return
-          p.settled = true
-          if (p.idle !== undefined) watchdog.unwatch(p)
-        })
       })
-      return queued.effect === undefined ? wait : Effect.zipRight(queued.effect, wait)
+      // Interrupted while writing or waiting: its events are no longer handed over.
+      const abandon = Effect.sync(() => {
+        const p = queued.pending
+        if (p.settled) return
+        p.settled = true
+        if (p.idle !== undefined) watchdog.unwatch(p)
+      })
+      return Effect.onInterrupt(queued.effect === undefined ? wait : Effect.zipRight(queued.effect, wait), () => abandon)
     })
 
   return { run, submit }
