@@ -8,6 +8,7 @@
  *
  * @since 0.1.0
  */
+import { isTerminal } from "@loopwire/protocol/ServerEvent"
 
 /**
  * A JSON object as it appears on the wire.
@@ -640,14 +641,13 @@ export const scriptedLatencyMs = (scenario: Scenario, index: number): number => 
 }
 
 /**
- * Whether a server event type ends a response (exactly one per response).
+ * Whether a server event type ends a request (exactly one per response): the protocol's `isTerminal`, for a
+ * parsed frame's `type` of any JSON type.
  *
  * @since 0.1.0
  * @category workload
  */
-export const isTerminalType = (type: unknown): boolean =>
-  type === "response.completed" || type === "response.incomplete" || type === "response.failed" ||
-  type === "error"
+export const isTerminalType = (type: unknown): boolean => typeof type === "string" && isTerminal({ type })
 
 /**
  * The scenario as a script file for the gateway's scripted backend (`@loopwire/server/Scenario` JSON:

@@ -19,6 +19,7 @@ import * as Session from "@loopwire/client/Session"
 import * as Tool from "@effect/ai/Tool"
 import * as Toolkit from "@effect/ai/Toolkit"
 import * as ToolRegistry from "@loopwire/client/ToolRegistry"
+import { isResponseTerminal } from "@loopwire/protocol/ServerEvent"
 import * as Gateway from "@loopwire/server/Gateway"
 import { ModelBackend } from "@loopwire/server/ModelBackend"
 import * as Scenario from "@loopwire/server/Scenario"
@@ -379,9 +380,6 @@ export const scenario = (latency: Latency): Scenario.Scenario => ({
   turns: Scenario.demo.turns.map(({ latency: _latency, ...turn }) => turn)
 })
 
-const isTerminalType = (type: string) =>
-  type === "response.completed" || type === "response.incomplete" || type === "response.failed"
-
 /**
  * The scripted backend, timed: each response's generation time (first pull to terminal event) is recorded by
  * response id. Requests for the warm-up model get the same script with no latency.
@@ -400,7 +398,7 @@ const timedBackend = (latency: Latency, modelMs: Map<string, number>) =>
             const backend = turn.request.model === warmupModel ? instant : timed
             return backend.generate(turn).pipe(
               Stream.tap((event) =>
-                isTerminalType(event.type)
+                isResponseTerminal(event)
                   ? Effect.sync(() => modelMs.set(turn.response.id, performance.now() - start))
                   : Effect.void
               )

@@ -7,7 +7,8 @@
  * @since 0.1.0
  */
 import type * as ClientEvent from "@loopwire/protocol/ClientEvent"
-import { isValidStreamId } from "@loopwire/protocol/ClientEvent"
+import { invalidStreamIdMessage, isValidStreamId } from "@loopwire/protocol/ClientEvent"
+import * as Codec from "@loopwire/protocol/Codec"
 import type * as Response from "@loopwire/protocol/Response"
 import type * as ServerEvent from "@loopwire/protocol/ServerEvent"
 import { isTerminal } from "@loopwire/protocol/ServerEvent"
@@ -69,8 +70,8 @@ export class ResponsesClient extends Context.Tag("@loopwire/client/ResponsesClie
  * @category encoding
  */
 export const encodeCreate = (request: CreateRequest, lane?: string | undefined): string => {
-  const { stream_id: _ignored, type: _type, ...rest } = request as ClientEvent.ResponseCreate
-  return JSON.stringify({ type: "response.create", ...rest, ...(lane !== undefined ? { stream_id: lane } : {}) })
+  const { stream_id: _ignored, ...rest } = request as ClientEvent.ResponseCreate
+  return Codec.encodeCreate(lane === undefined ? rest : { ...rest, stream_id: lane })
 }
 
 /** @internal */
@@ -88,8 +89,7 @@ export const validateLane = (
         reason: "Invalid",
         code: "invalid_stream_id",
         param: "stream_id",
-        message:
-          "The 'stream_id' field must be a non-empty string with at most 256 characters and may only contain letters, numbers, underscores, hyphens, and periods.",
+        message: invalidStreamIdMessage,
         streamId: lane
       })
     )

@@ -7,10 +7,11 @@
  * Cost per turn is O(new input): every history item is serialized once, when it enters the history, and the
  * full-resend size used by the metrics is kept as a running sum.
  *
- * This module is the public face (its types, `plan`) and the turn loop; each concern has its own module under
- * `internal/session/`: `history`, `frame` (the request text), `attempt` (WebSocket and HTTP attempts), `fold` (an
- * attempt's events into its response), `ladder` (the recovery ladder), `counters` (metrics and events). It is
- * longer than 300 lines for the public types and their docs; `make` is about 160.
+ * This module is the public face (its types, `plan`) and the wiring of a session; each concern has its own module
+ * under `internal/session/`: `turn` (the turn loop), `history`, `frame` (the request text), `attempt` (WebSocket and
+ * HTTP attempts), `fold` (an attempt's events into its response), `ladder` (the recovery ladder), `counters`
+ * (metrics and events), `exclusive` (one turn at a time). It is longer than 300 lines only for the public types and
+ * their docs (about 250 lines); `make` is about 80.
  *
  * @since 0.1.0
  */
@@ -25,15 +26,15 @@ import * as Effect from "effect/Effect"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
 import * as ConnectionPool from "./ConnectionPool.js"
 import { fromProducer } from "./internal/produce.js"
-import * as Attempt from "./internal/session/attempt.js"
 import type { Context } from "./internal/session/context.js"
 import * as Counters from "./internal/session/counters.js"
-import * as Fold from "./internal/session/fold.js"
+import * as Exclusive from "./internal/session/exclusive.js"
 import * as Frame from "./internal/session/frame.js"
 import * as History from "./internal/session/history.js"
-import * as Ladder from "./internal/session/ladder.js"
+import * as Turn from "./internal/session/turn.js"
 import * as Recovery from "./Recovery.js"
 import type { CreateRequest } from "./ResponsesClient.js"
 import { validateLane } from "./ResponsesClient.js"
@@ -246,17 +247,14 @@ export const plan = (
 }
 
 // `@effect/ai` Telemetry's GenAI attribute names for a finished turn.
-const turnAttributes = (response: Response.Response): Record<string, unknown> => {
-  const attributes: Record<string, unknown> = {
-    "gen_ai.response.id": response.id,
-    "gen_ai.response.finish_reasons": [response.status]
-  }
-  if (response.model !== undefined) attributes["gen_ai.response.model"] = response.model
+const annotateTurn = (span: Tracer.Span, response: Response.Response): void => {
+  span.attribute("gen_ai.response.id", response.id)
+  span.attribute("gen_ai.response.finish_reasons", [response.status])
+  if (response.model !== undefined) span.attribute("gen_ai.response.model", response.model)
   if (response.usage != null) {
-    attributes["gen_ai.usage.input_tokens"] = response.usage.input_tokens
-    attributes["gen_ai.usage.output_tokens"] = response.usage.output_tokens
+    span.attribute("gen_ai.usage.input_tokens", response.usage.input_tokens)
+    span.attribute("gen_ai.usage.output_tokens", response.usage.output_tokens)
   }
-  return attributes
 }
 
 /**
@@ -298,119 +296,39 @@ export const make = (
     }
     const { counters, history } = ctx
 
-    // The turn's outcome once an attempt succeeded: the history and anchor move on, the turn is counted.
-    const complete = (settings: Settings, response: Response.Response, generation: number): Response.Response => {
-      if (response.status === "failed") {
-        ctx.anchor = undefined
-      } else {
-        const contextEnd = history.length()
-        for (const item of response.output) history.append(item as Items.InputItem)
-        ctx.anchor = ctx.mode === "http" || generation < 0
-          ? undefined
-          : {
-            response,
-            request: { ...settings, type: "response.create", input: [] } as ClientEvent.ResponseCreate,
-            contextEnd,
-            generation
-          }
-      }
-      counters.counts.turns++
-      counters.publish({
-        _tag: "TurnCompleted",
-        responseId: response.id,
-        status: response.status,
-        usage: response.usage ?? undefined
-      })
-      return response
-    }
+    const runTurn = Turn.make(ctx)
 
-    const failed = (error: ResponsesError) => {
-      counters.publish({ _tag: "TurnFailed", error })
-      return Effect.fail(error)
-    }
-
-    // Runs one turn through the recovery ladder. `emit` receives events as they arrive.
-    const runTurn = (
-      settings: Settings,
-      generate: boolean,
-      emit: (event: TurnEvent) => void
-    ): Effect.Effect<Response.Response, ResponsesError> => {
-      const settingsJson = ctx.frames.settingsJson(settings)
-      const store = settings.store === true
-      const rungs = Ladder.start()
-      const attemptOnce: Effect.Effect<Response.Response, ResponsesError> = Effect.suspend(() => {
-        const fold = Fold.make(emit)
-        let generation = -1
-        let wasDelta = false
-        const attempt = ctx.mode === "http"
-          ? Attempt.http(ctx, settingsJson)
-          : Attempt.webSocket(ctx, settings, settingsJson, rungs.forceFull, generate)
-        const retry = (error: ResponsesError, discard: boolean): Effect.Effect<Response.Response, ResponsesError> => {
-          if (discard && fold.delivered() > 0) emit({ _tag: "Discard", reason: error.message })
-          return Effect.flatMap(
-            Ladder.step(ctx, rungs, { error, generation, wasDelta, store }),
-            (next) => next === "retry" ? attemptOnce : discard ? failed(error) : Effect.fail(error)
-          )
-        }
-        return attempt.pipe(
-          Effect.flatMap((a) => {
-            generation = a.generation
-            wasDelta = a.wasDelta
-            // Events run synchronously in the delivering fiber; once this attempt ends (or is interrupted), late
-            // events of its request are ignored.
-            return Effect.ensuring(a.run(fold.onEvent), Effect.sync(fold.close))
-          }),
-          Effect.matchEffect({
-            onFailure: (error) => retry(error, true),
-            onSuccess: () => {
-              const lost = fold.lost()
-              // Not retried: the server answered, and a retry would generate the turn again.
-              if (lost !== undefined) return failed(lost)
-              const final = fold.final()
-              // The stream ended without a terminal event: treat like a drop.
-              if (final === undefined) {
-                return retry(
-                  new ResponsesError({ reason: "ConnectionLost", message: "The response ended without a terminal event." }),
-                  false
-                )
-              }
-              return Effect.succeed(complete(settings, final, generation))
-            }
-          })
-        )
-      })
-      return attemptOnce
-    }
-
-    const lock = yield* Effect.makeSemaphore(1)
+    const exclusive = Exclusive.make()
 
     const send: Session["send"] = (newItems, settings) =>
       fromProducer<TurnEvent, ResponsesError, never>((emit) => turnWith(newItems, settings, emit))
 
-    // One span per turn (as `@effect/ai`'s `LanguageModel.generateText`), so a user's tracing sees each turn.
+    // One span per turn (as `@effect/ai`'s `LanguageModel.generateText`), so a user's tracing sees each turn; its
+    // attributes are set on the span in plain code.
     const turnWith: Session["turnWith"] = (newItems, settings, onEvent) =>
-      lock.withPermits(1)(Effect.suspend(() => {
+      exclusive.run(Effect.suspend(() => {
         for (const item of newItems) history.append(item)
         const effective = ctx.frames.effective(settings)
-        return runTurn(effective, true, onEvent).pipe(
-          Effect.tap((response) => Effect.annotateCurrentSpan(turnAttributes(response))),
-          Effect.withSpan("Session.turnWith", {
-            captureStackTrace: false,
-            attributes: {
-              "gen_ai.operation.name": "chat",
-              "gen_ai.request.model": effective.model,
-              "loopwire.socket": lease.socket,
-              "loopwire.new_items": newItems.length
-            }
-          })
-        )
+        return Effect.useSpan("Session.turnWith", {
+          captureStackTrace: false,
+          attributes: {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": effective.model,
+            "loopwire.socket": lease.socket,
+            "loopwire.new_items": newItems.length
+          }
+        }, (span) =>
+          Effect.map(Effect.withParentSpan(runTurn(effective, true, onEvent), span), (response) => {
+            annotateTurn(span, response)
+            return response
+          }))
       }))
 
     const turn: Session["turn"] = (newItems, settings) => turnWith(newItems, settings, () => {})
 
     const prewarm: Session["prewarm"] = (settings) =>
-      ctx.mode === "http" ? Effect.void : lock.withPermits(1)(
-        Effect.asVoid(runTurn(ctx.frames.effective(settings), false, () => {}))
+      ctx.mode === "http" ? Effect.void : exclusive.run(
+        Effect.asVoid(Effect.suspend(() => runTurn(ctx.frames.effective(settings), false, () => {})))
       )
 
     return {

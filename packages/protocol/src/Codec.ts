@@ -15,6 +15,7 @@ import type * as AST from "effect/SchemaAST"
 import type { ClientEvent } from "./ClientEvent.js"
 import { invalidStreamIdMessage, isValidStreamId, LoopwireResume, ResponseCreate, ResponseSteer } from "./ClientEvent.js"
 import * as FrameLimits from "./FrameLimits.js"
+import * as CreateFrame from "./internal/createFrame.js"
 import { fastGuards } from "./internal/guards.js"
 import { describeIssue } from "./internal/issue.js"
 import { invalidRequest } from "./ProtocolError.js"
@@ -266,12 +267,74 @@ export const clientFrameErrorToFrame = (error: ClientFrameError): ErrorEnvelope 
   invalidRequest(error.code, error.message, error.param, error.streamId)
 
 /**
- * Encodes a client event as a text frame.
+ * Encodes a client event as a text frame (a `response.create` through `encodeCreate`).
  *
  * @since 0.1.0
  * @category encoding
  */
-export const encodeClientEvent = (event: ClientEvent): string => JSON.stringify(event)
+export const encodeClientEvent = (event: ClientEvent): string =>
+  event.type === "response.create" ? encodeCreate(event) : JSON.stringify(event)
+
+/**
+ * The pieces of a `response.create` frame, for senders that keep them serialized between turns: `settings` from
+ * `encodeCreateSettings`, `input` the JSON of the input (an array's, or a string's; undefined: no `input` field).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export type CreateParts = CreateFrame.Parts
+
+/**
+ * A create's settings as JSON object fields without the braces, without the fields `encodeCreateParts` writes
+ * itself (`type`, `input`, `previous_response_id`, `stream_id`, `generate`). Serialize once per settings object.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encodeCreateSettings: (settings: object) => string = CreateFrame.settingsJson
+
+/**
+ * A `response.create` frame from its pieces (see `CreateParts`): the one encoder of creates. Equal, as JSON, to
+ * `JSON.stringify` of the event with the same fields.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encodeCreateParts: (parts: CreateParts) => string = CreateFrame.encode
+
+/**
+ * The part of a create frame before its `input` field: what `encodeCreateParts` writes for `parts` up to `,"input":`.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encodeCreateHead: (parts: Omit<CreateParts, "input">) => string = CreateFrame.head
+
+/**
+ * Encodes a `response.create` event (any `type` field it carries is written as `response.create`).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encodeCreate = (event: object): string => {
+  const e = event as Record<string, unknown>
+  const { generate, previous_response_id: previous, stream_id: streamId } = e
+  // Fields of another type than the schema's are written as they are (a test of a server's validation sends them).
+  if (
+    (generate !== undefined && typeof generate !== "boolean") ||
+    (streamId !== undefined && typeof streamId !== "string") ||
+    (previous !== undefined && previous !== null && typeof previous !== "string")
+  ) {
+    return JSON.stringify({ ...e, type: "response.create" })
+  }
+  return CreateFrame.encode({
+    settings: CreateFrame.settingsJson(event),
+    generate,
+    streamId,
+    previousResponseId: previous,
+    input: e.input === undefined ? undefined : JSON.stringify(e.input)
+  })
+}
 
 /**
  * Validates an already-parsed server event. Unknown types (including `constructor`, `toString` … : types are

@@ -31,6 +31,13 @@ export * as Response from "./Response.js"
 export * as ClientEvent from "./ClientEvent.js"
 
 /**
+ * Lane rules (`stream_id` names and the per-connection lane budget), shared by client and gateway.
+ *
+ * @since 0.1.0
+ */
+export * as Lanes from "./Lanes.js"
+
+/**
  * Server → client events.
  *
  * @since 0.1.0

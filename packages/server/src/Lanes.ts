@@ -1,6 +1,8 @@
 /**
  * Lanes (`stream_id`) of one connection: which names a connection may use, and which queued responses may start.
- * Both are plain, synchronous decisions so they can be tested alone; the connection handler applies them.
+ * Both are plain, synchronous decisions so they can be tested alone; the connection handler applies them. The
+ * naming and budget rules (`LaneBook`, `laneOf`) are `@loopwire/protocol/Lanes`, re-exported here; the scheduler is
+ * the gateway's.
  *
  * Rules (protocol §5.1): FIFO per lane, a lane never runs two responses at once, at most `maxInFlight` responses
  * run across lanes (more wait, in arrival order), and at most `maxLanes` distinct named lanes per connection
@@ -9,54 +11,29 @@
  * @since 0.1.0
  */
 
-/**
- * The key of the default lane (requests without `stream_id`). An empty `stream_id` is invalid on the wire, so it
- * cannot collide with a named lane.
- *
- * @since 0.1.0
- * @category constants
- */
-export const defaultLane = ""
-
-/**
- * The lane key of a request: its `stream_id`, or `defaultLane`.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const laneOf = (streamId: string | undefined): string => streamId ?? defaultLane
-
-/**
- * The outcome of asking for a lane.
- *
- * @since 0.1.0
- * @category models
- */
-export type Admission = "admitted" | "stream_limit_reached"
-
-/**
- * Remembers the distinct named lanes a connection has used (for its whole lifetime, as OpenAI counts them).
- *
- * @since 0.1.0
- * @category models
- */
-export class LaneBook {
-  private readonly named = new Set<string>()
-  constructor(readonly maxLanes: number) {}
-
-  /** Admit `streamId` (undefined = default lane, always admitted); a new name past `maxLanes` is refused. */
-  admit(streamId: string | undefined): Admission {
-    if (streamId === undefined || this.named.has(streamId)) return "admitted"
-    if (this.named.size >= this.maxLanes) return "stream_limit_reached"
-    this.named.add(streamId)
-    return "admitted"
-  }
-
-  /** Named lanes used so far. */
-  get size(): number {
-    return this.named.size
-  }
-}
+// The naming and lane-budget rules are the protocol's, shared with the client.
+export {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  type Admission,
+  /**
+   * @since 0.1.0
+   * @category constants
+   */
+  defaultLane,
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  LaneBook,
+  /**
+   * @since 0.1.0
+   * @category constructors
+   */
+  laneOf
+} from "@loopwire/protocol/Lanes"
 
 /**
  * A job that the scheduler decided to start, with its lane.

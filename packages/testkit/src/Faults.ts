@@ -17,6 +17,8 @@
  *
  * @since 0.1.0
  */
+import * as Codec from "@loopwire/protocol/Codec"
+import { isTerminal } from "@loopwire/protocol/ServerEvent"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
@@ -90,12 +92,12 @@ const timedTurn = (socket: Socket, input: string): Effect.Effect<number> =>
     const startedAt = yield* Clock.currentTimeMillis
     yield* Effect.async<void>((resume) => {
       const off = socket.onEvent((event) => {
-        if (event.type === "response.completed" || event.type === "response.failed" || event.type === "error") {
+        if (isTerminal(event)) {
           off()
           resume(Effect.void)
         }
       })
-      socket.ws.send(JSON.stringify({ type: "response.create", model: "m", input, store: false }))
+      socket.ws.send(Codec.encodeCreate({ model: "m", input, store: false }))
     })
     return (yield* Clock.currentTimeMillis) - startedAt
   })
@@ -226,7 +228,7 @@ export const storeFlood = (
           else if (event.type === "error" || event.type === "response.failed") finish(event.error?.code ?? event.type)
         })
         socket.ws.once("close", onClose)
-        socket.ws.send(JSON.stringify({ type: "response.create", model: "m", input: input(i), store: target.store ?? true }))
+        socket.ws.send(Codec.encodeCreate({ model: "m", input: input(i), store: target.store ?? true }))
       })
       if (outcome === "stored") stored++
       else if (outcome === "closed") alive = false

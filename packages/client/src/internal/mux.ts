@@ -11,9 +11,9 @@
  * Events are delivered at most once, in order: per response, an event whose `sequence_number` is not above the
  * last one delivered is dropped.
  *
- * This module is the public face and the wiring; each concern has its own module under `mux/`: `lanes`
- * (scheduling), `route` (the per-frame step), `errorFrame` (error classification), `watchdog` (idle timeouts),
- * `reconnect` (the resume loop), `pending` (one request). Past 300 lines only by the `Mux` interface's docs.
+ * This module is the public face and the wiring; each concern has its own module under `mux/`: `requests` (queue
+ * a request, wait for its end), `lanes` (scheduling), `route` (the per-frame step), `errorFrame` (error
+ * classification), `watchdog` (idle timeouts), `reconnect` (the resume loop), `pending` (one request).
  *
  * @internal
  */
@@ -21,18 +21,15 @@ import type * as ServerEvent from "@loopwire/protocol/ServerEvent"
 import * as Connection from "@loopwire/transport/Connection"
 import * as Heartbeat from "@loopwire/transport/Heartbeat"
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
-import * as Mailbox from "effect/Mailbox"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { ResponsesError } from "../ResponsesError.js"
 import * as Resume from "../Resume.js"
 import * as Lanes from "./mux/lanes.js"
-import { nextRequestId } from "./mux/pending.js"
 import type { Idle, Notice, Pending } from "./mux/pending.js"
+import * as Requests from "./mux/requests.js"
 import { reconnect } from "./mux/reconnect.js"
 import { routeChunk } from "./mux/route.js"
 import type * as Socket from "./mux/socket.js"
@@ -150,16 +147,19 @@ export const make = (options: Socket.Options & { readonly onDead?: ((mux: Mux) =
         ? die(new ResponsesError({ reason: "ConnectionLost", message: "The connection was rotated." }))
         : Effect.void
 
-    // Sends waiting requests while the lanes allow (see `mux/lanes.ts`).
-    const pump = (): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        const connection = socket.current
-        if (socket.dead !== undefined || connection === undefined) return Effect.void
-        const next = socket.lanes.takeNext()
-        if (next === undefined) return Effect.void
-        next.wire = socket.tagging() ? Resume.tagCreate(next.frame, next.requestId) : next.frame
-        return Effect.zipRight(write(connection, next.wire), pump())
-      })
+    // Sends waiting requests while the lanes allow (see `mux/lanes.ts`): the writes to run, none when nothing may go
+    // out (plain code up to the writes).
+    const pumpNow = (): Effect.Effect<void> | undefined => {
+      const connection = socket.current
+      if (socket.dead !== undefined || connection === undefined) return undefined
+      const next = socket.lanes.takeNext()
+      if (next === undefined) return undefined
+      next.wire = socket.tagging() ? Resume.tagCreate(next.frame, next.requestId) : next.frame
+      const written = write(connection, next.wire)
+      const rest = pumpNow()
+      return rest === undefined ? written : Effect.zipRight(written, rest)
+    }
+    const pump = (): Effect.Effect<void> => Effect.suspend(() => pumpNow() ?? Effect.void)
 
     // A failed write is a lost connection: the reader sees it too; `lost` runs once per connection.
     const write = (connection: Connection.Connection, frame: string): Effect.Effect<void> => {
@@ -174,13 +174,13 @@ export const make = (options: Socket.Options & { readonly onDead?: ((mux: Mux) =
     const readAll = (connection: Connection.Connection): Effect.Effect<void, Connection.ConnectionError> => {
       const reader = Connection.chunkReader(connection)
       if (reader === undefined) {
-        return Stream.runForEachChunk(connection.frames, (chunk) => routeChunk(socket, connection, chunk))
+        return Stream.runForEachChunk(connection.frames, (chunk) => routeChunk(socket, connection, chunk) ?? Effect.void)
       }
-      const loop: Effect.Effect<void, Connection.ConnectionError> = Effect.flatMap(
-        reader,
-        ([chunk, done]) =>
-          done ? routeChunk(socket, connection, chunk) : Effect.zipRight(routeChunk(socket, connection, chunk), loop)
-      )
+      const loop: Effect.Effect<void, Connection.ConnectionError> = Effect.flatMap(reader, ([chunk, done]) => {
+        const routed = routeChunk(socket, connection, chunk)
+        if (done) return routed ?? Effect.void
+        return routed === undefined ? loop : Effect.zipRight(routed, loop)
+      })
       return loop
     }
 
@@ -262,73 +262,7 @@ export const make = (options: Socket.Options & { readonly onDead?: ((mux: Mux) =
       die(new ResponsesError({ reason: "ConnectionLost", message: "The client closed the connection." }))
     )
 
-    const enqueue = (
-      frame: string,
-      lane: string | undefined,
-      notify: ((notice: Notice) => void) | undefined,
-      offer: (event: ServerEvent.ServerEvent) => void,
-      end: (exit: Exit.Exit<void, ResponsesError>) => void,
-      idle: Idle | undefined
-    ): Effect.Effect<void, ResponsesError> =>
-      Effect.suspend(() => {
-        if (socket.dead !== undefined) return Effect.fail(socket.dead)
-        if (socket.retired) {
-          return Effect.fail(new ResponsesError({ reason: "ConnectionLost", message: "The connection is being rotated." }))
-        }
-        const key = lane ?? ""
-        if (!socket.lanes.admit(key)) {
-          return Effect.fail(
-            new ResponsesError({
-              reason: "LaneLimit",
-              message: `This connection already used ${options.maxLanes} distinct stream ids.`,
-              streamId: key
-            })
-          )
-        }
-        const pending: Pending = {
-          lane: key,
-          frame,
-          requestId: nextRequestId(),
-          wire: undefined,
-          offer,
-          end,
-          notify,
-          sent: false,
-          order: -1,
-          lastSeq: -1,
-          resumed: false,
-          logRetries: 0,
-          settled: false,
-          idle,
-          submittedAt: clock.unsafeCurrentTimeMillis()
-        }
-        socket.lanes.waiting.push(pending)
-        return idle === undefined ? pump() : Effect.zipRight(watchdog.watch(pending), pump())
-      })
-
-    const submit: Mux["submit"] = (frame, lane, notify) =>
-      Effect.flatMap(Mailbox.make<ServerEvent.ServerEvent, ResponsesError>(), (mailbox) =>
-        Effect.as(
-          enqueue(
-            frame,
-            lane,
-            notify,
-            (event) => mailbox.unsafeOffer(event),
-            (exit) => mailbox.unsafeDone(exit),
-            undefined
-          ),
-          Mailbox.toStream(mailbox)
-        ))
-
-    // No mailbox: events go to the sink from the reader, and one Deferred carries the end.
-    const run: Mux["run"] = (frame, lane, sink, notify, idle) =>
-      Effect.suspend(() => {
-        const done = Deferred.unsafeMake<void, ResponsesError>(FiberId.none)
-        return Effect.zipRight(
-          enqueue(frame, lane, notify, sink, (exit) => Deferred.unsafeDone(done, exit), idle),
-          Deferred.await(done)
-        )
-      })
+    const { run, submit } = Requests.make({ socket, watchdog, pumpNow })
 
     const self: Mux = {
       generation: options.generation,

@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import * as Codec from "@loopwire/protocol/Codec"
 import type { FunctionCall, InputItem } from "@loopwire/protocol/Items"
 import { functionCallOutput, isFunctionCall, userText } from "@loopwire/protocol/Items"
 import type { Response } from "@loopwire/protocol/Response"
@@ -425,7 +426,7 @@ const deepFrame: Definition = {
   run: (env) =>
     Effect.gen(function*() {
       const levels = 4_500
-      const body = JSON.stringify(create(env, {}))
+      const body = Codec.encodeCreate(create(env, {}))
       const frame = `${body.slice(0, -1)},"x_conformance_deep":${"[".repeat(levels)}0${"]".repeat(levels)}}`
       const probe = yield* env.open
       yield* probe.send(frame)

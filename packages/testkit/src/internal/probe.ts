@@ -15,6 +15,14 @@ import * as Either from "effect/Either"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+
+// Creates go through the protocol's one create encoder; other frames (and text sent as is) as given.
+const encodeFrame = (frame: unknown): string =>
+  typeof frame === "string"
+    ? frame
+    : typeof frame === "object" && frame !== null && (frame as { type?: unknown }).type === "response.create"
+    ? Codec.encodeCreate(frame)
+    : JSON.stringify(frame)
 import * as Stream from "effect/Stream"
 
 /**
@@ -159,7 +167,7 @@ export const open = (
     return {
       connection,
       send: (frame: unknown) =>
-        connection.send(typeof frame === "string" ? frame : JSON.stringify(frame)).pipe(
+        connection.send(encodeFrame(frame)).pipe(
           Effect.mapError((error) => new CheckFailure({ message: `cannot send: ${describeClose(error)}` }))
         ),
       next,

@@ -6,6 +6,7 @@
  *
  * @internal
  */
+import { LaneBook } from "@loopwire/protocol/Lanes"
 import * as Exit from "effect/Exit"
 import type { ResponsesError } from "../../ResponsesError.js"
 import type { Pending } from "./pending.js"
@@ -17,7 +18,7 @@ export interface Lanes {
   readonly waiting: Array<Pending>
   /** Requests sent and not finished. */
   readonly inFlight: () => number
-  /** Whether a new named lane may be used (the socket's distinct-lane budget); records it. */
+  /** Whether a new named lane may be used (the socket's distinct-lane budget, the protocol's `LaneBook`); records it. */
   readonly admit: (lane: string) => boolean
   /** Takes the next request that may go out now (its lane idle, the in-flight budget not spent), marking it sent. */
   readonly takeNext: () => Pending | undefined
@@ -39,7 +40,7 @@ export interface Lanes {
 export const make = (options: { readonly maxInFlight: number; readonly maxLanes: number }): Lanes => {
   const running = new Map<string, Array<Pending>>()
   const waiting: Array<Pending> = []
-  const named = new Set<string>()
+  const book = new LaneBook(options.maxLanes)
   let inFlight = 0
   let sendOrder = 0
 
@@ -53,12 +54,7 @@ export const make = (options: { readonly maxInFlight: number; readonly maxLanes:
     running,
     waiting,
     inFlight: () => inFlight,
-    admit: (lane) => {
-      if (lane === "" || named.has(lane)) return true
-      if (named.size >= options.maxLanes) return false
-      named.add(lane)
-      return true
-    },
+    admit: (lane) => book.admit(lane) === "admitted",
     takeNext: () => {
       if (inFlight >= options.maxInFlight || waiting.length === 0) return undefined
       const index = waiting.findIndex((p) => (running.get(p.lane)?.length ?? 0) === 0)

@@ -19,20 +19,24 @@ type Frame = Record<string, unknown> & { readonly type: string }
 
 /**
  * Routes one chunk of frames (all that arrived since the reader last ran), each in order; a frame whose routing
- * returns an effect has it run before the next frame.
+ * returns an effect has it run before the next frame. Undefined: nothing to run (the usual chunk).
  *
  * @internal
  */
-export const routeChunk = (socket: Socket, connection: Connection.Connection, chunk: Chunk.Chunk<string>): Effect.Effect<void> => {
+export const routeChunk = (
+  socket: Socket,
+  connection: Connection.Connection,
+  chunk: Chunk.Chunk<string>
+): Effect.Effect<void> | undefined => {
   const frames = Chunk.toReadonlyArray(chunk)
-  const from = (start: number): Effect.Effect<void> => {
+  const from = (start: number): Effect.Effect<void> | undefined => {
     for (let i = start; i < frames.length; i++) {
       const effect = route(socket, connection, frames[i]!)
       if (effect !== undefined) {
-        return i + 1 < frames.length ? Effect.zipRight(effect, Effect.suspend(() => from(i + 1))) : effect
+        return i + 1 < frames.length ? Effect.zipRight(effect, Effect.suspend(() => from(i + 1) ?? Effect.void)) : effect
       }
     }
-    return Effect.void
+    return undefined
   }
   return from(0)
 }

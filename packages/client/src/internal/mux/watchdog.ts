@@ -18,8 +18,8 @@ import type { Pending } from "./pending.js"
 
 /** @internal */
 export interface Watchdog {
-  /** Watches a request that has an idle timeout (until it settles). */
-  readonly watch: (p: Pending) => Effect.Effect<void>
+  /** Watches a request that has an idle timeout (until it settles); an effect only when the watchdog must (re)start. */
+  readonly watch: (p: Pending) => Effect.Effect<void> | undefined
   readonly unwatch: (p: Pending) => void
   readonly clear: () => void
 }
@@ -58,15 +58,15 @@ export const make = (options: {
     return Effect.zipRight(Effect.sleep(next - now), loop)
   })
 
-  const watch = (p: Pending): Effect.Effect<void> => {
+  const watch = (p: Pending): Effect.Effect<void> | undefined => {
     watched.add(p)
     const at = p.submittedAt + p.idle!.millis
-    if (fiber !== undefined && at >= wakeAt) return Effect.void
+    if (fiber !== undefined && at >= wakeAt) return undefined
     if (fiber !== undefined && wake !== undefined && wakeAt === Infinity) {
       const parked = wake
       wake = undefined
       Deferred.unsafeDone(parked, Exit.void)
-      return Effect.void
+      return undefined
     }
     // Not started yet, or this deadline comes before the one the watchdog sleeps towards (a shorter timeout than
     // the others on the socket): start it again.

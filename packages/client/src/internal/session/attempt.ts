@@ -74,7 +74,7 @@ export const webSocket = (
       store: settings.store === true,
       forceFull
     })
-    const built = ctx.frames.create(settingsJson, generate, decision, history)
+    const built = ctx.frames.create(settingsJson, settings, generate, decision, history)
     const counts = ctx.counters.counts
     if (decision._tag === "Delta") counts.deltaRequests++
     else counts.fullRequests++

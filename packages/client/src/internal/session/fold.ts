@@ -17,9 +17,8 @@ import type { TurnEvent } from "../../Session.js"
 
 /** @internal */
 export interface Fold {
-  /** Takes one event (ignored once `close` ran: late events of an attempt that ended). */
+  /** Takes one event (the multiplexer hands over none once the attempt ended). */
   readonly onEvent: (event: ServerEvent.ServerEvent) => void
-  readonly close: () => void
   /** Events handed on so far. */
   readonly delivered: () => number
   /** The final response, once the terminal event came. */
@@ -30,7 +29,6 @@ export interface Fold {
 
 /** @internal */
 export const make = (emit: (event: TurnEvent) => void): Fold => {
-  let live = true
   let delivered = 0
   let final: Response.Response | undefined
   let lost: ResponsesError | undefined
@@ -39,7 +37,6 @@ export const make = (emit: (event: TurnEvent) => void): Fold => {
   let foldError: Accumulator.AccumulatorError | undefined
   return {
     onEvent: (event) => {
-      if (!live) return
       delivered++
       if (folding) {
         const next = Accumulator.step(acc, event)
@@ -61,9 +58,6 @@ export const make = (emit: (event: TurnEvent) => void): Fold => {
         }
       }
       emit({ _tag: "Event", event })
-    },
-    close: () => {
-      live = false
     },
     delivered: () => delivered,
     final: () => final,

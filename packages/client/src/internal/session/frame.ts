@@ -1,9 +1,11 @@
 /**
  * A session's request text: the settings serialized once per distinct settings object (not per turn), and the
- * `response.create` frame (delta or full) or HTTP body built around the history's kept serializations.
+ * `response.create` frame (delta or full) or HTTP body built around the history's kept serializations, by the
+ * protocol's one create encoder (`Codec.encodeCreateParts`).
  *
  * @internal
  */
+import * as Codec from "@loopwire/protocol/Codec"
 import type * as Continuation from "@loopwire/protocol/Continuation"
 import type { CreateRequest } from "../../ResponsesClient.js"
 import type * as History from "./history.js"
@@ -12,7 +14,8 @@ import type * as History from "./history.js"
 type Settings = Omit<CreateRequest, "input" | "previous_response_id">
 
 const utf8 = (s: string) => Buffer.byteLength(s, "utf8")
-const INPUT_OPEN = `,"input":[`
+const INPUT_FIELD = `,"input":`.length
+const TYPE_FIELD = `{"type":"response.create",`
 
 /** @internal */
 export interface Built {
@@ -31,6 +34,7 @@ export interface Frames {
   /** The `response.create` frame for `decision` (a delta's items are the history's last ones). */
   readonly create: (
     settingsJson: string,
+    settings: Settings,
     generate: boolean,
     decision: Continuation.Decision,
     history: History.History
@@ -45,9 +49,8 @@ export const make = (base: Settings | undefined, lane: string | undefined): Fram
   let lastSettingsJson = ""
   const settingsJson = (settings: Settings): string => {
     if (settings === lastSettings) return lastSettingsJson
-    const { input: _i, previous_response_id: _p, stream_id: _s, type: _t, ...rest } = settings as Record<string, unknown>
     lastSettings = settings
-    lastSettingsJson = JSON.stringify(rest).slice(1, -1)
+    lastSettingsJson = Codec.encodeCreateSettings(settings)
     return lastSettingsJson
   }
 
@@ -62,19 +65,28 @@ export const make = (base: Settings | undefined, lane: string | undefined): Fram
     return lastMerged
   }
 
-  const laneJson = lane !== undefined ? `,"stream_id":${JSON.stringify(lane)}` : ""
-  const create: Frames["create"] = (json, generate, decision, history) => {
-    const prefix = `{"type":"response.create"${json === "" ? "" : `,${json}`}${generate ? "" : `,"generate":false`}${laneJson}`
-    const fullBytes = utf8(prefix) + INPUT_OPEN.length - 1 + history.fullBytes() + 1
+  // The settings' own `generate` goes out as given; a prewarm sends `false`.
+  const create: Frames["create"] = (json, settings, generate, decision, history) => {
+    const head = {
+      settings: json,
+      generate: generate ? (typeof settings.generate === "boolean" ? settings.generate : undefined) : false,
+      streamId: lane
+    }
+    // `,"input":` and the closing brace around the history's JSON.
+    const fullBytes = utf8(Codec.encodeCreateHead(head)) + INPUT_FIELD + history.fullBytes() + 1
     const frame = decision._tag === "Delta"
-      ? `${prefix},"previous_response_id":${JSON.stringify(decision.previous_response_id)},"input":${
-        history.json(history.length() - decision.input.length)
-      }}`
-      : `${prefix},"input":${history.json()}}`
+      ? Codec.encodeCreateParts({
+        ...head,
+        previousResponseId: decision.previous_response_id,
+        input: history.json(history.length() - decision.input.length)
+      })
+      : Codec.encodeCreateParts({ ...head, input: history.json() })
     return { frame, bytes: utf8(frame), fullBytes }
   }
 
-  const httpBody: Frames["httpBody"] = (json, history) => `{${json}${json === "" ? "" : ","}"input":${history.json()}}`
+  // The HTTP body: a create without `type` (the same encoder, its leading `"type"` field dropped).
+  const httpBody: Frames["httpBody"] = (json, history) =>
+    `{${Codec.encodeCreateParts({ settings: json, input: history.json() }).slice(TYPE_FIELD.length)}`
 
   return { effective, settingsJson, create, httpBody }
 }
