@@ -26,7 +26,7 @@ import * as ProtocolError from "@loopwire/protocol/ProtocolError"
 import type { FrameLimits } from "@loopwire/protocol/FrameLimits"
 import type { OutputItem } from "@loopwire/protocol/Items"
 import { type ErrorEnvelope, type ServerEvent, withEnvelope } from "@loopwire/protocol/ServerEvent"
-import type { Connection } from "@loopwire/transport/Connection"
+import * as Connection from "@loopwire/transport/Connection"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -153,6 +153,7 @@ interface Output {
 interface Attachment {
   readonly epoch: number
   readonly send: (text: string) => Effect.Effect<void>
+  readonly sendAll: (texts: ReadonlyArray<string>) => Effect.Effect<void>
   // Error answers to this socket's own frames: a token bucket (`errorBurst`, refilled at `errorRate` per second).
   readonly errors: { tokens: number; at: number; closed: boolean }
   readonly close: (code: number, reason: string) => Effect.Effect<void>
@@ -232,20 +233,33 @@ const deliver = (state: SessionState, output: Output, text: string): Effect.Effe
   return attached !== undefined && attached.epoch === output.epoch ? attached.send(text) : Effect.void
 }
 
+const deliverAll = (state: SessionState, output: Output, frames: ReadonlyArray<Turn.Frame>): Effect.Effect<void> => {
+  const attached = state.attached
+  if (attached === undefined || attached.epoch !== output.epoch) return Effect.void
+  return frames.length === 1 ? attached.send(frames[0]!.text) : attached.sendAll(frames.map((frame) => frame.text))
+}
+
 // Appended before it is written, so the log holds every event the client may have seen.
 const record = (output: Output, sequenceNumber: number, text: string): Effect.Effect<void> =>
   output.writer === undefined
     ? Effect.void
     : Effect.catchAll(output.writer.append(sequenceNumber, text), ignoreLogError("append failed"))
 
-// Each event is encoded exactly once, here.
-const sinkFor = (state: SessionState, output: Output): Turn.Sink => (event) =>
-  Effect.suspend(() => {
-    const text = JSON.stringify(event)
-    return output.writer === undefined
-      ? deliver(state, output, text)
-      : Effect.zipRight(record(output, event["sequence_number"] as number, text), deliver(state, output, text))
-  })
+const recordAll = (writer: Writer, frames: ReadonlyArray<Turn.Frame>): Effect.Effect<void> =>
+  frames.length === 1
+    ? Effect.catchAll(writer.append(frames[0]!.seq, frames[0]!.text), ignoreLogError("append failed"))
+    : Effect.catchAll(
+      Effect.forEach(frames, (frame) => writer.append(frame.seq, frame.text), { discard: true }),
+      ignoreLogError("append failed")
+    )
+
+// The turn encoded each event once; its text goes to the log, then to the socket, a batch at a time.
+const sinkFor = (state: SessionState, output: Output): Turn.Sink => (frames) => {
+  const writer = output.writer
+  return writer === undefined
+    ? deliverAll(state, output, frames)
+    : Effect.zipRight(recordAll(writer, frames), Effect.suspend(() => deliverAll(state, output, frames)))
+}
 
 const beginOutput = (
   state: SessionState,
@@ -281,12 +295,13 @@ const endOutput = (state: SessionState, output: Output): Effect.Effect<void> =>
 const steerEvent = (state: SessionState, target: Turn.Running, event: Turn.WireEvent): Effect.Effect<void> => {
   const output = state.outputs.get(target.id)
   const write = Effect.suspend(() => {
-    const numbered = withEnvelope(event as ServerEvent, target.seq++, target.streamId) as Turn.WireEvent
+    const seq = target.seq++
+    const text = JSON.stringify(withEnvelope(event as ServerEvent, seq, target.streamId))
     if (output === undefined) {
       const attached = state.attached
-      return attached === undefined ? Effect.void : attached.send(JSON.stringify(numbered))
+      return attached === undefined ? Effect.void : attached.send(text)
     }
-    return sinkFor(state, output)(numbered)
+    return sinkFor(state, output)([{ type: event.type, seq, text }])
   })
   return output?.lock === undefined ? write : output.lock(write)
 }
@@ -730,15 +745,18 @@ const fairShare = (handle: (text: string) => Effect.Effect<void>) => {
 
 // Serves `connection` on `state` until the connection ends, then applies the close rule: a clean close (or no
 // resume) ends the session; a drop keeps it for the grace period, until another connection adopts it.
-const serveSocket = (state: SessionState, connection: Connection, confirmClaim: boolean): Effect.Effect<void> =>
+const serveSocket = (state: SessionState, connection: Connection.Connection, confirmClaim: boolean): Effect.Effect<void> =>
   Effect.gen(function*() {
     const config = state.config
     // A send to a closed connection has no one to tell: the frame loop ends and the session's rule applies.
     const send = (text: string) => Effect.catchAll(connection.send(text), () => Effect.void)
+    const sendAll = (texts: ReadonlyArray<string>) =>
+      Effect.catchAll(Connection.sendAll(connection, texts), () => Effect.void)
     const ops = yield* FiberSet.make<void, never>()
     const attachment: Attachment = {
       epoch: ++state.epoch,
       send,
+      sendAll,
       errors: { tokens: config.errorBurst, at: yield* Clock.currentTimeMillis, closed: false },
       close: (code, reason) => Effect.ignore(connection.close(code, reason)),
       tails: new Map(),
@@ -873,7 +891,7 @@ const makeState = (
  * @since 0.1.0
  * @category handlers
  */
-export const handle = (connection: Connection, options: HandleOptions): Effect.Effect<void, never, Requirements> =>
+export const handle = (connection: Connection.Connection, options: HandleOptions): Effect.Effect<void, never, Requirements> =>
   Effect.gen(function*() {
     const resume = options.resume
     const sessions = resume?.sessions
@@ -902,7 +920,7 @@ export const handle = (connection: Connection, options: HandleOptions): Effect.E
 
 // A new session, owned by this fiber: its responses run in this scope, which closes once the session is finished
 // (interrupting what still runs), then its lane caches are dropped.
-const owned = (connection: Connection, options: HandleOptions): Effect.Effect<void, never, Requirements> =>
+const owned = (connection: Connection.Connection, options: HandleOptions): Effect.Effect<void, never, Requirements> =>
   Effect.gen(function*() {
     const config = yield* GatewayConfig
     const cache = yield* StateCache

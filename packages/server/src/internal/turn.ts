@@ -4,6 +4,7 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
@@ -13,7 +14,7 @@ import { randomBytes } from "node:crypto"
 import type { ResponseCreate } from "@loopwire/protocol/ClientEvent"
 import type { InputItem, OutputItem } from "@loopwire/protocol/Items"
 import type { Response } from "@loopwire/protocol/Response"
-import { type ErrorEnvelope, type ServerEvent, withEnvelope } from "@loopwire/protocol/ServerEvent"
+import { type ErrorEnvelope, isResponseTerminal } from "@loopwire/protocol/ServerEvent"
 import * as AccessLog from "../AccessLog.js"
 import type { Tenant } from "../Auth.js"
 import type * as Drain from "../Drain.js"
@@ -24,17 +25,18 @@ import type { ResponseStore } from "../ResponseStore.js"
 import { type CachedResponse, makeEntry, type StateCache } from "../StateCache.js"
 import * as ChainContext from "../ChainContext.js"
 import * as Chain from "./chain.js"
+import * as Encode from "./encode.js"
 import * as Protocol from "./protocol.js"
 
-/** A server event as the gateway handles it: a wire JSON object with a `type`. */
-export type WireEvent = { readonly type: string; readonly [key: string]: unknown }
+export type { Frame, WireEvent } from "./encode.js"
+type WireEvent = Encode.WireEvent
 
 /**
- * Writes one numbered event.
+ * Writes numbered, encoded events, in order (the events a backend produced together come as one batch).
  *
  * @internal
  */
-export type Sink = (event: WireEvent) => Effect.Effect<void>
+export type Sink = (frames: ReadonlyArray<Encode.Frame>) => Effect.Effect<void>
 
 /**
  * A response that is generating: its numbering is shared with steer events aimed at it.
@@ -112,18 +114,6 @@ export interface ParentRef {
  */
 export const responseId = (): string => `resp_${randomBytes(16).toString("hex")}`
 
-const terminalTypes = new Set(["response.completed", "response.incomplete", "response.failed"])
-
-/**
- * Whether an event ends its response.
- *
- * @internal
- */
-export const isTerminal = (event: WireEvent): boolean => terminalTypes.has(event.type)
-
-const numbered = (event: WireEvent, seq: number, streamId: string | undefined): WireEvent =>
-  withEnvelope(event as ServerEvent, seq, streamId) as WireEvent
-
 const seconds = (fromNanos: bigint, toNanos: bigint) => Number(toNanos - fromNanos) / 1e9
 
 const lookupSeries = Metrics.series(Metrics.lookupDuration, "source", "result")
@@ -144,7 +134,10 @@ const timedLookup = <A>(source: string, lookup: Effect.Effect<Option.Option<A>>)
         Effect.annotateCurrentSpan("loopwire.lookup.hit", Option.isSome(found)),
         Metric.update(lookupMetric(source, Option.isSome(found)), seconds(started, clock.unsafeCurrentTimeNanos()))
       ))
-  }).pipe(Effect.withSpan(`loopwire.${source}.get`, { attributes: { "loopwire.lookup.source": source } }))
+  }).pipe(Effect.withSpan(`loopwire.${source}.get`, {
+    attributes: { "loopwire.lookup.source": source },
+    captureStackTrace: false
+  }))
 
 /** The parent of a continuation, from the connection cache first, then (when the request stores) the store. */
 const findParent = (
@@ -295,10 +288,23 @@ const runTurn = (env: TurnEnv, request: ResponseCreate, options: RunOptions): Ef
       defaultModel: env.config.defaultModel
     }) as unknown as Response
 
+    // Numbered and encoded together, in one batch per group of events (under the lock when steer events share the
+    // numbering). The echoed settings are serialized once for the turn.
+    const echo = Encode.makeEcho(skeleton as unknown as { readonly [key: string]: unknown })
     const lock = options.lock
-    const emit = lock === undefined
-      ? (event: WireEvent) => Effect.suspend(() => sink(numbered(event, running.seq++, streamId)))
-      : (event: WireEvent) => lock(Effect.suspend(() => sink(numbered(event, running.seq++, streamId))))
+    const numberAll = (events: ReadonlyArray<WireEvent>, from: number, to: number) =>
+      Effect.suspend(() => {
+        const frames: Array<Encode.Frame> = []
+        for (let i = from; i < to; i++) {
+          const event = events[i]!
+          const seq = running.seq++
+          frames.push({ type: event.type, seq, text: Encode.encode(event, seq, streamId, echo) })
+        }
+        return sink(frames)
+      })
+    const emitAll = (events: ReadonlyArray<WireEvent>, from = 0, to = events.length): Effect.Effect<void> =>
+      from >= to ? Effect.void : lock === undefined ? numberAll(events, from, to) : lock(numberAll(events, from, to))
+    const emit = (event: WireEvent) => emitAll([event])
 
     const keep = (response: Response) =>
       Effect.gen(function*() {
@@ -321,8 +327,7 @@ const runTurn = (env: TurnEnv, request: ResponseCreate, options: RunOptions): Ef
           completed_at: createdAt,
           usage: usageOf(parent, newInput)
         } as unknown as Response
-        yield* emit({ type: "response.created", response: skeleton })
-        yield* emit({ type: "response.in_progress", response: skeleton })
+        yield* emitAll([{ type: "response.created", response: skeleton }, { type: "response.in_progress", response: skeleton }])
         yield* keep(final)
         yield* emit({ type: "response.completed", response: final })
         return { _tag: "Finished", status: "completed", response: final, parent: parentRef } as const
@@ -347,24 +352,40 @@ const runTurn = (env: TurnEnv, request: ResponseCreate, options: RunOptions): Ef
       let terminal: WireEvent | undefined
       const clock = yield* Effect.clock
       const generationStarted = clock.unsafeCurrentTimeNanos()
-      const consumed = yield* env.backend.generate(modelTurn).pipe(
-        Stream.takeUntil((event) => isTerminal(event as WireEvent)),
-        Stream.runForEach((event) => {
-          const wire = event as WireEvent
-          if (!isTerminal(wire)) return emit(wire)
-          terminal = wire
-          // Kept before the terminal event is written: a client may continue (or fork) the moment it sees it.
-          return Effect.zipRight(
-            wire.type === "response.failed" ? evictParent : keep(wire["response"] as Response),
-            emit(wire)
+      // One step per chunk of events the backend produced together: they are numbered, encoded and written as one
+      // batch (plain code per event); the stream ends at the terminal event.
+      const onChunk = (chunk: Chunk.Chunk<unknown>): Effect.Effect<boolean> => {
+        const events = Chunk.toReadonlyArray(chunk) as ReadonlyArray<WireEvent>
+        let end = 0
+        while (end < events.length && !isResponseTerminal(events[end]!)) end++
+        if (end === events.length) return Effect.as(emitAll(events), true)
+        const wire = events[end]!
+        terminal = wire
+        // Kept before the terminal event is written: a client may continue (or fork) the moment it sees it.
+        return emitAll(events, 0, end).pipe(
+          Effect.zipRight(wire.type === "response.failed" ? evictParent : keep(wire["response"] as Response)),
+          Effect.zipRight(emit(wire)),
+          Effect.as(false)
+        )
+      }
+      const consumed = yield* Stream.toPull(env.backend.generate(modelTurn)).pipe(
+        Effect.flatMap((pull) => {
+          const loop: Effect.Effect<void, Option.Option<unknown>> = Effect.flatMap(
+            pull,
+            (chunk) => Effect.flatMap(onChunk(chunk), (more) => more ? loop : Effect.void)
           )
+          return Effect.catchAll(loop, (end) => Option.isNone(end) ? Effect.void : Effect.fail(end.value))
         }),
+        Effect.scoped,
         Effect.sandbox,
         Effect.either,
         Effect.tap(() =>
           Metric.update(Metrics.generationDuration, seconds(generationStarted, clock.unsafeCurrentTimeNanos()))
         ),
-        Effect.withSpan("loopwire.backend.generate", { attributes: { "loopwire.response.id": running.id } })
+        Effect.withSpan("loopwire.backend.generate", {
+          attributes: { "loopwire.response.id": running.id },
+          captureStackTrace: false
+        })
       )
 
       if (terminal !== undefined) {
@@ -428,9 +449,9 @@ export const run = (env: TurnEnv, request: ResponseCreate, options: RunOptions):
     const kind = request.previous_response_id == null ? "full" : "delta"
     const model = typeof request.model === "string" && request.model !== "" ? request.model : env.config.defaultModel
     let firstEvent: bigint | undefined
-    const sink: Sink = (event) => {
+    const sink: Sink = (frames) => {
       if (firstEvent === undefined) firstEvent = clock.unsafeCurrentTimeNanos()
-      return options.sink(event)
+      return options.sink(frames)
     }
     const observe = (outcome: Outcome) =>
       Effect.gen(function*() {
@@ -474,6 +495,7 @@ export const run = (env: TurnEnv, request: ResponseCreate, options: RunOptions):
       (self) => Effect.zipRight(Metric.increment(Metrics.responsesInFlight), self),
       Effect.withSpan("loopwire.response", {
         kind: "server",
+        captureStackTrace: false,
         attributes: {
           "loopwire.response.id": id,
           "loopwire.lane": options.streamId ?? "default",
