@@ -28,6 +28,7 @@ import type { OutputItem } from "@loopwire/protocol/Items"
 import { type ErrorEnvelope, type ServerEvent, withEnvelope } from "@loopwire/protocol/ServerEvent"
 import * as Connection from "@loopwire/transport/Connection"
 import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -154,6 +155,9 @@ interface Attachment {
   readonly epoch: number
   readonly send: (text: string) => Effect.Effect<void>
   readonly sendAll: (texts: ReadonlyArray<string>) => Effect.Effect<void>
+  // Error answers not yet written (sent before anything else written to this socket, and at the end of each slice).
+  readonly outbox: Array<string>
+  readonly flush: Effect.Effect<void>
   // Error answers to this socket's own frames: a token bucket (`errorBurst`, refilled at `errorRate` per second).
   readonly errors: { tokens: number; at: number; closed: boolean }
   readonly close: (code: number, reason: string) => Effect.Effect<void>
@@ -668,7 +672,9 @@ const refuse = (state: SessionState, attachment: Attachment, frame: ErrorEnvelop
     if (next !== undefined) {
       attachment.errors.tokens = next.tokens
       attachment.errors.at = next.at
-      return attachment.send(JSON.stringify(frame))
+      // Held for the end of the slice of frames (or the socket's next write): a flood's answers go out as one write.
+      attachment.outbox.push(JSON.stringify(frame))
+      return Effect.void
     }
     attachment.errors.closed = true
     return Effect.all([
@@ -734,13 +740,45 @@ const yieldToEventLoop: Effect.Effect<void> = Effect.async<void>((resume) => {
   return Effect.sync(() => clearImmediate(handle))
 })
 
-const fairShare = (handle: (text: string) => Effect.Effect<void>) => {
-  let handled = 0
-  return (text: string): Effect.Effect<void> => {
-    if (++handled < framesPerTurn) return handle(text)
-    handled = 0
-    return Effect.zipRight(handle(text), yieldToEventLoop)
+// The frames of one read in slices of `framesPerTurn`: each slice's queued error answers are written as one batch,
+// then the connection yields to the event loop before its next slice.
+const handleSlices = (
+  frames: ReadonlyArray<string>,
+  from: number,
+  handle: (text: string) => Effect.Effect<void>,
+  flush: Effect.Effect<void>
+): Effect.Effect<void> => {
+  const to = Math.min(frames.length, from + framesPerTurn)
+  let slice: Effect.Effect<void> = Effect.void
+  for (let i = from; i < to; i++) {
+    const text = frames[i]!
+    slice = Effect.zipRight(slice, handle(text))
   }
+  const done = Effect.zipRight(slice, flush)
+  return to >= frames.length
+    ? done
+    : Effect.zipRight(Effect.zipRight(done, yieldToEventLoop), Effect.suspend(() => handleSlices(frames, to, handle, flush)))
+}
+
+// Reads the connection's frames a chunk at a time through the transport's chunk reader (no stream step), or
+// through `frames` for a wrapper without one (fault injection).
+const readFrames = (
+  connection: Connection.Connection,
+  handle: (text: string) => Effect.Effect<void>,
+  flush: Effect.Effect<void>
+): Effect.Effect<void, Connection.ConnectionError> => {
+  const reader = Connection.chunkReader(connection)
+  if (reader === undefined) {
+    return connection.frames.pipe(
+      Stream.runForEachChunk((chunk) => handleSlices(Chunk.toReadonlyArray(chunk), 0, handle, flush))
+    )
+  }
+  const loop: Effect.Effect<void, Connection.ConnectionError> = Effect.flatMap(
+    reader,
+    ([chunk, done]) =>
+      Effect.zipRight(handleSlices(Chunk.toReadonlyArray(chunk), 0, handle, flush), done ? Effect.void : loop)
+  )
+  return loop
 }
 
 // Serves `connection` on `state` until the connection ends, then applies the close rule: a clean close (or no
@@ -749,14 +787,25 @@ const serveSocket = (state: SessionState, connection: Connection.Connection, con
   Effect.gen(function*() {
     const config = state.config
     // A send to a closed connection has no one to tell: the frame loop ends and the session's rule applies.
-    const send = (text: string) => Effect.catchAll(connection.send(text), () => Effect.void)
-    const sendAll = (texts: ReadonlyArray<string>) =>
+    // A send to a closed connection has no one to tell: the frame loop ends and the session's rule applies. Queued
+    // error answers go first, so the socket's frames keep their order.
+    const outbox: Array<string> = []
+    const write = (texts: ReadonlyArray<string>) =>
       Effect.catchAll(Connection.sendAll(connection, texts), () => Effect.void)
+    const send = (text: string) =>
+      outbox.length === 0
+        ? Effect.catchAll(connection.send(text), () => Effect.void)
+        : Effect.suspend(() => write([...outbox.splice(0), text]))
+    const sendAll = (texts: ReadonlyArray<string>) =>
+      Effect.suspend(() => write(outbox.length === 0 ? texts : [...outbox.splice(0), ...texts]))
+    const flush = Effect.suspend(() => outbox.length === 0 ? Effect.void : write(outbox.splice(0)))
     const ops = yield* FiberSet.make<void, never>()
     const attachment: Attachment = {
       epoch: ++state.epoch,
       send,
       sendAll,
+      outbox,
+      flush,
       errors: { tokens: config.errorBurst, at: yield* Clock.currentTimeMillis, closed: false },
       close: (code, reason) => Effect.ignore(connection.close(code, reason)),
       tails: new Map(),
@@ -781,7 +830,7 @@ const serveSocket = (state: SessionState, connection: Connection.Connection, con
       Effect.forkScoped
     )
 
-    const handleFrame = fairShare(onFrame(state, attachment))
+    const handleFrame = onFrame(state, attachment)
     // A connection whose upgrade claimed a session confirms on its first frame: its client has its new token.
     let unconfirmed = confirmClaim && state.resume !== undefined && state.token !== undefined
     const frameHandler = (text: string) => {
@@ -796,8 +845,7 @@ const serveSocket = (state: SessionState, connection: Connection.Connection, con
         handleFrame(text)
       )
     }
-    yield* connection.frames.pipe(
-      Stream.runForEach(frameHandler),
+    yield* readFrames(connection, frameHandler, flush).pipe(
       // Transport violations (binary, oversize, drops) were already answered with their close codes.
       Effect.catchAll((error) => Effect.logDebug("connection ended", error))
     )
