@@ -20,56 +20,33 @@
  * response's log then follows it live, in FIFO order with the lane's requests; a `response.create` whose
  * `loopwire_request_id` was already accepted is answered as a resume from the start.
  *
+ *
+ * The implementation is split by concern under `internal/connection/`: `state` (the session that outlives its socket),
+ * `socket` (reading frames in fair slices, the age limit, the close rule), `frames` (what each client frame does),
+ * `jobs` (running requests on their lanes), `output` (events to the resume log and the socket), `laneOrder` (FIFO
+ * per lane on one socket) and `errorBudget`. The per-event path is plain code: a turn hands each batch of encoded
+ * frames to `output`, which appends them to the log and writes them to the socket as one write.
+ *
  * @since 0.1.0
  */
-import * as ProtocolError from "@loopwire/protocol/ProtocolError"
-import type { FrameLimits } from "@loopwire/protocol/FrameLimits"
-import type { OutputItem } from "@loopwire/protocol/Items"
-import { type ErrorEnvelope, type ServerEvent, withEnvelope } from "@loopwire/protocol/ServerEvent"
-import { chunkReader, type Connection, type ConnectionError } from "@loopwire/transport/Connection"
-import * as TimerWheel from "@loopwire/transport/TimerWheel"
-import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
+import type * as Connection from "@loopwire/transport/Connection"
 import * as Deferred from "effect/Deferred"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
-import { none as FiberIdNone } from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
 import * as Metric from "effect/Metric"
-import * as Option from "effect/Option"
-import * as Stream from "effect/Stream"
 import type { Tenant } from "./Auth.js"
 import * as Drain from "./Drain.js"
-import { GatewayConfig, type GatewayConfigShape } from "./GatewayConfig.js"
-import * as Chain from "./internal/chain.js"
-import * as Protocol from "./internal/protocol.js"
-import * as Turn from "./internal/turn.js"
-import * as Lanes from "./Lanes.js"
+import { GatewayConfig } from "./GatewayConfig.js"
+import * as ErrorBudget from "./internal/connection/errorBudget.js"
+import * as Socket from "./internal/connection/socket.js"
+import * as State from "./internal/connection/state.js"
+import type * as Turn from "./internal/turn.js"
 import * as Metrics from "./Metrics.js"
-import * as RequestBudget from "./RequestBudget.js"
 import { ModelBackend } from "./ModelBackend.js"
 import { ResponseStore } from "./ResponseStore.js"
-import type {
-  ClaimedSession,
-  RequestRef,
-  ResumeLogError,
-  SessionRef,
-  Shape as ResumeLogShape,
-  Writer
-} from "./ResumeLog.js"
+import type { ClaimedSession, SessionRef, Shape as ResumeLogShape } from "./ResumeLog.js"
 import { StateCache } from "./StateCache.js"
-
-interface RunResult {
-  readonly outcome: Turn.Outcome
-  readonly started: Turn.Running | undefined
-}
-
-const isToolCall = (
-  item: OutputItem
-): item is OutputItem & { readonly type: string; readonly call_id: string; readonly name: string } =>
-  (item.type === "function_call" || item.type === "custom_tool_call") && typeof item["call_id"] === "string"
 
 /**
  * What the handler needs from its environment.
@@ -89,7 +66,7 @@ export type Requirements = GatewayConfig | ModelBackend | StateCache | ResponseS
  */
 export class Sessions {
   /** @internal */
-  readonly byToken = new Map<string, SessionState>()
+  readonly byToken = new Map<string, State.SessionState>()
   /** Sessions held (live, or dropped and within their grace period). */
   get size(): number {
     return this.byToken.size
@@ -131,7 +108,7 @@ export interface HandleOptions {
  * @since 0.1.0
  * @category constants
  */
-export const connectionLimitCloseCode = 1001
+export const connectionLimitCloseCode: number = State.connectionLimitCloseCode
 
 /**
  * Whether a connection that ended with `code` ended cleanly: only a client's `1000` does (docs/resume.md §3). The
@@ -140,474 +117,8 @@ export const connectionLimitCloseCode = 1001
  * @since 0.1.0
  * @category decisions
  */
-export const isCleanClose = (code: number): boolean => code === 1000
+export const isCleanClose: (code: number) => boolean = State.isCleanClose
 
-// One accepted response: which attachment (socket) accepted it and its resume log.
-interface Output {
-  readonly responseId: string
-  readonly epoch: number
-  writer: Writer | undefined
-  readonly lock: (<A>(effect: Effect.Effect<A>) => Effect.Effect<A>) | undefined
-}
-
-// One socket attached to a session.
-interface Attachment {
-  readonly epoch: number
-  readonly send: (text: string) => Effect.Effect<void>
-  // Error answers to this socket's own frames: a token bucket (`errorBurst`, refilled at `errorRate` per second).
-  readonly errors: { tokens: number; at: number; closed: boolean }
-  readonly close: (code: number, reason: string) => Effect.Effect<void>
-  // Per lane, the end of the last operation that writes that lane's events to this socket (resumes and creates
-  // are served in FIFO order per lane, so a lane's events never interleave).
-  readonly tails: Map<string, Deferred.Deferred<void>>
-  // Every tail not yet completed, completed when the socket goes (nothing waits for a dead socket's order).
-  readonly open: Set<Deferred.Deferred<void>>
-  readonly ops: FiberSet.FiberSet<void, never>
-}
-
-/**
- * The state of a connection that outlives its socket: lanes, queued and running responses, the lane caches (keyed
- * by the first socket's id) and the accepted requests.
- *
- * @internal
- */
-export interface SessionState {
-  token: string | undefined
-  readonly tenant: Tenant
-  readonly env: Turn.TurnEnv
-  readonly config: GatewayConfigShape
-  readonly resume: ResumeOptions | undefined
-  readonly scheduler: Lanes.Scheduler<Effect.Effect<void>>
-  readonly book: Lanes.LaneBook
-  readonly running: Map<string, Turn.Running>
-  readonly heldSteers: Map<string, { readonly parent: Turn.Running; readonly steers: Array<Turn.AcceptedSteer> }>
-  readonly jobs: FiberSet.FiberSet<void, never>
-  readonly requests: Map<string, RequestRef>
-  readonly outputs: Map<string, Output>
-  resumed: boolean
-  attached: Attachment | undefined
-  epoch: number
-  attachSignal: Deferred.Deferred<void>
-  claimedBy: string | undefined
-  finished: boolean
-  readonly done: Deferred.Deferred<void>
-  // Request bytes this session holds in the gateway's `RequestBudget` (accepted creates not yet ended).
-  readonly held: Set<{ readonly bytes: number }>
-  heldBytes: number
-}
-
-const releaseHeld = (state: SessionState, hold: { readonly bytes: number }): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    if (!state.held.delete(hold)) return Effect.void
-    state.heldBytes -= hold.bytes
-    const budget = RequestBudget.forConfig(state.config)
-    budget.release(state.tenant, hold.bytes)
-    return Metric.set(RequestBudget.metrics.held, budget.total)
-  })
-
-const ignoreLogError = (what: string) => (error: ResumeLogError) => Effect.logWarning(`resume log: ${what}`, error)
-
-const finish = (state: SessionState): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    if (state.finished) return Effect.void
-    state.finished = true
-    const lanes = state.book.size
-    // Creates still queued never run: what they hold is released now.
-    const releases = [...state.held].map((hold) => releaseHeld(state, hold))
-    const sessions = state.resume?.sessions
-    if (sessions !== undefined && state.token !== undefined && sessions.byToken.get(state.token) === state) {
-      sessions.byToken.delete(state.token)
-    }
-    return Effect.zipRight(
-      Effect.all([Metric.incrementBy(Metrics.lanesActive, -lanes), ...releases], { discard: true }),
-      Deferred.succeed(state.done, undefined)
-    )
-  })
-
-// --- writing events -------------------------------------------------------------------------------------------
-
-// The socket write of a response: only while the socket that accepted it is attached (after a drop the client
-// gets the rest with `loopwire.resume`, from the log).
-const deliver = (state: SessionState, output: Output, text: string): Effect.Effect<void> => {
-  const attached = state.attached
-  return attached !== undefined && attached.epoch === output.epoch ? attached.send(text) : Effect.void
-}
-
-// Appended before it is written, so the log holds every event the client may have seen.
-const record = (output: Output, sequenceNumber: number, text: string): Effect.Effect<void> =>
-  output.writer === undefined
-    ? Effect.void
-    : Effect.catchAll(output.writer.append(sequenceNumber, text), ignoreLogError("append failed"))
-
-// Each event is encoded exactly once, here.
-const sinkFor = (state: SessionState, output: Output): Turn.Sink => (event) =>
-  Effect.suspend(() => {
-    const text = JSON.stringify(event)
-    return output.writer === undefined
-      ? deliver(state, output, text)
-      : Effect.zipRight(record(output, event["sequence_number"] as number, text), deliver(state, output, text))
-  })
-
-const beginOutput = (
-  state: SessionState,
-  lane: string,
-  requestId: string | undefined,
-  epoch: number
-): Effect.Effect<Output> =>
-  Effect.gen(function*() {
-    const responseId = Turn.responseId()
-    const lock = state.env.backend.supportsSteering ? (yield* Effect.makeSemaphore(1)).withPermits(1) : undefined
-    const output: Output = { responseId, epoch, writer: undefined, lock }
-    state.outputs.set(responseId, output)
-    const resume = state.resume
-    if (resume !== undefined && state.token !== undefined) {
-      output.writer = yield* resume.log.begin({
-        session: { tenant: state.tenant, token: state.token },
-        responseId,
-        lane,
-        requestId
-      }).pipe(
-        Effect.catchAll((error) => Effect.as(ignoreLogError("begin failed")(error), undefined))
-      )
-    }
-    return output
-  })
-
-const endOutput = (state: SessionState, output: Output): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    state.outputs.delete(output.responseId)
-    return output.writer === undefined ? Effect.void : Effect.catchAll(output.writer.end, ignoreLogError("end failed"))
-  })
-
-const steerEvent = (state: SessionState, target: Turn.Running, event: Turn.WireEvent): Effect.Effect<void> => {
-  const output = state.outputs.get(target.id)
-  const write = Effect.suspend(() => {
-    const numbered = withEnvelope(event as ServerEvent, target.seq++, target.streamId) as Turn.WireEvent
-    if (output === undefined) {
-      const attached = state.attached
-      return attached === undefined ? Effect.void : attached.send(JSON.stringify(numbered))
-    }
-    return sinkFor(state, output)(numbered)
-  })
-  return output?.lock === undefined ? write : output.lock(write)
-}
-
-// --- lane order on one socket -----------------------------------------------------------------------------------
-
-interface Turnstile {
-  readonly previous: Deferred.Deferred<void> | undefined
-  readonly mine: Deferred.Deferred<void>
-}
-
-const enterLane = (attachment: Attachment, lane: string): Turnstile => {
-  const previous = attachment.tails.get(lane)
-  const mine = Deferred.unsafeMake<void>(FiberIdNone)
-  attachment.tails.set(lane, mine)
-  attachment.open.add(mine)
-  return { previous, mine }
-}
-
-const leaveLane = (attachment: Attachment, lane: string, turnstile: Turnstile): Effect.Effect<void> =>
-  Effect.sync(() => {
-    attachment.open.delete(turnstile.mine)
-    if (attachment.tails.get(lane) === turnstile.mine) attachment.tails.delete(lane)
-    Deferred.unsafeDone(turnstile.mine, Exit.void)
-  })
-
-// --- running requests -----------------------------------------------------------------------------------------
-
-// When a job ends, its lane's next job (or another lane's, for the freed slot) starts. Not from a finalizer:
-// fibers forked there would inherit its uninterruptibility. An interrupted job needs no successor (the session is
-// going away).
-const start = (state: SessionState, started: ReadonlyArray<Lanes.Started<Effect.Effect<void>>>): Effect.Effect<void> =>
-  Effect.forEach(started, ({ job, lane }) =>
-    FiberSet.run(
-      state.jobs,
-      Effect.zipRight(job, Effect.suspend(() => start(state, state.scheduler.complete(lane))))
-    ), { discard: true })
-
-const runOne = (
-  state: SessionState,
-  request: Protocol.ResponseCreate,
-  lane: string,
-  streamId: string | undefined,
-  output: Output
-): Effect.Effect<RunResult> =>
-  Effect.gen(function*() {
-    let started = undefined as Turn.Running | undefined
-    const outcome = yield* Turn.run(state.env, request, {
-      lane,
-      streamId,
-      responseId: output.responseId,
-      lock: output.lock,
-      sink: sinkFor(state, output),
-      onStart: (r) => {
-        started = r
-        state.running.set(r.id, r)
-      },
-      onEnd: (r) => state.running.delete(r.id)
-    })
-    // (A failed continuation has already evicted its same-lane parent.) Nothing of the response was sent, so the
-    // error frame takes the first number in its log.
-    if (outcome._tag === "Rejected") {
-      const text = JSON.stringify(outcome.error)
-      yield* record(output, 0, text)
-      yield* deliver(state, output, text)
-    }
-    yield* endOutput(state, output)
-    return { outcome, started }
-  })
-
-const job = (
-  state: SessionState,
-  first: Protocol.ResponseCreate,
-  lane: string,
-  streamId: string | undefined,
-  firstOutput: Output,
-  turnstile: Turnstile | undefined
-): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    // A resume served before this request on its lane finishes writing first.
-    if (turnstile?.previous !== undefined) yield* Deferred.await(turnstile.previous)
-    let request: Protocol.ResponseCreate | undefined = first
-    let output = firstOutput
-    const held = state.heldSteers.get(lane)
-    if (held !== undefined) {
-      state.heldSteers.delete(lane)
-      if (first.previous_response_id === held.parent.id) {
-        // The steer input goes first, then the client's tool outputs.
-        const items = held.steers.flatMap((steer) => steer.items)
-        request = { ...first, input: [...items, ...Chain.inputItems(first.input)] }
-      } else {
-        // The lane moved on without continuing the steered response: its steers will never apply.
-        for (const steer of held.steers) {
-          yield* steerEvent(
-            state,
-            held.parent,
-            Protocol.steerFailedFor(
-              held.parent.id,
-              steer,
-              "The steered response was not continued on its lane, so the steer was not applied."
-            )
-          )
-        }
-      }
-    }
-    // One create, plus the automatic successors of its steers.
-    while (request !== undefined) {
-      const result: RunResult = yield* runOne(state, request, lane, streamId, output)
-      const { outcome, started } = result
-      request = undefined
-      if (started === undefined || started.steers.length === 0) break
-      const steers: Array<Turn.AcceptedSteer> = started.steers.splice(0)
-      if (outcome._tag !== "Finished" || outcome.status === "failed") {
-        for (const steer of steers) {
-          yield* steerEvent(
-            state,
-            started,
-            Protocol.steerFailedFor(started.id, steer, "The steered response failed before the steer was applied.")
-          )
-        }
-        break
-      }
-      const calls = outcome.response.output.filter(isToolCall)
-      if (calls.length > 0) {
-        for (const steer of steers) {
-          yield* steerEvent(state, started, {
-            type: "response.steer.pending",
-            steer: { id: steer.id, previous_response_id: started.id },
-            reason: "waiting_for_required_input",
-            required_input: calls.map((call) => ({
-              type: `${call.type}_output`,
-              call_id: call.call_id,
-              name: call.name
-            }))
-          })
-        }
-        state.heldSteers.set(lane, { parent: started, steers })
-        break
-      }
-      // The successor inherits the parent's settings; its new input is the steer input.
-      const parentRequest: Protocol.ResponseCreate = started.request
-      const {
-        generate: _generate,
-        input: _input,
-        loopwire_request_id: _requestId,
-        previous_response_id: _parent,
-        ...settings
-      } = parentRequest
-      request = {
-        ...settings,
-        type: "response.create",
-        previous_response_id: started.id,
-        input: steers.flatMap((steer) => steer.items)
-      }
-      output = yield* beginOutput(state, lane, undefined, output.epoch)
-    }
-  }).pipe(
-    Effect.catchAllCause((cause) =>
-      Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.logError("response failed", cause)
-    )
-  )
-
-// --- frames -----------------------------------------------------------------------------------------------------
-
-const resumeStreamId = (ref: RequestRef) => ref.lane === Lanes.defaultLane ? undefined : ref.lane
-
-const resumeFailure = (
-  requestId: string,
-  startingAfter: number,
-  error: ResumeLogError,
-  streamId: string | undefined
-): ErrorEnvelope => {
-  switch (error.reason) {
-    case "Truncated":
-      return ProtocolError.resumeLogTruncated(requestId, startingAfter, streamId)
-    case "Unavailable":
-      return ProtocolError.resumeLogUnavailable(requestId, streamId)
-    case "Abandoned":
-      return ProtocolError.resumeNotAvailable(requestId, "Abandoned", streamId)
-    default:
-      return ProtocolError.resumeNotAvailable(requestId, "Expired", streamId)
-  }
-}
-
-// The events of request `requestId` after `startingAfter`, from its log then live, in FIFO order on its lane.
-const onResume = (
-  state: SessionState,
-  attachment: Attachment,
-  requestId: string,
-  startingAfter: number
-): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    const resume = state.resume
-    const sendFrame = (frame: ErrorEnvelope) =>
-      Effect.zipRight(
-        Metric.increment(Metric.tagged(Metrics.resumeRequests, "result", "refused")),
-        attachment.send(JSON.stringify(frame))
-      )
-    if (resume === undefined || state.token === undefined) {
-      return yield* sendFrame(ProtocolError.resumeNotAvailable(requestId, "NotResumed"))
-    }
-    let ref = state.requests.get(requestId)
-    if (ref === undefined && state.resumed) {
-      // A request the lost connection accepted as the claim happened (recorded in the shared log only).
-      const found = yield* resume.log.findRequest({ tenant: state.tenant, token: state.token }, requestId).pipe(
-        Effect.either
-      )
-      if (Either.isLeft(found)) {
-        return yield* sendFrame(ProtocolError.resumeLogUnavailable(requestId))
-      }
-      ref = Option.getOrUndefined(found.right)
-      if (ref !== undefined) state.requests.set(requestId, ref)
-    }
-    if (ref === undefined) {
-      return yield* sendFrame(
-        state.resumed
-          ? ProtocolError.resumeRequestUnknown(requestId)
-          : ProtocolError.resumeNotAvailable(requestId, "NotResumed")
-      )
-    }
-    const streamId = resumeStreamId(ref)
-    const turnstile = enterLane(attachment, ref.lane)
-    const responseId = ref.responseId
-    const replay = Effect.gen(function*() {
-      if (turnstile.previous !== undefined) yield* Deferred.await(turnstile.previous)
-      yield* resume.log.read(state.tenant, responseId, startingAfter).pipe(
-        Stream.runForEach(attachment.send),
-        Effect.zipRight(Metric.increment(Metric.tagged(Metrics.resumeRequests, "result", "replayed"))),
-        Effect.catchAll((error) => sendFrame(resumeFailure(requestId, startingAfter, error, streamId)))
-      )
-    }).pipe(
-      Effect.ensuring(leaveLane(attachment, ref.lane, turnstile)),
-      Effect.withSpan("loopwire.resume", {
-        attributes: {
-          "loopwire.request.id": requestId,
-          "loopwire.response.id": responseId,
-          "loopwire.resume.starting_after": startingAfter,
-          "loopwire.lane": streamId ?? "default"
-        }
-      })
-    )
-    yield* FiberSet.run(attachment.ops, replay)
-  })
-
-const onCreate = (
-  state: SessionState,
-  attachment: Attachment,
-  request: Protocol.ResponseCreate,
-  frameBytes: number
-): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    const config = state.config
-    const streamId = request.stream_id ?? undefined
-    const requestId = state.resume === undefined ? undefined : request.loopwire_request_id
-    // A request this session already accepted is never started again: it is answered as a resume from the start.
-    if (requestId !== undefined && state.requests.has(requestId)) {
-      return yield* onResume(state, attachment, requestId, -1)
-    }
-    const send = (frame: ErrorEnvelope) => refuse(state, attachment, frame)
-    if (request.background === true) return yield* send(Protocol.backgroundUnsupported(streamId))
-    const lanesBefore = state.book.size
-    if (state.book.admit(streamId) === "stream_limit_reached") {
-      return yield* send(Protocol.streamLimitReached(streamId!, config.maxLanes))
-    }
-    if (state.book.size > lanesBefore) yield* Metric.increment(Metrics.lanesActive)
-    if (state.scheduler.queued >= config.maxQueued) {
-      return yield* send(Protocol.tooManyQueued(config.maxQueued, streamId))
-    }
-    const budget = RequestBudget.forConfig(config)
-    const refused = budget.hold(state.tenant, state.heldBytes, frameBytes)
-    if (refused !== undefined) {
-      yield* Metric.increment(Metric.tagged(RequestBudget.metrics.refused, "budget", refused as string))
-      const limit = refused === "connection"
-        ? config.maxHeldRequestBytes
-        : refused === "tenant"
-        ? config.maxTenantHeldRequestBytes
-        : config.maxTotalHeldRequestBytes
-      const who = refused === "connection" ? "connection" : refused === "tenant" ? "tenant" : "gateway"
-      return yield* send(Protocol.requestBytesLimitReached(who, limit, streamId))
-    }
-    const hold = { bytes: frameBytes }
-    state.held.add(hold)
-    state.heldBytes += frameBytes
-    yield* Metric.set(RequestBudget.metrics.held, budget.total)
-    const lane = Lanes.laneOf(streamId)
-    // Recorded (and its log begun) when accepted, before any event, so a queued request is known to a resume.
-    const output = yield* beginOutput(state, lane, requestId, attachment.epoch)
-    if (requestId !== undefined) state.requests.set(requestId, { requestId, responseId: output.responseId, lane })
-    const turnstile = state.resume === undefined ? undefined : enterLane(attachment, lane)
-    const work = Effect.ensuring(
-      turnstile === undefined
-        ? job(state, request, lane, streamId, output, undefined)
-        : Effect.ensuring(job(state, request, lane, streamId, output, turnstile), leaveLane(attachment, lane, turnstile)),
-      releaseHeld(state, hold)
-    )
-    yield* start(state, state.scheduler.submit(lane, work))
-  })
-
-const onSteer = (state: SessionState, attachment: Attachment, steer: Protocol.ResponseSteer): Effect.Effect<void> => {
-  const target = state.running.get(steer.previous_response_id)
-  const env = state.env
-  if (!env.backend.supportsSteering || target === undefined) {
-    const code = !env.backend.supportsSteering ? "steering_not_supported" : "response_not_found"
-    if (target === undefined) {
-      // Steer events share the numbering of the response they target; there is none.
-      const failed = Protocol.steerFailed(steer, code, undefined)
-      return attachment.send(JSON.stringify({ ...failed, sequence_number: 0 }))
-    }
-    return steerEvent(state, target, Protocol.steerFailed(steer, code, undefined))
-  }
-  if (target.steers.length >= state.config.maxPendingSteers) {
-    return steerEvent(state, target, Protocol.steerFailed(steer, "too_many_pending_steers", undefined))
-  }
-  const accepted: Turn.AcceptedSteer = { id: Protocol.steerId(), items: Chain.inputItems(steer.input) }
-  target.steers.push(accepted)
-  return steerEvent(state, target, {
-    type: "response.steer.accepted",
-    steer: { id: accepted.id, previous_response_id: target.id }
-  })
-}
 
 /**
  * The close code of a connection that exceeded its error budget (`too_many_errors`): 1008, policy violation.
@@ -615,7 +126,7 @@ const onSteer = (state: SessionState, attachment: Attachment, steer: Protocol.Re
  * @since 0.1.0
  * @category constants
  */
-export const tooManyErrorsCloseCode = 1008
+export const tooManyErrorsCloseCode: number = ErrorBudget.tooManyErrorsCloseCode
 
 /**
  * `loopwire_connections_closed_for_errors` (exposed as `_total`): connections closed with {@link tooManyErrorsCloseCode}.
@@ -623,10 +134,7 @@ export const tooManyErrorsCloseCode = 1008
  * @since 0.1.0
  * @category metrics
  */
-export const closedForErrors = Metric.counter("loopwire_connections_closed_for_errors", {
-  description: "Connections closed with 1008 after their error budget (too_many_errors).",
-  incremental: true
-})
+export const closedForErrors = ErrorBudget.closedForErrors
 
 /**
  * Whether an error answer fits the budget: a token bucket of `burst` answers refilled at `rate` per second.
@@ -635,237 +143,23 @@ export const closedForErrors = Metric.counter("loopwire_connections_closed_for_e
  * @since 0.1.0
  * @category decisions
  */
-export const chargeError = (
+export const chargeError: (
   bucket: { readonly tokens: number; readonly at: number },
   now: number,
   burst: number,
   rate: number
-): { readonly tokens: number; readonly at: number } | undefined => {
-  const tokens = Math.min(burst, bucket.tokens + (Math.max(0, now - bucket.at) / 1000) * rate)
-  return tokens >= 1 ? { tokens: tokens - 1, at: now } : undefined
-}
-
-// An error answer to the client's own frame, charged to the socket's error budget: past it, the connection gets
-// `too_many_errors` and is closed (1008), so a client sending garbage in a loop cannot keep the gateway busy.
-const refuse = (state: SessionState, attachment: Attachment, frame: ErrorEnvelope): Effect.Effect<void> =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => {
-    if (attachment.errors.closed) return Effect.void
-    const next = chargeError(attachment.errors, now, state.config.errorBurst, state.config.errorRate)
-    if (next !== undefined) {
-      attachment.errors.tokens = next.tokens
-      attachment.errors.at = next.at
-      return attachment.send(JSON.stringify(frame))
-    }
-    attachment.errors.closed = true
-    return Effect.all([
-      attachment.send(JSON.stringify(Protocol.tooManyErrors(state.config.errorBurst, state.config.errorRate))),
-      attachment.close(tooManyErrorsCloseCode, "too_many_errors"),
-      Metric.increment(closedForErrors)
-    ], { discard: true })
-  })
-
-// Frames are checked against the structural limits (depth, sizes, `__proto__`) before anything walks them, so
-// every `JSON.stringify` of what a client sent (the sink, steer answers, ChainContext sizes) is bounded by
-// `maxDepth`, far below the stack's limit.
-const onFrame = (state: SessionState, attachment: Attachment) => {
-  const limits = Protocol.frameLimits(state.config)
-  return (text: string): Effect.Effect<void> => decodeAndHandle(state, attachment, limits, text)
-}
-
-const decodeAndHandle = (
-  state: SessionState,
-  attachment: Attachment,
-  limits: FrameLimits,
-  text: string
-): Effect.Effect<void> =>
-  // Suspended so that even a throw while decoding is a defect answered below, never the end of the connection.
-  Effect.suspend(() => Either.match(Protocol.decode(text, limits), {
-    onLeft: (error) => refuse(state, attachment, error),
-    onRight: (event) => {
-      switch (event.type) {
-        case "response.create":
-          return onCreate(state, attachment, event as Protocol.ResponseCreate, text.length)
-        case "response.steer":
-          return onSteer(state, attachment, event as Protocol.ResponseSteer)
-        case "loopwire.resume": {
-          const resume = event as Protocol.LoopwireResume
-          return onResume(state, attachment, resume.loopwire_request_id, resume.starting_after)
-        }
-        default:
-          return Effect.void
-      }
-    }
-  })).pipe(
-    Effect.catchAllCause((cause) =>
-      Effect.zipRight(
-        Effect.logError("frame handling failed", cause),
-        attachment.send(JSON.stringify(Protocol.serverError()))
-      )
-    )
-  )
-
-// --- one socket -------------------------------------------------------------------------------------------------
+) => { readonly tokens: number; readonly at: number } | undefined = ErrorBudget.chargeError
 
 /**
  * Frames one connection handles before it yields to the event loop (other sockets' reads and writes, timers): a
- * pipelined flood delays other connections by at most this many frames' work.
+ * pipelined flood delays other connections by at most this many frames' work. The error answers of a slice go out
+ * as one write.
  *
  * @since 0.1.0
  * @category constants
  */
-export const framesPerTurn = 32
+export const framesPerTurn: number = Socket.framesPerTurn
 
-const yieldToEventLoop: Effect.Effect<void> = Effect.async<void>((resume) => {
-  const handle = setImmediate(() => resume(Effect.void))
-  return Effect.sync(() => clearImmediate(handle))
-})
-
-const fairShare = (handle: (text: string) => Effect.Effect<void>) => {
-  let handled = 0
-  return (text: string): Effect.Effect<void> => {
-    if (++handled < framesPerTurn) return handle(text)
-    handled = 0
-    return Effect.zipRight(handle(text), yieldToEventLoop)
-  }
-}
-
-// Serves `connection` on `state` until the connection ends, then applies the close rule: a clean close (or no
-// resume) ends the session; a drop keeps it for the grace period, until another connection adopts it.
-const serveSocket = (state: SessionState, connection: Connection, confirmClaim: boolean): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    const config = state.config
-    // A send to a closed connection has no one to tell: the frame loop ends and the session's rule applies.
-    const send = (text: string) => Effect.catchAll(connection.send(text), () => Effect.void)
-    const ops = yield* FiberSet.make<void, never>()
-    const attachment: Attachment = {
-      epoch: ++state.epoch,
-      send,
-      errors: { tokens: config.errorBurst, at: yield* Clock.currentTimeMillis, closed: false },
-      close: (code, reason) => Effect.ignore(connection.close(code, reason)),
-      tails: new Map(),
-      open: new Set(),
-      ops
-    }
-    state.attached = attachment
-    state.claimedBy = undefined
-    yield* Deferred.succeed(state.attachSignal, undefined)
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        if (state.attached === attachment) state.attached = undefined
-        for (const tail of attachment.open) Deferred.unsafeDone(tail, Exit.void)
-        attachment.open.clear()
-      })
-    )
-
-    // Age limit: tell the client why, then close (a deadline on the process's timer wheel: no fiber while it waits).
-    yield* TimerWheel.after(config.maxConnectionAge, Effect.zipRight(
-      send(JSON.stringify(Protocol.connectionLimitReached(config.maxConnectionAge))),
-      connection.close(connectionLimitCloseCode, "websocket_connection_limit_reached")
-    ))
-
-    const handleFrame = fairShare(onFrame(state, attachment))
-    // A connection whose upgrade claimed a session confirms on its first frame: its client has its new token.
-    let unconfirmed = confirmClaim && state.resume !== undefined && state.token !== undefined
-    const frameHandler = (text: string) => {
-      if (!unconfirmed) return handleFrame(text)
-      unconfirmed = false
-      const resume = state.resume!
-      return Effect.zipRight(
-        Effect.catchAll(
-          resume.log.confirm({ tenant: state.tenant, token: state.token! }),
-          ignoreLogError("confirm failed")
-        ),
-        handleFrame(text)
-      )
-    }
-    // The transport's chunk reader when it has one: a stream step would keep the last frame read (a whole request).
-    const reader = chunkReader(connection)
-    const read: Effect.Effect<void, ConnectionError> = reader === undefined
-      ? Stream.runForEach(connection.frames, frameHandler)
-      : Effect.flatMap(reader, ([chunk, done]) =>
-        Effect.zipRight(Effect.forEach(chunk, frameHandler, { discard: true }), done ? Effect.void : read))
-    yield* read.pipe(
-      // Transport violations (binary, oversize, drops) were already answered with their close codes.
-      Effect.catchAll((error) => Effect.logDebug("connection ended", error))
-    )
-    return yield* connection.closed
-  }).pipe(
-    Effect.scoped,
-    Effect.flatMap((closed) => afterSocket(state, closed.code))
-  )
-
-const afterSocket = (state: SessionState, code: number): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    const resume = state.resume
-    if (resume === undefined || state.token === undefined) return yield* finish(state)
-    const session: SessionRef = { tenant: state.tenant, token: state.token }
-    if (isCleanClose(code)) {
-      yield* Effect.catchAll(resume.log.release(session), ignoreLogError("release failed"))
-      return yield* finish(state)
-    }
-    // Dropped: the responses keep running into the log; the state waits for a resume.
-    const attached = Deferred.unsafeMake<void>(FiberIdNone)
-    state.attachSignal = attached
-    yield* Effect.catchAll(resume.log.suspend(session), ignoreLogError("suspend failed"))
-    const drainThenFinish = Effect.zipRight(FiberSet.awaitEmpty(state.jobs), finish(state))
-    yield* Metric.increment(Metrics.resumableSessions)
-    const expired = yield* Effect.race(
-      Effect.as(Deferred.await(attached), false),
-      Effect.as(Effect.sleep(Duration.decode(resume.grace)), true)
-    ).pipe(Effect.ensuring(Metric.incrementBy(Metrics.resumableSessions, -1)))
-    if (!expired) return
-    if (state.claimedBy !== undefined) {
-      // Taken by a resume on this process that has not attached yet: it keeps the responses.
-      return yield* Effect.race(Deferred.await(attached), drainThenFinish)
-    }
-    const released = yield* Effect.either(resume.log.release(session))
-    if (Either.isRight(released) && released.right._tag === "Claimed") {
-      // Resumed on another process: it follows the responses in the shared log; they run to their end here.
-      return yield* Effect.race(Deferred.await(attached), drainThenFinish)
-    }
-    if (Either.isLeft(released)) yield* ignoreLogError("release failed")(released.left)
-    yield* finish(state)
-  })
-
-const makeState = (
-  base: {
-    readonly env: Turn.TurnEnv
-    readonly config: GatewayConfigShape
-    readonly jobs: FiberSet.FiberSet<void, never>
-    readonly resume: ResumeOptions | undefined
-  }
-): SessionState => {
-  const claimed = base.resume?.claimed
-  const state: SessionState = {
-    token: base.resume?.session.token,
-    tenant: base.env.tenant,
-    env: base.env,
-    config: base.config,
-    resume: base.resume,
-    scheduler: new Lanes.Scheduler<Effect.Effect<void>>(base.config.maxInFlight),
-    book: new Lanes.LaneBook(base.config.maxLanes),
-    running: new Map(),
-    heldSteers: new Map(),
-    jobs: base.jobs,
-    requests: new Map(),
-    outputs: new Map(),
-    resumed: claimed !== undefined,
-    attached: undefined,
-    epoch: 0,
-    attachSignal: Deferred.unsafeMake<void>(FiberIdNone),
-    claimedBy: undefined,
-    finished: false,
-    done: Deferred.unsafeMake<void>(FiberIdNone),
-    held: new Set(),
-    heldBytes: 0
-  }
-  if (claimed !== undefined) {
-    // Resumed from another process: the lost connection's requests and lane names; its caches stayed there.
-    for (const lane of claimed.lanes) if (lane !== Lanes.defaultLane) state.book.admit(lane)
-    for (const request of claimed.requests) state.requests.set(request.requestId, request)
-  }
-  return state
-}
 
 /**
  * Serves one connection until it closes (or reaches its age limit). Never fails: a failure inside one request is
@@ -878,7 +172,7 @@ const makeState = (
  * @since 0.1.0
  * @category handlers
  */
-export const handle = (connection: Connection, options: HandleOptions): Effect.Effect<void, never, Requirements> =>
+export const handle = (connection: Connection.Connection, options: HandleOptions): Effect.Effect<void, never, Requirements> =>
   Effect.gen(function*() {
     const resume = options.resume
     const sessions = resume?.sessions
@@ -899,7 +193,7 @@ export const handle = (connection: Connection, options: HandleOptions): Effect.E
         lost.token = resume.session.token
         lost.resumed = true
         sessions.byToken.set(resume.session.token, lost)
-        return yield* serveSocket(lost, connection, true)
+        return yield* Socket.serveSocket(lost, connection, true)
       }
     }
     yield* owned(connection, options)
@@ -907,7 +201,7 @@ export const handle = (connection: Connection, options: HandleOptions): Effect.E
 
 // A new session, owned by this fiber: its responses run in this scope, which closes once the session is finished
 // (interrupting what still runs), then its lane caches are dropped.
-const owned = (connection: Connection, options: HandleOptions): Effect.Effect<void, never, Requirements> =>
+const owned = (connection: Connection.Connection, options: HandleOptions): Effect.Effect<void, never, Requirements> =>
   Effect.gen(function*() {
     const config = yield* GatewayConfig
     const cache = yield* StateCache
@@ -921,12 +215,12 @@ const owned = (connection: Connection, options: HandleOptions): Effect.Effect<vo
       drain: yield* Drain.current
     }
     const jobs = yield* FiberSet.make<void, never>()
-    const state = makeState({ env, config, jobs, resume: options.resume })
+    const state = State.makeState({ env, config, jobs, resume: options.resume })
     // A claimed session from another process arrives with its lanes.
     if (state.book.size > 0) yield* Metric.incrementBy(Metrics.lanesActive, state.book.size)
     if (state.token !== undefined) options.resume?.sessions.byToken.set(state.token, state)
-    yield* Effect.addFinalizer(() => finish(state))
-    yield* serveSocket(state, connection, options.resume?.claimed !== undefined)
+    yield* Effect.addFinalizer(() => State.finish(state))
+    yield* Socket.serveSocket(state, connection, options.resume?.claimed !== undefined)
     yield* Deferred.await(state.done)
   }).pipe(
     Effect.scoped,

@@ -87,8 +87,10 @@ export const serviceUnavailableBody = (message: string): string =>
  * @since 0.1.0
  * @category encoding
  */
-export const sseFrame = (event: { readonly type: string }): string =>
-  `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`
+export const sseFrame = (event: { readonly type: string }): string => sseText(event.type, JSON.stringify(event))
+
+// An event already encoded (by the turn, once).
+const sseText = (type: string, json: string): string => `event: ${type}\ndata: ${json}\n\n`
 
 /** The request's tenant, or the 401 answer. */
 const authenticate = (request: HttpServerRequest.HttpServerRequest) =>
@@ -228,9 +230,9 @@ export const createResponse: Effect.Effect<
   let started = false
   const fiber = yield* Turn.run(env, create, {
     ...base,
-    sink: (event) => {
+    sink: (frames) => {
       started = true
-      return Queue.offer(queue, { _tag: "Frame", text: sseFrame(event) })
+      return Queue.offerAll(queue, frames.map((frame): Item => ({ _tag: "Frame", text: sseText(frame.type, frame.text) })))
     }
   }).pipe(
     // A defect after the first event: the stream ends with an `error` event instead of hanging.

@@ -120,6 +120,8 @@ export interface Shape {
   /**
    * Emits the response's events from `response.created` through exactly one terminal event
    * (`response.completed` | `response.incomplete` | `response.failed`), without `sequence_number`/`stream_id`.
+   * The gateway consumes the stream a chunk at a time and writes each chunk's events as one batch: emit the events
+   * that are due together as one chunk (e.g. `Stream.fromChunk`), not one stream step per event.
    */
   readonly generate: (turn: ModelTurn) => Stream.Stream<ServerEventBody, ModelBackendError>
 }

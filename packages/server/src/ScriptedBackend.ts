@@ -10,6 +10,7 @@
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Events from "@loopwire/protocol/Events"
 import type { OutputItem } from "@loopwire/protocol/Items"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -139,67 +140,87 @@ export const make = (options: Options = {}): Effect.Effect<Shape> =>
         const steering = steeringEnabled ? turn.steering : undefined
         const steered = steering === undefined ? Effect.succeed(false) : steering.requested
 
-        const terminal = (
+        const terminalEvent = (
           output: ReadonlyArray<OutputItem>,
           outputChars: number,
-          ending: "completed" | "steered" | "failed"
-        ): Stream.Stream<ModelBackendNs.ServerEventBody> =>
-          Stream.fromEffect(Effect.map(Clock.currentTimeMillis, (now) => {
-            const usage = internal.estimateUsage(turn.context ?? turn.input, turn.request.instructions, outputChars)
-            const completedAt = Math.floor(now / 1000)
-            switch (ending) {
-              case "completed":
-                return {
-                  type: "response.completed" as const,
-                  response: internal.finalResponse(skeleton, { status: "completed", output, usage, completedAt })
-                }
-              case "steered":
-                return {
-                  type: "response.incomplete" as const,
-                  response: internal.finalResponse(skeleton, {
-                    status: "incomplete",
-                    output,
-                    usage,
-                    completedAt: null,
-                    incompleteReason: "steered"
-                  })
-                }
-              case "failed":
-                return {
-                  type: "response.failed" as const,
-                  response: internal.finalResponse(skeleton, {
-                    status: "failed",
-                    output,
-                    usage,
-                    completedAt: null,
-                    error: scripted.fail
-                  })
-                }
-            }
-          }))
+          ending: "completed" | "steered" | "failed",
+          now: number
+        ): ModelBackendNs.ServerEventBody => {
+          const usage = internal.estimateUsage(turn.context ?? turn.input, turn.request.instructions, outputChars)
+          const completedAt = Math.floor(now / 1000)
+          switch (ending) {
+            case "completed":
+              return {
+                type: "response.completed" as const,
+                response: internal.finalResponse(skeleton, { status: "completed", output, usage, completedAt })
+              }
+            case "steered":
+              return {
+                type: "response.incomplete" as const,
+                response: internal.finalResponse(skeleton, {
+                  status: "incomplete",
+                  output,
+                  usage,
+                  completedAt: null,
+                  incompleteReason: "steered"
+                })
+              }
+            case "failed":
+              return {
+                type: "response.failed" as const,
+                response: internal.finalResponse(skeleton, {
+                  status: "failed",
+                  output,
+                  usage,
+                  completedAt: null,
+                  error: scripted.fail
+                })
+              }
+          }
+        }
+        const ending = scripted.fail === undefined ? "completed" : "failed"
 
-        // One item at a time: the steering hook is polled at every item boundary, as OpenAI finishes the current
-        // output item before it ends a steered response.
+        // The events due at the same time go out as one chunk (the gateway writes a chunk as one batch): an item's
+        // events between delays, and the last item's last events with the terminal event. Between items the steering
+        // hook is polled, as OpenAI finishes the current output item before it ends a steered response.
         const items = (
           index: number,
           output: ReadonlyArray<OutputItem>,
           outputChars: number
         ): Stream.Stream<ModelBackendNs.ServerEventBody> => {
           if (index === planned.length) {
-            return terminal(output, outputChars, scripted.fail === undefined ? "completed" : "failed")
+            return Stream.fromEffect(
+              Effect.map(Clock.currentTimeMillis, (now) => terminalEvent(output, outputChars, ending, now))
+            )
           }
           const item = planned[index]!
+          const last = index === planned.length - 1
+          const nextOutput = [...output, item.item]
+          const nextChars = outputChars + item.outputChars
+          const groups = internal.groupSteps(item.steps)
+          const body = Stream.fromIterable(groups.map((group, k) => ({ group, k }))).pipe(
+            Stream.mapEffect(({ group, k }) =>
+              Effect.flatMap(
+                group.delayMs > 0 ? Effect.sleep(group.delayMs) : Effect.void,
+                () =>
+                  last && k === groups.length - 1
+                    ? Effect.map(
+                      Clock.currentTimeMillis,
+                      (now) => Chunk.append(group.events, terminalEvent(nextOutput, nextChars, ending, now))
+                    )
+                    : Effect.succeed(group.events)
+              )
+            ),
+            Stream.flattenChunks
+          )
           return Stream.unwrap(Effect.map(steered, (isSteered) =>
             isSteered
-              ? terminal(output, outputChars, "steered")
-              : Stream.concat(
-                Stream.fromIterable(item.steps).pipe(
-                  Stream.mapEffect((step) =>
-                    step.delayMs > 0 ? Effect.as(Effect.sleep(step.delayMs), step.event) : Effect.succeed(step.event)
-                  )
-                ),
-                Stream.suspend(() => items(index + 1, [...output, item.item], outputChars + item.outputChars))
-              )))
+              ? Stream.fromEffect(
+                Effect.map(Clock.currentTimeMillis, (now) => terminalEvent(output, outputChars, "steered", now))
+              )
+              : last
+              ? body
+              : Stream.concat(body, Stream.suspend(() => items(index + 1, nextOutput, nextChars)))))
         }
 
         const opening = Stream.make<Array<ModelBackendNs.ServerEventBody>>(

@@ -160,7 +160,8 @@ export const pipelinedFlood = (
     const turnsDuring: Array<number> = []
     const healthDuring: Array<number> = []
     const measure = Effect.gen(function*() {
-      for (let i = 0; i < 1000; i++) {
+      // Until the flood is answered or closed (the race below); the bound only keeps a broken gateway from looping.
+      for (let i = 0; i < 100_000; i++) {
         const [turn, health] = yield* Effect.all([timedTurn(other, `during ${i}`), timedHealth(target)], {
           concurrency: 2
         })

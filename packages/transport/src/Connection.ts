@@ -175,6 +175,43 @@ export const registerChunkReader = (frames: Stream.Stream<string, ConnectionErro
 export const chunkReader = (connection: Connection): ChunkReader | undefined => readers.get(connection.frames)
 
 /**
+ * Sends several text frames in order as one write when the transport can (a socket corked around them: one
+ * `writev` for the batch instead of one per frame). Same rules as `send` frame by frame: suspends while the outbound
+ * buffer is above its high-water mark, fails with `ConnectionError` (`Closed`) once closed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type BatchSender = (frames: ReadonlyArray<string>) => Effect.Effect<void, ConnectionError>
+
+// Registered by the transport that made a `send`, keyed by that function: a wrapper that replaces `send` (fault
+// injection) has none, and its frames go through its own `send` one by one.
+const batchSenders = new WeakMap<object, BatchSender>()
+
+/**
+ * Registers the batch sender behind a connection's `send` (for transports).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const registerBatchSender = (send: Connection["send"], sender: BatchSender): void => {
+  batchSenders.set(send, sender)
+}
+
+/**
+ * Sends `frames` in order: in one write when the connection's transport has a batch sender for its `send`, else
+ * with `send` frame by frame.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const sendAll = (connection: Connection, frames: ReadonlyArray<string>): Effect.Effect<void, ConnectionError> => {
+  if (frames.length === 1) return connection.send(frames[0]!)
+  const sender = batchSenders.get(connection.send)
+  return sender !== undefined ? sender(frames) : Effect.forEach(frames, connection.send, { discard: true })
+}
+
+/**
  * The connection with `f` applied to every inbound frame (e.g. counting bytes), on `frames` and on its chunk
  * reader alike.
  *

@@ -6,7 +6,7 @@
  */
 import type { LoopwireResume, ResponseCreate, ResponseSteer } from "@loopwire/protocol/ClientEvent"
 import * as Codec from "@loopwire/protocol/Codec"
-import type { FrameLimits } from "@loopwire/protocol/FrameLimits"
+import * as FrameLimits from "@loopwire/protocol/FrameLimits"
 import * as ProtocolError from "@loopwire/protocol/ProtocolError"
 import type { ErrorEnvelope } from "@loopwire/protocol/ServerEvent"
 import * as Duration from "effect/Duration"
@@ -34,16 +34,69 @@ export const frameLimits = (config: {
   readonly maxInputItems: number
   readonly maxStringLength: number
   readonly maxFrameBytes: number
-}): FrameLimits => ({
+}): FrameLimits.FrameLimits => ({
   maxDepth: config.maxDepth,
   maxInputItems: config.maxInputItems,
   maxStringLength: config.maxStringLength,
   maxFrameBytes: config.maxFrameBytes
 })
 
+// Decoded tool definitions by their JSON, process-wide: an agent loop sends the same tens of KB of tools with every
+// `response.create`, and they are validated once, not every turn. Hits return the same array, so every turn with
+// these tools shares it (and its JSON, `encode.ts`). Bounded in entries and in key bytes; oldest first out.
+const toolsMemo = new Map<string, unknown>()
+let toolsMemoChars = 0
+const toolsMemoMaxEntries = 64
+const toolsMemoMaxChars = 8 * 1024 * 1024
+// Smaller definitions decode about as fast as they serialize: not worth an entry.
+const toolsMemoMinChars = 1024
+
+const remember = (key: string, tools: unknown): void => {
+  if (key.length > toolsMemoMaxChars) return
+  toolsMemo.set(key, tools)
+  toolsMemoChars += key.length
+  while (toolsMemo.size > toolsMemoMaxEntries || toolsMemoChars > toolsMemoMaxChars) {
+    const oldest = toolsMemo.keys().next().value!
+    toolsMemo.delete(oldest)
+    toolsMemoChars -= oldest.length
+  }
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+// `Codec.decodeClientEvent`, with the tools of a `response.create` looked up in the memo. The structural limits are
+// checked on the whole frame first (so the serialization of `tools` is bounded); a frame that breaks them, or is not
+// a create with tools, takes the codec's own path and gets its exact error.
+const decodeClientEvent = (text: string, limits: FrameLimits.FrameLimits) => {
+  if (FrameLimits.utf8LengthOver(text, limits.maxFrameBytes) !== undefined) return Codec.decodeClientEvent(text, limits)
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return Codec.decodeClientEvent(text, limits)
+  }
+  if (!isRecord(value) || value["type"] !== "response.create" || !Array.isArray(value["tools"])) {
+    return Codec.decodeClientEventUnknown(value, limits)
+  }
+  if (FrameLimits.check(value, limits, false) !== undefined) return Codec.decodeClientEventUnknown(value, limits)
+  const key = JSON.stringify(value["tools"])
+  if (key.length < toolsMemoMinChars) return Codec.decodeClientEventUnknown(value, limits)
+  const known = toolsMemo.get(key)
+  if (known === undefined) {
+    const result = Codec.decodeClientEventUnknown(value, limits)
+    if (Either.isRight(result)) remember(key, (result.right as { readonly tools?: unknown }).tools)
+    return result
+  }
+  toolsMemo.delete(key)
+  toolsMemo.set(key, known)
+  const { tools: _tools, ...rest } = value
+  return Either.map(Codec.decodeClientEventUnknown(rest, limits), (event) => ({ ...event, tools: known }) as typeof event)
+}
+
 /** Decodes one text frame: the event, or the 400 error frame to answer. */
-export const decode = (text: string, limits: FrameLimits): Either.Either<Decoded, ErrorEnvelope> => {
-  const result = Codec.decodeClientEvent(text, limits)
+export const decode = (text: string, limits: FrameLimits.FrameLimits): Either.Either<Decoded, ErrorEnvelope> => {
+  const result = decodeClientEvent(text, limits)
   if (Either.isRight(result)) {
     const event = result.right
     if (event.type === "response.create" || event.type === "response.steer" || event.type === "loopwire.resume") {

@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import * as Chunk from "effect/Chunk"
 import * as ChainContext from "../ChainContext.js"
 import type { InputItem, OutputItem } from "@loopwire/protocol/Items"
 import type { Response, Usage } from "@loopwire/protocol/Response"
@@ -115,6 +116,24 @@ export const planItem = (
       event
     }))
   }
+}
+
+/**
+ * An item's steps as groups due at the same time: a group starts at a step with a delay (waited first) and takes
+ * the undelayed steps after it.
+ *
+ * @internal
+ */
+export const groupSteps = (
+  steps: ReadonlyArray<Step>
+): ReadonlyArray<{ readonly delayMs: number; readonly events: Chunk.Chunk<ServerEventBody> }> => {
+  const groups: Array<{ delayMs: number; events: Array<ServerEventBody> }> = []
+  for (const step of steps) {
+    const current = groups[groups.length - 1]
+    if (current === undefined || step.delayMs > 0) groups.push({ delayMs: step.delayMs, events: [step.event] })
+    else current.events.push(step.event)
+  }
+  return groups.map((group) => ({ delayMs: group.delayMs, events: Chunk.unsafeFromArray(group.events) }))
 }
 
 // Items are shared by reference along a chain, so each one is measured once, not once per turn.

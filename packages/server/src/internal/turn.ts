@@ -3,38 +3,32 @@
  *
  * @internal
  */
-import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
-import * as Option from "effect/Option"
-import * as Stream from "effect/Stream"
-import { randomBytes } from "node:crypto"
 import type { ResponseCreate } from "@loopwire/protocol/ClientEvent"
-import type { InputItem, OutputItem } from "@loopwire/protocol/Items"
+import type { InputItem } from "@loopwire/protocol/Items"
 import type { Response } from "@loopwire/protocol/Response"
-import { type ErrorEnvelope, type ServerEvent, withEnvelope } from "@loopwire/protocol/ServerEvent"
+import { type ErrorEnvelope } from "@loopwire/protocol/ServerEvent"
 import * as AccessLog from "../AccessLog.js"
 import type { Tenant } from "../Auth.js"
 import type * as Drain from "../Drain.js"
 import * as Metrics from "../Metrics.js"
 import type { GatewayConfigShape } from "../GatewayConfig.js"
-import { type ModelBackend, ModelBackendError, type ModelTurn } from "../ModelBackend.js"
+import { type ModelBackend } from "../ModelBackend.js"
 import type { ResponseStore } from "../ResponseStore.js"
-import { type CachedResponse, makeEntry, type StateCache } from "../StateCache.js"
-import * as ChainContext from "../ChainContext.js"
-import * as Chain from "./chain.js"
-import * as Protocol from "./protocol.js"
+import { type StateCache } from "../StateCache.js"
+import * as Encode from "./encode.js"
+import * as Generate from "./turn/generate.js"
+import { seconds } from "./turn/parent.js"
 
-/** A server event as the gateway handles it: a wire JSON object with a `type`. */
-export type WireEvent = { readonly type: string; readonly [key: string]: unknown }
+export type { Frame, WireEvent } from "./encode.js"
 
 /**
- * Writes one numbered event.
+ * Writes numbered, encoded events, in order (the events a backend produced together come as one batch).
  *
  * @internal
  */
-export type Sink = (event: WireEvent) => Effect.Effect<void>
+export type Sink = (frames: ReadonlyArray<Encode.Frame>) => Effect.Effect<void>
 
 /**
  * A response that is generating: its numbering is shared with steer events aimed at it.
@@ -110,111 +104,13 @@ export interface ParentRef {
  *
  * @internal
  */
-export const responseId = (): string => `resp_${randomBytes(16).toString("hex")}`
+export const responseId: () => string = Generate.responseId
 
-const terminalTypes = new Set(["response.completed", "response.incomplete", "response.failed"])
-
-/**
- * Whether an event ends its response.
- *
- * @internal
- */
-export const isTerminal = (event: WireEvent): boolean => terminalTypes.has(event.type)
-
-const numbered = (event: WireEvent, seq: number, streamId: string | undefined): WireEvent =>
-  withEnvelope(event as ServerEvent, seq, streamId) as WireEvent
-
-const seconds = (fromNanos: bigint, toNanos: bigint) => Number(toNanos - fromNanos) / 1e9
-
-const lookupSeries = Metrics.series(Metrics.lookupDuration, "source", "result")
 const durationSeries = Metrics.series(Metrics.responseDuration, "mode")
 const firstEventSeries = Metrics.series(Metrics.timeToFirstEvent, "mode")
 const responsesSeries = Metrics.series(Metrics.responses, "mode", "kind", "status")
 const errorsSeries = Metrics.series(Metrics.errors, "code")
 const tokensSeries = Metrics.series(Metrics.tokens, "model", "tenant", "type")
-
-const lookupMetric = (source: string, hit: boolean) => lookupSeries(source, hit ? "hit" : "miss")
-
-// One lookup, timed into `loopwire_parent_lookup_duration_seconds` and traced.
-const timedLookup = <A>(source: string, lookup: Effect.Effect<Option.Option<A>>): Effect.Effect<Option.Option<A>> =>
-  Effect.clockWith((clock) => {
-    const started = clock.unsafeCurrentTimeNanos()
-    return Effect.tap(lookup, (found) =>
-      Effect.zipRight(
-        Effect.annotateCurrentSpan("loopwire.lookup.hit", Option.isSome(found)),
-        Metric.update(lookupMetric(source, Option.isSome(found)), seconds(started, clock.unsafeCurrentTimeNanos()))
-      ))
-  }).pipe(Effect.withSpan(`loopwire.${source}.get`, { attributes: { "loopwire.lookup.source": source } }))
-
-/** The parent of a continuation, from the connection cache first, then (when the request stores) the store. */
-const findParent = (
-  env: TurnEnv,
-  request: ResponseCreate,
-  parentId: string
-): Effect.Effect<Option.Option<{ readonly entry: CachedResponse; readonly lane: string | undefined }>> =>
-  Effect.gen(function*() {
-    if (env.cache !== undefined) {
-      const cached = yield* timedLookup("state_cache", env.cache.get(env.connectionId, parentId))
-      if (Option.isSome(cached)) return Option.some({ entry: cached.value, lane: cached.value.lane })
-    }
-    if (request.store === false) return Option.none()
-    // Hydration is the slow path (the stored context is measured once); an unavailable store is a miss, so the
-    // client recovers with a full resend.
-    const stored = yield* timedLookup(
-      "response_store",
-      env.store.get(env.tenant, parentId).pipe(
-        Effect.catchAll((error) => Effect.as(Effect.logWarning("response store lookup failed", error), Option.none()))
-      )
-    )
-    return Option.map(stored, (record) => ({ entry: makeEntry(record), lane: undefined }))
-  })
-
-const usageOf = (parent: CachedResponse | undefined, newInput: ReadonlyArray<InputItem>) => {
-  // A rough token estimate (4 bytes a token) for a prewarm, which the model never sees; O(new input).
-  const parentBytes = parent === undefined ? 0 : parent.contextBytes + JSON.stringify(parent.response.output).length
-  const input = Math.ceil((parentBytes + JSON.stringify(newInput).length) / 4)
-  return {
-    input_tokens: input,
-    input_tokens_details: { cached_tokens: 0 },
-    output_tokens: 0,
-    output_tokens_details: { reasoning_tokens: 0 },
-    total_tokens: input
-  }
-}
-
-/**
- * What to report for a backend failure: a `ModelBackendError`'s own status, type, code and param when it has
- * them (an upstream 4xx stays a 4xx), else a 5xx by reason; anything else is a 500 `server_error`.
- *
- * @internal
- */
-export const describeFailure = (cause: Cause.Cause<unknown>): {
-  readonly status: number
-  readonly type: string
-  readonly code: string | null
-  readonly message: string
-  readonly param: string | null
-} => {
-  const error = Option.getOrUndefined(Cause.failureOption(cause))
-  if (error instanceof ModelBackendError) {
-    const status = error.status ?? (error.reason === "Timeout" ? 504 : error.reason === "Network" ? 502 : 500)
-    const serverSide = status >= 500
-    return {
-      status,
-      type: error.type ?? (serverSide ? "server_error" : "invalid_request_error"),
-      code: error.code ?? (serverSide ? "server_error" : null),
-      message: error.message,
-      param: error.param ?? null
-    }
-  }
-  return {
-    status: 500,
-    type: "server_error",
-    code: "server_error",
-    message: `The model backend failed: ${Cause.pretty(cause).split("\n")[0]}`,
-    param: null
-  }
-}
 
 /**
  * Runs one `response.create`: resolves its parent, assembles its context by reference, checks its tool outputs,
@@ -241,164 +137,6 @@ export interface RunOptions {
     readonly onStart?: ((running: Running) => void) | undefined
     readonly onEnd?: ((running: Running) => void) | undefined
 }
-
-const runTurn = (env: TurnEnv, request: ResponseCreate, options: RunOptions): Effect.Effect<Outcome> =>
-  Effect.gen(function*() {
-    const { lane, sink, streamId } = options
-    const newInput = Chain.inputItems(request.input)
-    const parentId = request.previous_response_id ?? undefined
-
-    let parent: CachedResponse | undefined
-    let parentRef: ParentRef | undefined
-    if (parentId !== undefined) {
-      const found = yield* findParent(env, request, parentId)
-      if (Option.isNone(found)) {
-        const error = Protocol.previousResponseNotFound(parentId, streamId)
-        return { _tag: "Rejected", error, parent: { id: parentId, lane: undefined } } as const
-      }
-      parent = found.value.entry
-      parentRef = { id: parentId, lane: found.value.lane }
-    }
-
-    const parentOutput: ReadonlyArray<OutputItem> = parent?.response.output ?? []
-    const parentContext = parent?.context ?? ChainContext.empty
-    const unmatched = Chain.unmatchedToolOutput(newInput, parentOutput, parentContext)
-    // A failed continuation evicts its parent when the parent is this lane's (protocol §4.3); a failed cross-lane
-    // fork leaves the shared parent to its own lane. Done before the failure is written, so a client reacting to
-    // it sees the eviction.
-    const evictParent = parentRef !== undefined && parentRef.lane === lane && env.cache !== undefined
-      ? env.cache.evict(env.connectionId, parentRef.id)
-      : Effect.void
-
-    if (unmatched !== undefined) {
-      yield* evictParent
-      return { _tag: "Rejected", error: Protocol.unknownCallId(unmatched.callId, streamId), parent: parentRef } as const
-    }
-
-    const context = parent === undefined
-      ? ChainContext.fromArray(newInput)
-      : Chain.continueContext(parentContext, parentOutput, newInput)
-    // Model responses already in the chain: incremental on a continuation (a prewarm parent generated nothing, so
-    // it does not count), counted once on a full resend.
-    // Replayed model output among the new items counts as on a full resend (a run adjoining the parent's output is
-    // the parent's), so a delta and a full resend of one context are the same turn.
-    const turn = parent === undefined
-      ? Chain.countModelResponses(newInput)
-      : parent.turn + (parent.request.generate === false ? 0 : 1) + Chain.countModelResponses(newInput) -
-        (parentOutput.length > 0 && newInput.length > 0 && Chain.isModelOutput(newInput[0]!) ? 1 : 0)
-
-    const running: Running = { id: options.responseId ?? responseId(), lane, streamId, request, seq: 0, steers: [] }
-    const createdAt = Math.floor((yield* Clock.currentTimeMillis) / 1000)
-    const skeleton = Chain.skeleton(request, {
-      id: running.id,
-      createdAt,
-      defaultModel: env.config.defaultModel
-    }) as unknown as Response
-
-    const lock = options.lock
-    const emit = lock === undefined
-      ? (event: WireEvent) => Effect.suspend(() => sink(numbered(event, running.seq++, streamId)))
-      : (event: WireEvent) => lock(Effect.suspend(() => sink(numbered(event, running.seq++, streamId))))
-
-    const keep = (response: Response) =>
-      Effect.gen(function*() {
-        const entry = makeEntry({ response, context, turn, request })
-        if (env.cache !== undefined) yield* env.cache.put(env.connectionId, lane, entry)
-        if (request.store !== false) {
-          yield* env.store.put(env.tenant, entry).pipe(
-            Effect.catchAll((error) => Effect.logWarning("response store write failed", error))
-          )
-        }
-      })
-
-    options.onStart?.(running)
-    return yield* Effect.gen(function*() {
-      if (request.generate === false) {
-        // Prewarm: a chainable, empty, completed response; the model is not called.
-        const final = {
-          ...skeleton,
-          status: "completed",
-          completed_at: createdAt,
-          usage: usageOf(parent, newInput)
-        } as unknown as Response
-        yield* emit({ type: "response.created", response: skeleton })
-        yield* emit({ type: "response.in_progress", response: skeleton })
-        yield* keep(final)
-        yield* emit({ type: "response.completed", response: final })
-        return { _tag: "Finished", status: "completed", response: final, parent: parentRef } as const
-      }
-
-      // `input` is materialised only if the backend reads it (an upstream resend, O(history) anyway); the scripted
-      // backend reads the precomputed sizes of `context`.
-      const modelTurn: ModelTurn = {
-        response: skeleton,
-        request,
-        get input() {
-          return ChainContext.toArray(context)
-        },
-        context,
-        newInput,
-        turn,
-        tenant: env.tenant,
-        ...(env.backend.supportsSteering
-          ? { steering: { requested: Effect.sync(() => running.steers.length > 0) } }
-          : {})
-      }
-      let terminal: WireEvent | undefined
-      const clock = yield* Effect.clock
-      const generationStarted = clock.unsafeCurrentTimeNanos()
-      const consumed = yield* env.backend.generate(modelTurn).pipe(
-        Stream.takeUntil((event) => isTerminal(event as WireEvent)),
-        Stream.runForEach((event) => {
-          const wire = event as WireEvent
-          if (!isTerminal(wire)) return emit(wire)
-          terminal = wire
-          // Kept before the terminal event is written: a client may continue (or fork) the moment it sees it.
-          return Effect.zipRight(
-            wire.type === "response.failed" ? evictParent : keep(wire["response"] as Response),
-            emit(wire)
-          )
-        }),
-        Effect.sandbox,
-        Effect.either,
-        Effect.tap(() =>
-          Metric.update(Metrics.generationDuration, seconds(generationStarted, clock.unsafeCurrentTimeNanos()))
-        ),
-        Effect.withSpan("loopwire.backend.generate", { attributes: { "loopwire.response.id": running.id } })
-      )
-
-      if (terminal !== undefined) {
-        const response = terminal["response"] as Response
-        return { _tag: "Finished", status: response.status ?? "completed", response, parent: parentRef } as const
-      }
-
-      if (consumed._tag === "Left" && Cause.isInterruptedOnly(consumed.left)) {
-        return yield* Effect.interrupt
-      }
-      const failure = consumed._tag === "Left" ? describeFailure(consumed.left) : {
-        status: 500,
-        type: "server_error",
-        code: "server_error",
-        message: "The model backend ended the response without a terminal event.",
-        param: null
-      }
-      yield* Effect.logWarning(`response ${running.id}: ${failure.message}`)
-      yield* evictParent
-      if (running.seq === 0) {
-        // Nothing was sent for this response: the request is answered with an error frame, as HTTP would answer.
-        const error = Protocol.errorFrame({ ...failure, streamId })
-        return { _tag: "Rejected", error, parent: parentRef } as const
-      }
-      // The response exists on the wire: it ends, as `response.failed`.
-      const failed = {
-        ...skeleton,
-        status: "failed",
-        error: { code: failure.code ?? "server_error", message: failure.message }
-      } as unknown as Response
-      yield* emit({ type: "response.failed", response: failed })
-      return { _tag: "Finished", status: "failed", response: failed, parent: parentRef } as const
-    }).pipe(Effect.ensuring(Effect.sync(() => options.onEnd?.(running))))
-  })
 
 const errorCodeOf = (outcome: Outcome): string | undefined => {
   if (outcome._tag === "Rejected") return outcome.error.error.code ?? outcome.error.error.type ?? "error"
@@ -428,9 +166,9 @@ export const run = (env: TurnEnv, request: ResponseCreate, options: RunOptions):
     const kind = request.previous_response_id == null ? "full" : "delta"
     const model = typeof request.model === "string" && request.model !== "" ? request.model : env.config.defaultModel
     let firstEvent: bigint | undefined
-    const sink: Sink = (event) => {
+    const sink: Sink = (frames) => {
       if (firstEvent === undefined) firstEvent = clock.unsafeCurrentTimeNanos()
-      return options.sink(event)
+      return options.sink(frames)
     }
     const observe = (outcome: Outcome) =>
       Effect.gen(function*() {
@@ -468,12 +206,13 @@ export const run = (env: TurnEnv, request: ResponseCreate, options: RunOptions):
           output_tokens: usage.output
         })
       })
-    const turn = runTurn(env, request, { ...options, responseId: id, sink }).pipe(
+    const turn = Generate.runTurn(env, request, { ...options, responseId: id, sink }).pipe(
       Effect.tap(observe),
       Effect.ensuring(Metric.incrementBy(Metrics.responsesInFlight, -1)),
       (self) => Effect.zipRight(Metric.increment(Metrics.responsesInFlight), self),
       Effect.withSpan("loopwire.response", {
         kind: "server",
+        captureStackTrace: false,
         attributes: {
           "loopwire.response.id": id,
           "loopwire.lane": options.streamId ?? "default",
@@ -488,3 +227,11 @@ export const run = (env: TurnEnv, request: ResponseCreate, options: RunOptions):
     )
     return env.drain === undefined ? turn : env.drain.track(turn)
   })
+
+
+/**
+ * What to report for a backend failure (see `turn/generate.ts`).
+ *
+ * @internal
+ */
+export const describeFailure = Generate.describeFailure

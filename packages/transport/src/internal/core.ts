@@ -12,6 +12,7 @@ import {
   DEFAULT_HIGH_WATER_MARK,
   DEFAULT_INBOUND_HIGH_WATER_MARK,
   isSendableCloseCode,
+  registerBatchSender,
   registerChunkReader
 } from "../Connection.js"
 import type { Connection, Handshake } from "../Connection.js"
@@ -28,6 +29,9 @@ export interface Driver {
   /** Stop / restart reading from the socket (inbound backpressure); optional. */
   readonly pause?: (() => void) | undefined
   readonly resume?: (() => void) | undefined
+  /** Hold / flush writes (a batch of frames goes out in one write); optional. */
+  readonly cork?: (() => void) | undefined
+  readonly uncork?: (() => void) | undefined
 }
 
 /** @internal */
@@ -170,35 +174,60 @@ export const unsafeMakeCore = (options: {
     }
   }
 
+  // Hands one frame to the driver when it fits under the high-water mark: undefined when sent, "full" when the
+  // caller must wait for a flush, or the send's failure.
+  const trySend = (frame: string): ConnectionError | "full" | undefined => {
+    const size = byteLength(frame)
+    if (buffered !== 0 && buffered + size > highWaterMark) return "full"
+    buffered += size
+    let released = false
+    try {
+      driver.send(frame, () => {
+        if (released) return
+        released = true
+        release(size)
+      })
+    } catch (cause) {
+      if (!released) {
+        released = true
+        release(size)
+      }
+      return new ConnectionError({ reason: "Network", connectionId: id, message: `send failed: ${String(cause)}` })
+    }
+    return undefined
+  }
+
+  const awaitDrained = (): Effect.Effect<void, ConnectionError> => {
+    drained ??= Deferred.unsafeMake<void>(FiberId.none)
+    return Deferred.await(drained).pipe(
+      Effect.raceFirst(Effect.zipRight(Deferred.await(closedDeferred), Effect.failSync(closedError)))
+    )
+  }
+
   const send = (frame: string): Effect.Effect<void, ConnectionError> =>
     Effect.suspend(() => {
       if (closing || closedInfo) return Effect.fail(closedError())
-      const size = byteLength(frame)
-      if (buffered === 0 || buffered + size <= highWaterMark) {
-        buffered += size
-        let released = false
-        try {
-          driver.send(frame, () => {
-            if (released) return
-            released = true
-            release(size)
-          })
-        } catch (cause) {
-          if (!released) {
-            released = true
-            release(size)
-          }
-          return Effect.fail(
-            new ConnectionError({ reason: "Network", connectionId: id, message: `send failed: ${String(cause)}` })
-          )
-        }
-        return Effect.void
+      const result = trySend(frame)
+      if (result === undefined) return Effect.void
+      if (result !== "full") return Effect.fail(result)
+      return Effect.zipRight(awaitDrained(), send(frame))
+    })
+
+  // Frames `from` onwards, corked into one write while they fit; past the high-water mark the rest waits for a flush.
+  const sendBatch = (frames: ReadonlyArray<string>, from: number): Effect.Effect<void, ConnectionError> =>
+    Effect.suspend(() => {
+      if (closing || closedInfo) return Effect.fail(closedError())
+      let i = from
+      let result: ConnectionError | "full" | undefined
+      driver.cork?.()
+      try {
+        while (i < frames.length && (result = trySend(frames[i]!)) === undefined) i++
+      } finally {
+        driver.uncork?.()
       }
-      drained ??= Deferred.unsafeMake<void>(FiberId.none)
-      return Deferred.await(drained).pipe(
-        Effect.raceFirst(Effect.zipRight(Deferred.await(closedDeferred), Effect.failSync(closedError))),
-        Effect.zipRight(send(frame))
-      )
+      if (result === undefined) return Effect.void
+      if (result !== "full") return Effect.fail(result)
+      return Effect.zipRight(awaitDrained(), sendBatch(frames, i))
     })
 
   const close = (code = 1000, reason = ""): Effect.Effect<void> =>
@@ -243,6 +272,8 @@ export const unsafeMakeCore = (options: {
       return taken
     })
   )
+
+  registerBatchSender(send, (frames) => sendBatch(frames, 0))
 
   const connection: Connection = {
     id,

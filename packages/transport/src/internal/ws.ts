@@ -41,7 +41,10 @@ export const attachWs = (ws: WS.WebSocket, options: {
       terminate: () => ws.terminate(),
       ping: () => ws.ping(),
       pause: () => ws.pause(),
-      resume: () => ws.resume()
+      resume: () => ws.resume(),
+      // `ws` corks the socket around each frame it writes; an outer cork makes a batch one write.
+      cork: () => (ws as unknown as { readonly _socket?: { cork(): void } })._socket?.cork(),
+      uncork: () => (ws as unknown as { readonly _socket?: { uncork(): void } })._socket?.uncork()
     }
   })
   ws.on("message", (data, isBinary) => {
