@@ -30,11 +30,13 @@
  * @since 0.1.0
  */
 import type * as Connection from "@loopwire/transport/Connection"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as Metric from "effect/Metric"
+import * as Scope from "effect/Scope"
 import type { Tenant } from "./Auth.js"
 import * as Drain from "./Drain.js"
 import { GatewayConfig } from "./GatewayConfig.js"
@@ -173,7 +175,7 @@ export const framesPerTurn: number = Socket.framesPerTurn
  * @category handlers
  */
 export const handle = (connection: Connection.Connection, options: HandleOptions): Effect.Effect<void, never, Requirements> =>
-  Effect.gen(function*() {
+  Effect.suspend(() => {
     const resume = options.resume
     const sessions = resume?.sessions
     if (resume !== undefined && sessions !== undefined) {
@@ -193,37 +195,42 @@ export const handle = (connection: Connection.Connection, options: HandleOptions
         lost.token = resume.session.token
         lost.resumed = true
         sessions.byToken.set(resume.session.token, lost)
-        return yield* Socket.serveSocket(lost, connection, true)
+        return Socket.serveSocket(lost, connection, true)
       }
     }
-    yield* owned(connection, options)
+    return owned(connection, options)
   })
 
-// A new session, owned by this fiber: its responses run in this scope, which closes once the session is finished
-// (interrupting what still runs), then its lane caches are dropped.
+// A new session, owned by this fiber: its responses run in one scope, which closes once the session is finished
+// (interrupting what still runs), then its lane caches are dropped. Plain continuations and one cleanup (no
+// generator, no nested scopes): an idle connection's fiber keeps a short stack.
 const owned = (connection: Connection.Connection, options: HandleOptions): Effect.Effect<void, never, Requirements> =>
-  Effect.gen(function*() {
-    const config = yield* GatewayConfig
-    const cache = yield* StateCache
-    const env: Turn.TurnEnv = {
-      connectionId: connection.id,
-      tenant: options.tenant,
-      config,
-      backend: yield* ModelBackend,
-      cache,
-      store: yield* ResponseStore,
-      drain: yield* Drain.current
-    }
-    const jobs = yield* FiberSet.make<void, never>()
-    const state = State.makeState({ env, config, jobs, resume: options.resume })
-    // A claimed session from another process arrives with its lanes.
-    if (state.book.size > 0) yield* Metric.incrementBy(Metrics.lanesActive, state.book.size)
-    if (state.token !== undefined) options.resume?.sessions.byToken.set(state.token, state)
-    yield* Effect.addFinalizer(() => State.finish(state))
-    yield* Socket.serveSocket(state, connection, options.resume?.claimed !== undefined)
-    yield* Deferred.await(state.done)
-  }).pipe(
-    Effect.scoped,
-    // After the scope closed (every response fiber is gone), drop the session's warm state.
-    Effect.ensuring(Effect.flatMap(StateCache, (cache) => cache.closeConnection(connection.id)))
-  )
+  Effect.flatMap(Effect.context<Requirements>(), (context) => {
+    const config = Context.get(context, GatewayConfig)
+    const cache = Context.get(context, StateCache)
+    return Effect.flatMap(Drain.current, (drain) => {
+      const env: Turn.TurnEnv = {
+        connectionId: connection.id,
+        tenant: options.tenant,
+        config,
+        backend: Context.get(context, ModelBackend),
+        cache,
+        store: Context.get(context, ResponseStore),
+        drain
+      }
+      const scope = Effect.runSync(Scope.make())
+      const jobs = Effect.runSync(Scope.extend(FiberSet.make<void, never>(), scope))
+      const state = State.makeState({ env, config, jobs, resume: options.resume })
+      if (state.token !== undefined) options.resume?.sessions.byToken.set(state.token, state)
+      const serve = Effect.zipRight(
+        Socket.serveSocket(state, connection, options.resume?.claimed !== undefined),
+        Deferred.await(state.done)
+      )
+      return Effect.onExit(
+        // A claimed session from another process arrives with its lanes.
+        state.book.size > 0 ? Effect.zipRight(Metric.incrementBy(Metrics.lanesActive, state.book.size), serve) : serve,
+        // The session ends, every response fiber goes, then the session's warm state is dropped.
+        (exit) => Effect.zipRight(Effect.zipRight(State.finish(state), Scope.close(scope, exit)), cache.closeConnection(connection.id))
+      )
+    })
+  })

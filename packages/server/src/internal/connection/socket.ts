@@ -16,6 +16,7 @@ import * as Exit from "effect/Exit"
 import { none as FiberIdNone } from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
 import * as Metric from "effect/Metric"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Protocol from "../protocol.js"
 import * as Metrics from "../../Metrics.js"
@@ -80,11 +81,12 @@ export const readFrames = (
 }
 
 // Serves `connection` on `state` until the connection ends, then applies the close rule: a clean close (or no
-// resume) ends the session; a drop keeps it for the grace period, until another connection adopts it.
+// resume) ends the session; a drop keeps it for the grace period, until another connection adopts it. Plain
+// continuations and one scope with one cleanup: while the socket is idle its fiber waits in the reader with a short
+// stack (no generator, no nested scopes).
 export const serveSocket = (state: SessionState, connection: Connection.Connection, confirmClaim: boolean): Effect.Effect<void> =>
-  Effect.gen(function*() {
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
     const config = state.config
-    // A send to a closed connection has no one to tell: the frame loop ends and the session's rule applies.
     // A send to a closed connection has no one to tell: the frame loop ends and the session's rule applies. Queued
     // error answers go first, so the socket's frames keep their order.
     const outbox: Array<string> = []
@@ -97,14 +99,15 @@ export const serveSocket = (state: SessionState, connection: Connection.Connecti
     const sendAll = (texts: ReadonlyArray<string>) =>
       Effect.suspend(() => write(outbox.length === 0 ? texts : [...outbox.splice(0), ...texts]))
     const flush = Effect.suspend(() => outbox.length === 0 ? Effect.void : write(outbox.splice(0)))
-    const ops = yield* FiberSet.make<void, never>()
+    const scope = Effect.runSync(Scope.make())
+    const ops = Effect.runSync(Scope.extend(FiberSet.make<void, never>(), scope))
     const attachment: Attachment = {
       epoch: ++state.epoch,
       send,
       sendAll,
       outbox,
       flush,
-      errors: { tokens: config.errorBurst, at: yield* Clock.currentTimeMillis, closed: false },
+      errors: { tokens: config.errorBurst, at: now, closed: false },
       close: (code, reason) => Effect.ignore(connection.close(code, reason)),
       tails: new Map(),
       open: new Set(),
@@ -112,20 +115,21 @@ export const serveSocket = (state: SessionState, connection: Connection.Connecti
     }
     state.attached = attachment
     state.claimedBy = undefined
-    yield* Deferred.succeed(state.attachSignal, undefined)
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        if (state.attached === attachment) state.attached = undefined
-        for (const tail of attachment.open) Deferred.unsafeDone(tail, Exit.void)
-        attachment.open.clear()
-      })
-    )
+    Deferred.unsafeDone(state.attachSignal, Exit.void)
+    const detach = Effect.sync(() => {
+      if (state.attached === attachment) state.attached = undefined
+      for (const tail of attachment.open) Deferred.unsafeDone(tail, Exit.void)
+      attachment.open.clear()
+    })
 
     // Age limit: tell the client why, then close (a deadline on the process's timer wheel: no fiber while it waits).
-    yield* TimerWheel.after(config.maxConnectionAge, Effect.zipRight(
-      send(JSON.stringify(Protocol.connectionLimitReached(config.maxConnectionAge))),
-      connection.close(connectionLimitCloseCode, "websocket_connection_limit_reached")
-    ))
+    const ageLimit = Scope.extend(
+      TimerWheel.after(config.maxConnectionAge, Effect.zipRight(
+        send(JSON.stringify(Protocol.connectionLimitReached(config.maxConnectionAge))),
+        connection.close(connectionLimitCloseCode, "websocket_connection_limit_reached")
+      )),
+      scope
+    )
 
     const handleFrame = onFrame(state, attachment)
     // A connection whose upgrade claimed a session confirms on its first frame: its client has its new token.
@@ -142,15 +146,16 @@ export const serveSocket = (state: SessionState, connection: Connection.Connecti
         handleFrame(text)
       )
     }
-    yield* readFrames(connection, frameHandler, flush).pipe(
+    const read = readFrames(connection, frameHandler, flush).pipe(
       // Transport violations (binary, oversize, drops) were already answered with their close codes.
       Effect.catchAll((error) => Effect.logDebug("connection ended", error))
     )
-    return yield* connection.closed
-  }).pipe(
-    Effect.scoped,
-    Effect.flatMap((closed) => afterSocket(state, closed.code))
-  )
+    return Effect.zipRight(ageLimit, Effect.zipRight(read, connection.closed)).pipe(
+      // The socket is detached, its operations interrupted and its deadline cancelled: one cleanup.
+      Effect.onExit((exit) => Effect.zipRight(detach, Scope.close(scope, exit))),
+      Effect.flatMap((closed) => afterSocket(state, closed.code))
+    )
+  })
 
 export const afterSocket = (state: SessionState, code: number): Effect.Effect<void> =>
   Effect.gen(function*() {
