@@ -6,6 +6,7 @@
  */
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 
@@ -175,6 +176,62 @@ export const registerChunkReader = (frames: Stream.Stream<string, ConnectionErro
 export const chunkReader = (connection: Connection): ChunkReader | undefined => readers.get(connection.frames)
 
 /**
+ * A synchronous consumer of a connection's inbound frames: the socket's `message` event calls `onFrame` directly
+ * (no mailbox, no fiber wake-up). `onEnd` runs once, after the last frame: success when a close frame came, a
+ * failure as `frames` would fail.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FrameListener {
+  readonly onFrame: (frame: string) => void
+  readonly onEnd: (exit: Exit.Exit<void, ConnectionError>) => void
+}
+
+/**
+ * The handle of an attached listener. `pause` holds later frames in the connection's buffer (they count toward the
+ * inbound high-water mark, so reading from the socket stops as with `frames`); `resume` delivers what was held, in
+ * order, then goes on directly. `onEnd` waits for the held frames.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FrameListening {
+  readonly pause: () => void
+  readonly resume: () => void
+}
+
+/**
+ * Attaches a listener (for transports that offer one; see `frameListener`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Listen = (listener: FrameListener) => FrameListening
+
+const listeners = new WeakMap<object, Listen>()
+
+/**
+ * Registers the listener attachment behind a `frames` stream (for transports).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const registerListen = (frames: Stream.Stream<string, ConnectionError>, listen: Listen): void => {
+  listeners.set(frames, listen)
+}
+
+/**
+ * How to attach a synchronous frame listener to `connection`, when its transport offers one and no wrapper
+ * replaced `frames` without one. Same single-consumer rule as `frames` and the chunk reader: use one of the three.
+ * Frames that arrived before the listener attached are delivered first, in order.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const frameListener = (connection: Connection): Listen | undefined => listeners.get(connection.frames)
+
+/**
  * Sends several text frames in order as one write when the transport can (a socket corked around them: one
  * `writev` for the batch instead of one per frame). Same rules as `send` frame by frame: suspends while the outbound
  * buffer is above its high-water mark, fails with `ConnectionError` (`Closed`) once closed.
@@ -212,8 +269,8 @@ export const sendAll = (connection: Connection, frames: ReadonlyArray<string>): 
 }
 
 /**
- * The connection with `f` applied to every inbound frame (e.g. counting bytes), on `frames` and on its chunk
- * reader alike.
+ * The connection with `f` applied to every inbound frame (e.g. counting bytes), on `frames`, on its chunk reader
+ * and on its frame listener alike.
  *
  * @since 0.1.0
  * @category combinators
@@ -223,6 +280,10 @@ export const mapFrames = (connection: Connection, f: (frame: string) => string):
   const reader = chunkReader(connection)
   if (reader !== undefined) {
     registerChunkReader(frames, Effect.map(reader, ([chunk, done]) => [Chunk.map(chunk, f), done] as const))
+  }
+  const listen = frameListener(connection)
+  if (listen !== undefined) {
+    registerListen(frames, (l) => listen({ onFrame: (frame) => l.onFrame(f(frame)), onEnd: l.onEnd }))
   }
   return { ...connection, frames }
 }

@@ -23,6 +23,7 @@ import * as Heartbeat from "@loopwire/transport/Heartbeat"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { ResponsesError } from "../ResponsesError.js"
@@ -31,7 +32,7 @@ import * as Lanes from "./mux/lanes.js"
 import type { Idle, Notice, Pending } from "./mux/pending.js"
 import * as Requests from "./mux/requests.js"
 import { reconnect } from "./mux/reconnect.js"
-import { routeChunk } from "./mux/route.js"
+import { route, routeChunk } from "./mux/route.js"
 import type * as Socket from "./mux/socket.js"
 import * as Watchdog from "./mux/watchdog.js"
 
@@ -107,6 +108,7 @@ const lostError = (message: string, code: number | undefined) =>
 export const make = (options: Socket.Options & { readonly onDead?: ((mux: Mux) => void) | undefined }) =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
+    const runtime = yield* Effect.runtime<never>()
     const clock = yield* Effect.clock
     const openedAt = yield* Clock.currentTimeMillis
     const policy = options.resume
@@ -172,6 +174,8 @@ export const make = (options: Socket.Options & { readonly onDead?: ((mux: Mux) =
     // One step per chunk of frames: through the transport's chunk reader when it has one (no stream step), else
     // through `frames`.
     const readAll = (connection: Connection.Connection): Effect.Effect<void, Connection.ConnectionError> => {
+      const listen = Connection.frameListener(connection)
+      if (listen !== undefined) return listenAll(connection, listen)
       const reader = Connection.chunkReader(connection)
       if (reader === undefined) {
         return Stream.runForEachChunk(connection.frames, (chunk) => routeChunk(socket, connection, chunk) ?? Effect.void)
@@ -183,6 +187,31 @@ export const make = (options: Socket.Options & { readonly onDead?: ((mux: Mux) =
       })
       return loop
     }
+
+    // Through the transport's synchronous listener: `route` runs in the socket's `message` event; a frame whose
+    // routing returns an effect pauses the listener until that effect has run (frames stay in order).
+    const listenAll = (
+      connection: Connection.Connection,
+      listen: Connection.Listen
+    ): Effect.Effect<void, Connection.ConnectionError> =>
+      Effect.async<void, Connection.ConnectionError>((resume) => {
+        let stopped = false
+        const listening = listen({
+          onFrame: (frame) => {
+            if (stopped) return
+            const effect = route(socket, connection, frame)
+            if (effect === undefined) return
+            listening.pause()
+            Runtime.runFork(runtime)(effect).addObserver(() => listening.resume())
+          },
+          onEnd: (exit) => {
+            if (!stopped) resume(exit)
+          }
+        })
+        return Effect.sync(() => {
+          stopped = true
+        })
+      })
 
     const startReader = (connection: Connection.Connection): Effect.Effect<void> =>
       readAll(connection).pipe(

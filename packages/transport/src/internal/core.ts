@@ -13,9 +13,10 @@ import {
   DEFAULT_INBOUND_HIGH_WATER_MARK,
   isSendableCloseCode,
   registerBatchSender,
-  registerChunkReader
+  registerChunkReader,
+  registerListen
 } from "../Connection.js"
-import type { Connection, Handshake } from "../Connection.js"
+import type { Connection, FrameListener, Handshake } from "../Connection.js"
 
 /**
  * What a concrete socket must offer the shared connection core. All calls are synchronous hand-offs.
@@ -102,9 +103,40 @@ export const unsafeMakeCore = (options: {
     pingWaiters.clear()
   }
 
+  // A synchronous listener (see `Connection.frameListener`): frames go to it directly unless it paused; held ones
+  // wait in `held` (counted as inbound bytes) until it resumes.
+  let listener: FrameListener | undefined
+  let listenerPaused = false
+  let held: Array<string> = []
+  let ended: Exit.Exit<void, ConnectionError> | undefined
+  const drainHeld = () => {
+    while (listener !== undefined && !listenerPaused && held.length > 0) {
+      const frame = held.shift()!
+      onTaken([frame])
+      listener.onFrame(frame)
+    }
+    if (listener !== undefined && !listenerPaused && held.length === 0 && ended !== undefined) {
+      const end = ended
+      ended = undefined
+      const l = listener
+      listener = undefined
+      l.onEnd(end)
+    }
+  }
+
   const onFrame = (frame: string) => {
     if (closedInfo || failure) return
     wakePingers()
+    if (listener !== undefined) {
+      if (!listenerPaused && held.length === 0) return listener.onFrame(frame)
+      inboundBytes += byteLength(frame)
+      held.push(frame)
+      if (!paused && inboundBytes > inboundHighWaterMark && driver.pause) {
+        paused = true
+        driver.pause()
+      }
+      return
+    }
     inboundBytes += byteLength(frame)
     mailbox.unsafeOffer(frame)
     if (!paused && inboundBytes > inboundHighWaterMark && driver.pause) {
@@ -149,6 +181,10 @@ export const unsafeMakeCore = (options: {
       })
     }
     mailbox.unsafeDone(failure ? Exit.fail(failure) : Exit.void)
+    if (listener !== undefined) {
+      ended = failure ? Exit.fail(failure) : Exit.void
+      drainHeld()
+    }
     const error = closedError()
     for (const waiter of pingWaiters) Deferred.unsafeDone(waiter, Exit.fail(error))
     pingWaiters.clear()
@@ -272,6 +308,29 @@ export const unsafeMakeCore = (options: {
       return taken
     })
   )
+
+  registerListen(frames, (l) => {
+    if (listener !== undefined) throw new Error(`connection ${id} already has a frame listener`)
+    // Frames that came before the listener attached are delivered first.
+    const before = Effect.runSyncExit(mailbox.clear)
+    if (Exit.isSuccess(before)) {
+      const early = Chunk.toReadonlyArray(before.value)
+      held = early.slice()
+    }
+    listener = l
+    if (closedInfo !== undefined) ended = failure ? Exit.fail(failure) : Exit.void
+    drainHeld()
+    return {
+      pause: () => {
+        listenerPaused = true
+      },
+      resume: () => {
+        if (!listenerPaused) return
+        listenerPaused = false
+        drainHeld()
+      }
+    }
+  })
 
   registerBatchSender(send, (frames) => sendBatch(frames, 0))
 
