@@ -74,12 +74,14 @@ export const makeEntry = (options: {
   readonly request: ResponseCreate
   readonly parent?: CachedResponse | undefined
   readonly newInput?: ReadonlyArray<InputItem> | undefined
+  /** The size of the request's settings (`request` without `input`) when the caller already knows it. */
+  readonly settingsBytes?: number | undefined
 }): CachedResponse => {
   const context = ChainContext.isChainContext(options.context)
     ? options.context
     : ChainContext.fromArray(options.context)
   const contextBytes = context.bytes + 2 + Math.max(0, context.length - 1)
-  const settingsBytes = jsonSize({ ...options.request, input: undefined })
+  const settingsBytes = options.settingsBytes ?? jsonSize({ ...options.request, input: undefined })
   return {
     response: options.response,
     context,

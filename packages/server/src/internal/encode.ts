@@ -65,6 +65,21 @@ const membersOf = (echo: Echo): string => {
 }
 
 /**
+ * The JSON size of `settings` (a request without `input`) whose `instructions` and `tools` are `echo`'s: the echo's
+ * members, serialized once per turn, plus the rest; the very length of `JSON.stringify(settings)`.
+ *
+ * @internal
+ */
+export const settingsBytes = (echo: Echo, settings: { readonly [key: string]: unknown }): number => {
+  if (settings["instructions"] !== echo.instructions || settings["tools"] !== echo.tools) {
+    return JSON.stringify({ ...settings, input: undefined }).length
+  }
+  const rest = JSON.stringify({ ...settings, input: undefined, instructions: undefined, tools: undefined })
+  const members = membersOf(echo)
+  return rest.length + (rest.length > 2 && members !== "" ? 1 : 0) + members.length
+}
+
+/**
  * `event` with its envelope (`sequence_number`, and `stream_id` for a named lane), as text. When its `response`
  * carries the turn's own `instructions` and `tools` (the same values), they are spliced from `echo` instead of
  * serialized again (they then come last in `response`; member order carries no meaning in JSON).

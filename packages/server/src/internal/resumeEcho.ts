@@ -80,7 +80,9 @@ const valueAt = (dictionary: Dictionary, key: string, frame: string, start: numb
   if (values !== undefined) {
     for (let i = 0; i < values.length; i++) {
       const value = values[i]!
-      if (frame.startsWith(value, start)) {
+      // A slice compared whole, not `startsWith`: on a concatenated (cons) frame V8's `startsWith` reads char by
+      // char through the tree, about 7x slower for a 40 KB value; the slice is a view, dropped at once.
+      if (frame.slice(start, start + value.length) === value) {
         if (i > 0) {
           values.splice(i, 1)
           values.unshift(value)

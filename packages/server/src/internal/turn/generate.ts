@@ -138,7 +138,8 @@ export const runTurn = (env: TurnEnv, request: ResponseCreate, options: RunOptio
 
     const keep = (response: Response) =>
       Effect.gen(function*() {
-        const entry = makeEntry({ response, context, turn, request })
+        const settingsBytes = Encode.settingsBytes(echo, request as unknown as { readonly [key: string]: unknown })
+        const entry = makeEntry({ response, context, turn, request, settingsBytes })
         if (env.cache !== undefined) yield* env.cache.put(env.connectionId, lane, entry)
         if (request.store !== false) {
           yield* env.store.put(env.tenant, entry).pipe(
