@@ -226,9 +226,11 @@ const owned = (connection: Connection.Connection, options: HandleOptions): Effec
         Socket.serveSocket(state, connection, options.resume?.claimed !== undefined),
         Deferred.await(state.done)
       )
+      // The session's cached responses count against its tenant's cache budget (unbound by `closeConnection`).
+      const bound = Effect.zipRight(cache.bindTenant(connection.id, options.tenant), serve)
       return Effect.onExit(
         // A claimed session from another process arrives with its lanes.
-        state.book.size > 0 ? Effect.zipRight(Metric.incrementBy(Metrics.lanesActive, state.book.size), serve) : serve,
+        state.book.size > 0 ? Effect.zipRight(Metric.incrementBy(Metrics.lanesActive, state.book.size), bound) : bound,
         // The session ends, every response fiber goes, then the session's warm state is dropped.
         (exit) => Effect.zipRight(Effect.zipRight(State.finish(state), Scope.close(scope, exit)), cache.closeConnection(connection.id))
       )

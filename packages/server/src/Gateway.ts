@@ -84,7 +84,6 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
   const context = yield* Effect.context<Requirements>()
   const auth = yield* AuthModule.Auth
   const config = yield* GatewayConfig.GatewayConfig
-  const cache = yield* StateCacheModule.StateCache
   const heartbeat = GatewayConfig.heartbeatOf(config)
   // Open connections of this process by resume token, and the claims waiting for a cut one to be suspended.
   const live = new Map<string, { readonly connection: Connection; readonly tenant: AuthModule.Tenant }>()
@@ -206,16 +205,9 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
         if (live.get(token) === entry) live.delete(token)
         if (presented !== undefined && successors.get(presented) === token) successors.delete(presented)
       }
-      const onClose = () => {
-        Effect.runSync(releaseSlot(request))
-        forget?.()
-      }
+      const onClose = Effect.zipRight(releaseSlot(request), Effect.sync(() => forget?.()))
       return Effect.zipRight(
-        Effect.zipRight(
-          // The connection's cached responses count against its tenant's cache budget (unbound when it ends).
-          cache.bindTenant(connection.id, options.tenant),
-          observeConnection(connection, options.tenant, options.resume?.claimed !== undefined, onClose)
-        ),
+        observeConnection(connection, options.tenant, options.resume?.claimed !== undefined, onClose),
         // A peer silent past the heartbeat's timeout is cut (1006): a drop, so its session is kept for a resume.
         heartbeat === undefined ? Effect.succeed(undefined) : Heartbeat.unsafeStart(connection, heartbeat)
       ).pipe(
@@ -225,13 +217,10 @@ export const upgradeHandler: Effect.Effect<Upgrade.Handler<never>, never, Requir
               if (token !== undefined) live.set(token, entry)
               return ConnectionHandler.handle(connection, options)
             }),
-            Effect.zipRight(
-              Effect.sync(() => {
-                stop?.()
-                forget?.()
-              }),
-              cache.closeConnection(connection.id)
-            )
+            Effect.sync(() => {
+              stop?.()
+              forget?.()
+            })
           )
         )
       )
@@ -322,7 +311,7 @@ const observeConnection = (
   connection: Connection,
   tenant: AuthModule.Tenant,
   resumed: boolean,
-  onClose: (() => void) | undefined
+  onClose: Effect.Effect<void>
 ) =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
@@ -331,9 +320,9 @@ const observeConnection = (
     yield* Metric.increment(Metrics.connectionsActive)
     yield* Effect.annotateCurrentSpan({ "loopwire.tenant": tenant, "loopwire.resumed": resumed })
     yield* AccessLog.connectionOpen({ connection: connection.id, tenant, resumed })
-    const closed = Effect.flatMap(connection.closed, ({ code, reason }) => {
-      onClose?.()
-      return Effect.all([
+    const closed = Effect.flatMap(connection.closed, ({ code, reason }) =>
+      Effect.all([
+        onClose,
         Metric.incrementBy(Metrics.connectionsActive, -1),
         Metric.increment(Metric.tagged(Metrics.connectionsClosed, "code", String(code))),
         AccessLog.connectionClose({
@@ -343,8 +332,7 @@ const observeConnection = (
           reason: reason === "" ? undefined : reason,
           duration_ms: clock.unsafeCurrentTimeMillis() - opened
         })
-      ], { discard: true })
-    })
+      ], { discard: true }))
     // Not tied to the handler's scope: the close is counted even when the handler is interrupted first.
     yield* Effect.forkDaemon(closed)
   })

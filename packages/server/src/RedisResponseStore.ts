@@ -18,6 +18,7 @@
  * @since 0.1.0
  */
 import * as Config from "effect/Config"
+import { nonNegative } from "./internal/config.js"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -336,18 +337,8 @@ export const layer = (options: Options = {}): Layer.Layer<ResponseStore, never, 
 export const config: Config.Config<Options> = Config.all({
   ttl: Config.withDefault(Config.duration("LOOPWIRE_STORE_TTL"), defaultTtl),
   checkpointEvery: Config.withDefault(Config.integer("LOOPWIRE_STORE_CHECKPOINT_EVERY"), defaultCheckpointEvery),
-  maxBytes: Config.withDefault(
-    Config.integer("LOOPWIRE_REDIS_STORE_MAX_BYTES").pipe(
-      Config.validate({ message: "must be a non-negative integer", validation: (n) => n >= 0 })
-    ),
-    defaultMaxBytes
-  ),
-  maxTenantBytes: Config.withDefault(
-    Config.integer("LOOPWIRE_REDIS_STORE_MAX_TENANT_BYTES").pipe(
-      Config.validate({ message: "must be a non-negative integer", validation: (n) => n >= 0 })
-    ),
-    defaultMaxTenantBytes
-  )
+  maxBytes: nonNegative("LOOPWIRE_REDIS_STORE_MAX_BYTES", defaultMaxBytes),
+  maxTenantBytes: nonNegative("LOOPWIRE_REDIS_STORE_MAX_TENANT_BYTES", defaultMaxTenantBytes)
 })
 
 /**

@@ -10,6 +10,7 @@ import { ResponseCreate } from "@loopwire/protocol/ClientEvent"
 import { Response } from "@loopwire/protocol/Response"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
+import { nonNegative } from "./internal/config.js"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -316,12 +317,6 @@ export const makeMemory = (options: MemoryOptions = {}): Effect.Effect<Shape> =>
  */
 export const layerMemory = (options: MemoryOptions = {}): Layer.Layer<ResponseStore> =>
   Layer.effect(ResponseStore, makeMemory(options))
-
-const nonNegative = (name: string, fallback: number) =>
-  Config.withDefault(
-    Config.integer(name).pipe(Config.validate({ message: "must be a non-negative integer", validation: (n) => n >= 0 })),
-    fallback
-  )
 
 /**
  * In-memory options from configuration: `LOOPWIRE_STORE_MAX_ENTRIES` (integer, default 10 000),

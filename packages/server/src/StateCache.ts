@@ -10,6 +10,7 @@ import type { InputItem } from "@loopwire/protocol/Items"
 import type { Response } from "@loopwire/protocol/Response"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
+import { nonNegative, nonNegativeRequired } from "./internal/config.js"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -424,21 +425,9 @@ export const layer = (options: Options = {}): Layer.Layer<StateCache> => Layer.e
  */
 export const config: Config.Config<Options> = Config.all({
   latestPerLane: Config.withDefault(Config.boolean("LOOPWIRE_CACHE_LATEST_PER_LANE"), true),
-  maxEntries: Config.option(Config.integer("LOOPWIRE_CACHE_MAX_ENTRIES").pipe(
-    Config.validate({ message: "must be a non-negative integer", validation: (n) => n >= 0 })
-  )),
-  maxBytes: Config.withDefault(
-    Config.integer("LOOPWIRE_CACHE_MAX_BYTES").pipe(
-      Config.validate({ message: "must be a non-negative integer", validation: (n) => n >= 0 })
-    ),
-    defaultMaxBytes
-  ),
-  maxTenantBytes: Config.withDefault(
-    Config.integer("LOOPWIRE_CACHE_MAX_TENANT_BYTES").pipe(
-      Config.validate({ message: "must be a non-negative integer", validation: (n) => n >= 0 })
-    ),
-    defaultMaxTenantBytes
-  ),
+  maxEntries: Config.option(nonNegativeRequired("LOOPWIRE_CACHE_MAX_ENTRIES")),
+  maxBytes: nonNegative("LOOPWIRE_CACHE_MAX_BYTES", defaultMaxBytes),
+  maxTenantBytes: nonNegative("LOOPWIRE_CACHE_MAX_TENANT_BYTES", defaultMaxTenantBytes),
   ttl: Config.option(Config.duration("LOOPWIRE_CACHE_TTL"))
 }).pipe(Config.map(({ latestPerLane: latest, maxBytes, maxEntries, maxTenantBytes, ttl: timeToLive }) => ({
   policy: all(
