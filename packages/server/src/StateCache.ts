@@ -1,14 +1,13 @@
 /**
  * The previous responses kept warm per connection and lane: the fast path of a continuation. Policies
  * (LatestPerLane, LRU, byte budget, TTL, and their compositions) are plain data applied by pure functions; the
- * service holds the state in a `Ref`.
+ * service holds the state and applies them in one synchronous step per operation.
  *
  * @since 0.1.0
  */
 import type { ResponseCreate } from "@loopwire/protocol/ClientEvent"
 import type { InputItem } from "@loopwire/protocol/Items"
 import type { Response } from "@loopwire/protocol/Response"
-import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import { nonNegative, nonNegativeRequired } from "./internal/config.js"
 import type * as ConfigError from "effect/ConfigError"
@@ -18,7 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import * as Ref from "effect/Ref"
+import * as MetricLabel from "effect/MetricLabel"
 import * as ChainContext from "./ChainContext.js"
 import * as internal from "./internal/cacheState.js"
 
@@ -295,6 +294,17 @@ export const metrics = {
   })
 } as const
 
+const noLabels: ReadonlyArray<MetricLabel.MetricLabel> = []
+const budgetEvictionsByBudget = new Map<string, Metric.Metric.Counter<number>>()
+const budgetEvictionsOf = (budget: string): Metric.Metric.Counter<number> => {
+  let found = budgetEvictionsByBudget.get(budget)
+  if (found === undefined) {
+    found = Metric.tagged(metrics.budgetEvictions, "budget", budget)
+    budgetEvictionsByBudget.set(budget, found)
+  }
+  return found
+}
+
 /**
  * @since 0.1.0
  * @category models
@@ -308,47 +318,48 @@ export interface Options {
  * @category constructors
  */
 export const make = (options: Options = {}): Effect.Effect<Shape> =>
-  Effect.gen(function*() {
+  Effect.sync(() => {
     const policy = options.policy ?? defaultPolicy
-    const state = yield* Ref.make(internal.empty<CachedResponse>())
-    const counters = yield* Ref.make({ hits: 0, misses: 0, evictions: 0 })
+    // Plain state, changed only inside one synchronous step per operation (the clock is read through the
+    // fiber's `Clock`, so `TestClock` drives TTLs): a turn's lookup and put cost no more than the work itself.
+    let state = internal.empty<CachedResponse>()
+    const counters = { hits: 0, misses: 0, evictions: 0 }
 
-    const record = (evicted: ReadonlyArray<internal.Eviction>, hit?: boolean) =>
-      Effect.gen(function*() {
-        if (evicted.length === 0 && hit === undefined) return
-        yield* Ref.update(counters, (c) => ({
-          hits: c.hits + (hit === true ? 1 : 0),
-          misses: c.misses + (hit === false ? 1 : 0),
-          evictions: c.evictions + evicted.length
-        }))
-        if (evicted.length > 0) yield* Metric.incrementBy(metrics.evictions, evicted.length)
-        for (const eviction of evicted) {
-          const budget = eviction.reason === "lru" ? "entries" : eviction.reason
-          if (budget === "entries" || budget === "bytes" || budget === "tenant_bytes") {
-            yield* Metric.increment(Metric.tagged(metrics.budgetEvictions, "budget", budget))
-          }
+    const record = (evicted: ReadonlyArray<internal.Eviction>, hit?: boolean): void => {
+      metrics.bytes.unsafeUpdate(state.bytes, noLabels)
+      if (evicted.length === 0 && hit === undefined) return
+      counters.hits += hit === true ? 1 : 0
+      counters.misses += hit === false ? 1 : 0
+      counters.evictions += evicted.length
+      if (evicted.length > 0) metrics.evictions.unsafeUpdate(evicted.length, noLabels)
+      for (const eviction of evicted) {
+        const budget = eviction.reason === "lru" ? "entries" : eviction.reason
+        if (budget === "entries" || budget === "bytes" || budget === "tenant_bytes") {
+          budgetEvictionsOf(budget).unsafeUpdate(1, noLabels)
         }
-        if (hit === true) yield* Metric.increment(metrics.hits)
-        if (hit === false) yield* Metric.increment(metrics.misses)
-      })
+      }
+      if (hit === true) metrics.hits.unsafeUpdate(1, noLabels)
+      if (hit === false) metrics.misses.unsafeUpdate(1, noLabels)
+    }
 
     const modify = <A>(
       f: (s: internal.CacheState<CachedResponse>, now: number) => internal.Result<CachedResponse, A>
-    ) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Ref.modify(state, (s) => {
-          const result = f(s, now)
-          return [result, result.state] as const
-        }).pipe(Effect.tap(() => Effect.flatMap(Ref.get(state), (s) => Metric.set(metrics.bytes, s.bytes)))))
+    ): Effect.Effect<internal.Result<CachedResponse, A>> =>
+      Effect.clockWith((clock) =>
+        Effect.sync(() => {
+          const result = f(state, clock.unsafeCurrentTimeMillis())
+          state = result.state
+          return result
+        })
+      )
 
     const get = (connectionId: string, responseId: string) =>
-      Effect.flatMap(
+      Effect.map(
         modify((s, now) => internal.get(s, policy, connectionId, responseId, now)),
-        (result) =>
-          Effect.as(
-            record(result.evicted, Option.isSome(result.value)),
-            Option.map(result.value, (entry): CacheHit => ({ ...entry.value, lane: entry.lane }))
-          )
+        (result) => {
+          record(result.evicted, Option.isSome(result.value))
+          return Option.map(result.value, (entry): CacheHit => ({ ...entry.value, lane: entry.lane }))
+        }
       )
 
     // Plain: looked up once per put; dropped with the connection's entries.
@@ -356,7 +367,7 @@ export const make = (options: Options = {}): Effect.Effect<Shape> =>
     const bindTenant = (connectionId: string, tenant: string) => Effect.sync(() => void tenants.set(connectionId, tenant))
 
     const put = (connectionId: string, lane: string, entry: CachedResponse) =>
-      Effect.flatMap(
+      Effect.map(
         modify((s, now) =>
           internal.put(
             s,
@@ -376,33 +387,43 @@ export const make = (options: Options = {}): Effect.Effect<Shape> =>
       )
 
     const evict = (connectionId: string, responseId: string) =>
-      Effect.flatMap(
+      Effect.map(
         modify((s, now) => internal.evict(s, policy, connectionId, responseId, now)),
-        (result) => Effect.as(record(result.evicted), result.value)
+        (result) => {
+          record(result.evicted)
+          return result.value
+        }
       )
 
     const closeConnection = (connectionId: string) =>
-      Effect.flatMap(
-        Effect.zipRight(
-          Effect.sync(() => tenants.delete(connectionId)),
-          modify((s, now) => internal.closeConnection(s, policy, connectionId, now))
-        ),
-        (result) => Effect.as(record(result.evicted), result.value)
+      Effect.map(
+        modify((s, now) => {
+          tenants.delete(connectionId)
+          return internal.closeConnection(s, policy, connectionId, now)
+        }),
+        (result) => {
+          record(result.evicted)
+          return result.value
+        }
       )
 
-    const stats = Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      const evicted: Array<internal.Eviction> = []
-      const current = yield* Ref.updateAndGet(state, (s) => internal.sweep(s, policy, now, evicted))
-      yield* record(evicted)
-      const c = yield* Ref.get(counters)
-      return {
-        entries: internal.size(current),
-        bytes: current.bytes,
-        connections: internal.connectionCount(current),
-        ...c
+    const stats = Effect.map(
+      modify((s, now) => {
+        const evicted: Array<internal.Eviction> = []
+        const swept = internal.sweep(s, policy, now, evicted)
+        return { state: swept, evicted, value: undefined }
+      }),
+      (result) => {
+        record(result.evicted)
+        const current = result.state
+        return {
+          entries: internal.size(current),
+          bytes: current.bytes,
+          connections: internal.connectionCount(current),
+          ...counters
+        }
       }
-    })
+    )
 
     return StateCache.of({ policy, get, bindTenant, put, evict, closeConnection, stats })
   })
