@@ -180,57 +180,77 @@ export const make = (options: Options = {}): Effect.Effect<Shape> =>
         }
         const ending = scripted.fail === undefined ? "completed" : "failed"
 
-        // The events due at the same time go out as one chunk (the gateway writes a chunk as one batch): an item's
-        // events between delays, and the last item's last events with the terminal event. Between items the steering
-        // hook is polled, as OpenAI finishes the current output item before it ends a steered response.
-        const items = (
-          index: number,
-          output: ReadonlyArray<OutputItem>,
-          outputChars: number
-        ): Stream.Stream<ModelBackendNs.ServerEventBody> => {
-          if (index === planned.length) {
-            return Stream.fromEffect(
-              Effect.map(Clock.currentTimeMillis, (now) => terminalEvent(output, outputChars, ending, now))
-            )
-          }
-          const item = planned[index]!
-          const last = index === planned.length - 1
-          const nextOutput = [...output, item.item]
-          const nextChars = outputChars + item.outputChars
-          const groups = internal.groupSteps(item.steps)
-          const body = Stream.fromIterable(groups.map((group, k) => ({ group, k }))).pipe(
-            Stream.mapEffect(({ group, k }) =>
-              Effect.flatMap(
-                group.delayMs > 0 ? Effect.sleep(group.delayMs) : Effect.void,
-                () =>
-                  last && k === groups.length - 1
-                    ? Effect.map(
-                      Clock.currentTimeMillis,
-                      (now) => Chunk.append(group.events, terminalEvent(nextOutput, nextChars, ending, now))
-                    )
-                    : Effect.succeed(group.events)
-              )
-            ),
-            Stream.flattenChunks
-          )
-          return Stream.unwrap(Effect.map(steered, (isSteered) =>
-            isSteered
-              ? Stream.fromEffect(
-                Effect.map(Clock.currentTimeMillis, (now) => terminalEvent(output, outputChars, "steered", now))
-              )
-              : last
-              ? body
-              : Stream.concat(body, Stream.suspend(() => items(index + 1, nextOutput, nextChars)))))
-        }
-
-        const opening = Stream.make<Array<ModelBackendNs.ServerEventBody>>(
+        // The events due at the same time go out as one chunk (the gateway writes a chunk as one batch): the
+        // opening events, then an item's events between delays, and the last item's last events with the terminal
+        // event. Before each item the steering hook is polled, as OpenAI finishes the current output item before it
+        // ends a steered response. One pull per chunk, driven by plain state (no nested stream per item or group).
+        const opening: Chunk.Chunk<ModelBackendNs.ServerEventBody> = Chunk.make(
           { type: "response.created", response: skeleton },
           { type: "response.in_progress", response: skeleton }
         )
-        const firstToken = latency.timeToFirstTokenMs > 0
-          ? Stream.drain(Stream.fromEffect(Effect.sleep(latency.timeToFirstTokenMs)))
-          : Stream.empty
-        return opening.pipe(Stream.concat(firstToken), Stream.concat(Stream.suspend(() => items(0, [], 0))))
+        const ended: Effect.Effect<never, Option.Option<never>> = Effect.fail(Option.none())
+        const terminalChunk = (
+          output: ReadonlyArray<OutputItem>,
+          outputChars: number,
+          kind: "completed" | "steered" | "failed",
+          before?: Chunk.Chunk<ModelBackendNs.ServerEventBody>
+        ) =>
+          Effect.map(Clock.currentTimeMillis, (now) => {
+            const terminal = terminalEvent(output, outputChars, kind, now)
+            return before === undefined ? Chunk.of(terminal) : Chunk.append(before, terminal)
+          })
+        let phase: "opening" | "firstToken" | "items" | "done" = "opening"
+        let itemIndex = 0
+        let k = 0
+        let output: ReadonlyArray<OutputItem> = []
+        let outputChars = 0
+        let groups: ReturnType<typeof internal.groupSteps> | undefined
+        const startItem = (isSteered: boolean): Effect.Effect<Chunk.Chunk<ModelBackendNs.ServerEventBody>, Option.Option<never>> => {
+          if (isSteered) {
+            phase = "done"
+            return terminalChunk(output, outputChars, "steered")
+          }
+          groups = internal.groupSteps(planned[itemIndex]!.steps)
+          k = 0
+          return pull
+        }
+        const pull: Effect.Effect<Chunk.Chunk<ModelBackendNs.ServerEventBody>, Option.Option<never>> = Effect.suspend(
+          () => {
+            switch (phase) {
+              case "opening":
+                phase = "firstToken"
+                return Effect.succeed(opening)
+              case "firstToken":
+                phase = "items"
+                return latency.timeToFirstTokenMs > 0 ? Effect.zipRight(Effect.sleep(latency.timeToFirstTokenMs), pull) : pull
+              case "done":
+                return ended
+            }
+            if (itemIndex === planned.length) {
+              phase = "done"
+              return terminalChunk(output, outputChars, ending)
+            }
+            if (groups === undefined) return Effect.flatMap(steered, startItem)
+            const item = planned[itemIndex]!
+            const lastItem = itemIndex === planned.length - 1
+            const lastGroup = k >= groups.length - 1
+            const group = groups[k]
+            k++
+            if (lastGroup) {
+              output = [...output, item.item]
+              outputChars = outputChars + item.outputChars
+              groups = undefined
+              itemIndex++
+              if (lastItem) phase = "done"
+            }
+            if (group === undefined) return pull
+            const emit = lastItem && lastGroup
+              ? terminalChunk(output, outputChars, ending, group.events)
+              : Effect.succeed(group.events)
+            return group.delayMs > 0 ? Effect.zipRight(Effect.sleep(group.delayMs), emit) : emit
+          }
+        )
+        return Stream.repeatEffectChunkOption(pull)
       }))
 
     return ScriptedBackend.of({

@@ -4,7 +4,7 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import * as Metric from "effect/Metric"
+import type * as MetricLabel from "effect/MetricLabel"
 import type { ResponseCreate } from "@loopwire/protocol/ClientEvent"
 import type { InputItem } from "@loopwire/protocol/Items"
 import type { Response } from "@loopwire/protocol/Response"
@@ -111,6 +111,9 @@ const firstEventSeries = Metrics.series(Metrics.timeToFirstEvent, "mode")
 const responsesSeries = Metrics.series(Metrics.responses, "mode", "kind", "status")
 const errorsSeries = Metrics.series(Metrics.errors, "code")
 const tokensSeries = Metrics.series(Metrics.tokens, "model", "tenant", "type")
+const noLabels: ReadonlyArray<MetricLabel.MetricLabel> = []
+const enterInFlight = Effect.sync(() => Metrics.responsesInFlight.unsafeUpdate(1, noLabels))
+const leaveInFlight = Effect.sync(() => Metrics.responsesInFlight.unsafeUpdate(-1, noLabels))
 
 /**
  * Runs one `response.create`: resolves its parent, assembles its context by reference, checks its tool outputs,
@@ -176,14 +179,13 @@ export const run = (env: TurnEnv, request: ResponseCreate, options: RunOptions):
         const status = outcome._tag === "Rejected" ? "rejected" : outcome.status
         const code = errorCodeOf(outcome)
         const usage = outcome._tag === "Finished" ? usageTokens(outcome.response) : { input: undefined, output: undefined }
-        yield* Metric.update(durationSeries(mode), seconds(started, ended))
-        if (firstEvent !== undefined) {
-          yield* Metric.update(firstEventSeries(mode), seconds(started, firstEvent))
-        }
-        yield* Metric.increment(responsesSeries(mode, kind, status))
-        if (code !== undefined) yield* Metric.increment(errorsSeries(code))
-        if (usage.input !== undefined) yield* Metric.incrementBy(tokensSeries(model, env.tenant, "input"), usage.input)
-        if (usage.output !== undefined) yield* Metric.incrementBy(tokensSeries(model, env.tenant, "output"), usage.output)
+        // The turn's series, updated in place (no effect per update; no ambient metric labels are used).
+        durationSeries(mode).unsafeUpdate(seconds(started, ended), noLabels)
+        if (firstEvent !== undefined) firstEventSeries(mode).unsafeUpdate(seconds(started, firstEvent), noLabels)
+        responsesSeries(mode, kind, status).unsafeUpdate(1, noLabels)
+        if (code !== undefined) errorsSeries(code).unsafeUpdate(1, noLabels)
+        if (usage.input !== undefined) tokensSeries(model, env.tenant, "input").unsafeUpdate(usage.input, noLabels)
+        if (usage.output !== undefined) tokensSeries(model, env.tenant, "output").unsafeUpdate(usage.output, noLabels)
         yield* Effect.annotateCurrentSpan({
           "loopwire.response.status": status,
           ...(code === undefined ? {} : { "error.type": code }),
@@ -208,8 +210,8 @@ export const run = (env: TurnEnv, request: ResponseCreate, options: RunOptions):
       })
     const turn = Generate.runTurn(env, request, { ...options, responseId: id, sink }).pipe(
       Effect.tap(observe),
-      Effect.ensuring(Metric.incrementBy(Metrics.responsesInFlight, -1)),
-      (self) => Effect.zipRight(Metric.increment(Metrics.responsesInFlight), self),
+      Effect.ensuring(leaveInFlight),
+      (self) => Effect.zipRight(enterInFlight, self),
       Effect.withSpan("loopwire.response", {
         kind: "server",
         captureStackTrace: false,

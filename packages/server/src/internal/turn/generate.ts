@@ -9,7 +9,6 @@ import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { ResponseCreate } from "@loopwire/protocol/ClientEvent"
@@ -211,7 +210,9 @@ export const runTurn = (env: TurnEnv, request: ResponseCreate, options: RunOptio
         Effect.sandbox,
         Effect.either,
         Effect.tap(() =>
-          Metric.update(Metrics.generationDuration, seconds(generationStarted, clock.unsafeCurrentTimeNanos()))
+          Effect.sync(() =>
+            Metrics.generationDuration.unsafeUpdate(seconds(generationStarted, clock.unsafeCurrentTimeNanos()), [])
+          )
         ),
         Effect.withSpan("loopwire.backend.generate", {
           attributes: { "loopwire.response.id": running.id },
