@@ -134,6 +134,13 @@ export interface Writer {
   readonly responseId: string
   /** Appends the encoded frame (exactly as sent) with its `sequence_number`; numbers must strictly increase. */
   readonly append: (sequenceNumber: number, frame: string) => Effect.Effect<void, ResumeLogError>
+  /**
+   * Appends a batch of frames in order, as `append` for each would (stopping at the first failure). Optional: a log
+   * that has it spares its writer one effect per frame; without it, frames are appended one by one.
+   */
+  readonly appendAll?: (
+    frames: ReadonlyArray<{ readonly seq: number; readonly text: string }>
+  ) => Effect.Effect<void, ResumeLogError>
   /** Marks the log complete (after the terminal event); it is kept for the retention period, then dropped. */
   readonly end: Effect.Effect<void, ResumeLogError>
 }
@@ -592,24 +599,36 @@ export const makeMemory = (options: Options = {}): Effect.Effect<Shape> =>
       return undefined
     }
 
+    // One frame into the log: undefined when done, else the failure or the budget report to run.
+    const appendOne = (log: Log, sequenceNumber: number, frame: string): Effect.Effect<void, ResumeLogError> | undefined => {
+      if (log.discarded) return undefined
+      const before = log.ring.bytes
+      const result = Ring.append(log.ring, sequenceNumber, frame)
+      addBytes(log.tenant, log.ring.bytes - before)
+      if (result === "Ended") return Effect.fail(invalidAppend(log.responseId, sequenceNumber, "the log has ended"))
+      if (result === "OutOfOrder") {
+        return Effect.fail(
+          invalidAppend(log.responseId, sequenceNumber, `sequence numbers must increase (last ${log.ring.last})`)
+        )
+      }
+      touch(log)
+      if (!overBudget(log.tenant) && !overBudget(undefined)) return undefined
+      makeRoom(log)
+      return report
+    }
+
     const makeWriter = (log: Log): Writer => ({
       responseId: log.responseId,
-      append: (sequenceNumber, frame) =>
+      append: (sequenceNumber, frame) => Effect.suspend(() => appendOne(log, sequenceNumber, frame) ?? Effect.void),
+      appendAll: (frames) =>
         Effect.suspend(() => {
-          if (log.discarded) return Effect.void
-          const before = log.ring.bytes
-          const result = Ring.append(log.ring, sequenceNumber, frame)
-          addBytes(log.tenant, log.ring.bytes - before)
-          if (result === "Ended") return Effect.fail(invalidAppend(log.responseId, sequenceNumber, "the log has ended"))
-          if (result === "OutOfOrder") {
-            return Effect.fail(
-              invalidAppend(log.responseId, sequenceNumber, `sequence numbers must increase (last ${log.ring.last})`)
-            )
+          for (let i = 0; i < frames.length; i++) {
+            const next = appendOne(log, frames[i]!.seq, frames[i]!.text)
+            if (next !== undefined) {
+              return i === frames.length - 1 ? next : Effect.zipRight(next, makeWriter(log).appendAll!(frames.slice(i + 1)))
+            }
           }
-          touch(log)
-          if (!overBudget(log.tenant) && !overBudget(undefined)) return Effect.void
-          makeRoom(log)
-          return report
+          return Effect.void
         }),
       end: withNow((now) => {
         if (log.discarded || log.ring.ended) return

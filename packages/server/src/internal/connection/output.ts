@@ -33,6 +33,8 @@ export const record = (output: Output, sequenceNumber: number, text: string): Ef
 export const recordAll = (writer: Writer, frames: ReadonlyArray<Turn.Frame>): Effect.Effect<void> =>
   frames.length === 1
     ? Effect.catchAll(writer.append(frames[0]!.seq, frames[0]!.text), ignoreLogError("append failed"))
+    : writer.appendAll !== undefined
+    ? Effect.catchAll(writer.appendAll(frames), ignoreLogError("append failed"))
     : Effect.catchAll(
       Effect.forEach(frames, (frame) => writer.append(frame.seq, frame.text), { discard: true }),
       ignoreLogError("append failed")
