@@ -62,6 +62,53 @@ const remember = (key: string, tools: unknown): void => {
   }
 }
 
+// The raw (parsed, never shared) tool arrays of the last hits, most recent first: a frame whose tools equal one of
+// them, key order included, is a hit without serializing its tools (the memo key). Equal JSON values have equal
+// serializations, so this answers what the memo would.
+interface RecentTools {
+  readonly raw: ReadonlyArray<unknown>
+  readonly key: string
+}
+const recentTools: Array<RecentTools> = []
+const recentToolsMax = 8
+
+const sameJson = (a: unknown, b: unknown): boolean => {
+  if (a === b) return true
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false
+    return true
+  }
+  if (Array.isArray(b)) return false
+  const ka = Object.keys(a), kb = Object.keys(b)
+  if (ka.length !== kb.length) return false
+  for (let i = 0; i < ka.length; i++) {
+    const k = ka[i]!
+    if (k !== kb[i] || !sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false
+  }
+  return true
+}
+
+const recentKeyOf = (tools: ReadonlyArray<unknown>): string | undefined => {
+  for (let i = 0; i < recentTools.length; i++) {
+    const recent = recentTools[i]!
+    if (sameJson(tools, recent.raw)) {
+      if (i > 0) {
+        recentTools.splice(i, 1)
+        recentTools.unshift(recent)
+      }
+      return recent.key
+    }
+  }
+  return undefined
+}
+
+const rememberRecent = (raw: ReadonlyArray<unknown>, key: string): void => {
+  recentTools.unshift({ raw, key })
+  if (recentTools.length > recentToolsMax) recentTools.pop()
+}
+
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
 
@@ -80,14 +127,20 @@ const decodeClientEvent = (text: string, limits: FrameLimits.FrameLimits) => {
     return Codec.decodeClientEventUnknown(value, limits)
   }
   if (FrameLimits.check(value, limits, false) !== undefined) return Codec.decodeClientEventUnknown(value, limits)
-  const key = JSON.stringify(value["tools"])
+  const rawTools = value["tools"] as ReadonlyArray<unknown>
+  const recentKey = recentKeyOf(rawTools)
+  const key = recentKey ?? JSON.stringify(rawTools)
   if (key.length < toolsMemoMinChars) return Codec.decodeClientEventUnknown(value, limits)
   const known = toolsMemo.get(key)
   if (known === undefined) {
     const result = Codec.decodeClientEventUnknown(value, limits)
-    if (Either.isRight(result)) remember(key, (result.right as { readonly tools?: unknown }).tools)
+    if (Either.isRight(result)) {
+      remember(key, (result.right as { readonly tools?: unknown }).tools)
+      if (recentKey === undefined) rememberRecent(rawTools, key)
+    }
     return result
   }
+  if (recentKey === undefined) rememberRecent(rawTools, key)
   toolsMemo.delete(key)
   toolsMemo.set(key, known)
   const { tools: _tools, ...rest } = value
