@@ -90,6 +90,8 @@ const annotations = (line: Record<string, unknown>) => line["annotations"] as Re
 interface Span {
   readonly name: string
   readonly traceId: string
+  readonly spanId: string
+  readonly parentSpanId: string | undefined
   readonly attributes: Readonly<Record<string, string | number | boolean>>
   readonly service: string | undefined
 }
@@ -111,7 +113,15 @@ const otlpReceiver = Effect.acquireRelease(
           const decoded = JSON.parse(body) as {
             resourceSpans: ReadonlyArray<{
               resource?: { attributes?: ReadonlyArray<KeyValue> }
-              scopeSpans: ReadonlyArray<{ spans: ReadonlyArray<{ name: string; traceId: string; attributes?: ReadonlyArray<KeyValue> }> }>
+              scopeSpans: ReadonlyArray<{
+                spans: ReadonlyArray<{
+                  name: string
+                  traceId: string
+                  spanId: string
+                  parentSpanId?: string
+                  attributes?: ReadonlyArray<KeyValue>
+                }>
+              }>
             }>
           }
           for (const resource of decoded.resourceSpans) {
@@ -121,6 +131,8 @@ const otlpReceiver = Effect.acquireRelease(
                 spans.push({
                   name: span.name,
                   traceId: span.traceId,
+                  spanId: span.spanId,
+                  parentSpanId: span.parentSpanId === "" ? undefined : span.parentSpanId,
                   service,
                   attributes: Object.fromEntries((span.attributes ?? []).map((a) => [a.key, valueOf(a.value)]))
                 })
@@ -290,7 +302,13 @@ describe("loopwire serve in operation", () => {
       assert.strictEqual(response.attributes["loopwire.tenant"], "default")
       assert.strictEqual(response.attributes["gen_ai.request.model"], "ops-model")
       assert.strictEqual(response.traceId, connection.traceId, "the response span is inside the connection's trace")
-      assert.isTrue(receiver.spans.some((s) => s.name === "loopwire.backend.generate" && s.traceId === connection.traceId))
+      assert.strictEqual(response.attributes["loopwire.response.status"], "completed", "the outcome is recorded on the span")
+      assert.strictEqual(response.parentSpanId, connection.spanId, "the response span is the connection span's child")
+      // The turn's own spans are children of its response span.
+      const generate = receiver.spans.find((s) => s.name === "loopwire.backend.generate")
+      assert.isDefined(generate)
+      assert.strictEqual(generate!.traceId, connection.traceId)
+      assert.strictEqual(generate!.parentSpanId, response.spanId, "the generation span is the response span's child")
     })), { timeout: 90_000 })
 
   it.live("SIGTERM drains: the response in flight completes on the client, then the process exits 0", () =>

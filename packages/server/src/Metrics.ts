@@ -184,6 +184,23 @@ export const resumeRequests = Metric.counter("loopwire_resume_requests", {
   incremental: true
 })
 
+const noLabels: ReadonlyArray<MetricLabel.MetricLabel> = []
+
+// `metric` with `labels`, which (unlike `Metric.taggedWithLabels`, which builds a new label array per update) hands
+// the same array to every update, so Effect's hook cache finds the series without hashing its key again.
+const withStableLabels = <Type, In, Out>(
+  metric: Metric.Metric<Type, In, Out>,
+  labels: ReadonlyArray<MetricLabel.MetricLabel>
+): Metric.Metric<Type, In, Out> => {
+  const all = (extra: ReadonlyArray<MetricLabel.MetricLabel>) => extra.length === 0 ? labels : [...labels, ...extra]
+  return Metric.make(
+    metric.keyType,
+    (input, extra) => metric.unsafeUpdate(input, all(extra)),
+    (extra) => metric.unsafeValue(all(extra)),
+    (input, extra) => metric.unsafeModify(input, all(extra))
+  )
+}
+
 /**
  * The series of `metric` by the values of the labels `names`, each made once (per-turn code asks for its series by
  * value, without building a new tagged metric and its key every time).
@@ -200,12 +217,34 @@ export const series = <Type, In, Out>(
     const key = values.join("\u0000")
     let found = made.get(key)
     if (found === undefined) {
-      found = Metric.taggedWithLabels(metric, names.map((name, i) => MetricLabel.make(name, values[i] ?? "")))
+      found = withStableLabels(metric, names.map((name, i) => MetricLabel.make(name, values[i] ?? "")))
       made.set(key, found)
     }
     return found
   }
 }
+
+/**
+ * `metric` with fixed labels, made once (for a series written from plain code with {@link unsafeUpdate}).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const labelled = <Type, In, Out>(
+  metric: Metric.Metric<Type, In, Out>,
+  labels: Readonly<Record<string, string>>
+): Metric.Metric<Type, In, Out> =>
+  withStableLabels(metric, Object.entries(labels).map(([name, value]) => MetricLabel.make(name, value)))
+
+/**
+ * Records `input` on `metric` now, in plain code: what `Metric.update` does, without an Effect per update (per-turn
+ * and per-event paths). The fiber's metric labels (`Effect.tagMetrics`) do not apply; the gateway sets none.
+ *
+ * @since 0.1.0
+ * @category updates
+ */
+export const unsafeUpdate = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>, input: In): void =>
+  metric.unsafeUpdate(input, noLabels)
 
 /**
  * The content type of the exposition.

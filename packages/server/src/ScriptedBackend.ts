@@ -26,6 +26,7 @@ import * as internal from "./internal/scripted.js"
 import { ModelBackend } from "./ModelBackend.js"
 import type * as ModelBackendNs from "./ModelBackend.js"
 import { generations as generationsMetric } from "./ModelBackend.js"
+import * as Metrics from "./Metrics.js"
 import * as Scenario from "./Scenario.js"
 
 /**
@@ -95,7 +96,7 @@ export const make = (options: Options = {}): Effect.Effect<Shape> =>
     const inputCost = Math.max(0, options.inputCostMicrosPerKb ?? 0)
     const count = yield* Ref.make(0)
     const perId = new Map<string, number>()
-    const counter = generationsMetric.pipe(Metric.tagged("backend", "scripted"))
+    const counter = Metrics.labelled(generationsMetric, { backend: "scripted" })
 
     const recordGeneration = (responseId: string) =>
       Effect.gen(function*() {

@@ -20,6 +20,7 @@ import * as Option from "effect/Option"
 import * as MetricLabel from "effect/MetricLabel"
 import * as ChainContext from "./ChainContext.js"
 import * as internal from "./internal/cacheState.js"
+import * as Metrics from "./Metrics.js"
 
 /**
  * What the cache keeps for one response: the response itself, its effective input (shared by reference with the
@@ -299,7 +300,7 @@ const budgetEvictionsByBudget = new Map<string, Metric.Metric.Counter<number>>()
 const budgetEvictionsOf = (budget: string): Metric.Metric.Counter<number> => {
   let found = budgetEvictionsByBudget.get(budget)
   if (found === undefined) {
-    found = Metric.tagged(metrics.budgetEvictions, "budget", budget)
+    found = Metrics.labelled(metrics.budgetEvictions, { budget })
     budgetEvictionsByBudget.set(budget, found)
   }
   return found

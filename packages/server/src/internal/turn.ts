@@ -4,6 +4,7 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import type * as Tracer from "effect/Tracer"
 import type * as MetricLabel from "effect/MetricLabel"
 import type { ResponseCreate } from "@loopwire/protocol/ClientEvent"
 import type { InputItem } from "@loopwire/protocol/Items"
@@ -173,8 +174,8 @@ export const run = (env: TurnEnv, request: ResponseCreate, options: RunOptions):
       if (firstEvent === undefined) firstEvent = clock.unsafeCurrentTimeNanos()
       return options.sink(frames)
     }
-    const observe = (outcome: Outcome) =>
-      Effect.gen(function*() {
+    const observe = (outcome: Outcome, span: Tracer.Span) =>
+      Effect.suspend(() => {
         const ended = clock.unsafeCurrentTimeNanos()
         const status = outcome._tag === "Rejected" ? "rejected" : outcome.status
         const code = errorCodeOf(outcome)
@@ -186,13 +187,11 @@ export const run = (env: TurnEnv, request: ResponseCreate, options: RunOptions):
         if (code !== undefined) errorsSeries(code).unsafeUpdate(1, noLabels)
         if (usage.input !== undefined) tokensSeries(model, env.tenant, "input").unsafeUpdate(usage.input, noLabels)
         if (usage.output !== undefined) tokensSeries(model, env.tenant, "output").unsafeUpdate(usage.output, noLabels)
-        yield* Effect.annotateCurrentSpan({
-          "loopwire.response.status": status,
-          ...(code === undefined ? {} : { "error.type": code }),
-          ...(usage.input === undefined ? {} : { "gen_ai.usage.input_tokens": usage.input }),
-          ...(usage.output === undefined ? {} : { "gen_ai.usage.output_tokens": usage.output })
-        })
-        yield* AccessLog.turn({
+        span.attribute("loopwire.response.status", status)
+        if (code !== undefined) span.attribute("error.type", code)
+        if (usage.input !== undefined) span.attribute("gen_ai.usage.input_tokens", usage.input)
+        if (usage.output !== undefined) span.attribute("gen_ai.usage.output_tokens", usage.output)
+        return AccessLog.turn({
           mode,
           connection: env.connectionId,
           tenant: env.tenant,
@@ -208,25 +207,27 @@ export const run = (env: TurnEnv, request: ResponseCreate, options: RunOptions):
           output_tokens: usage.output
         })
       })
-    const turn = Generate.runTurn(env, request, { ...options, responseId: id, sink }).pipe(
-      Effect.tap(observe),
-      Effect.ensuring(leaveInFlight),
-      (self) => Effect.zipRight(enterInFlight, self),
-      Effect.withSpan("loopwire.response", {
-        kind: "server",
-        captureStackTrace: false,
-        attributes: {
-          "loopwire.response.id": id,
-          "loopwire.lane": options.streamId ?? "default",
-          "loopwire.request.kind": kind,
-          "loopwire.mode": mode,
-          "loopwire.tenant": env.tenant,
-          "loopwire.connection.id": env.connectionId,
-          "gen_ai.request.model": model,
-          ...(request.previous_response_id == null ? {} : { "loopwire.previous_response_id": request.previous_response_id })
-        }
-      })
-    )
+    // `useSpan` hands over the span, so the outcome is recorded on it in plain code.
+    const turn = Effect.useSpan("loopwire.response", {
+      kind: "server",
+      captureStackTrace: false,
+      attributes: {
+        "loopwire.response.id": id,
+        "loopwire.lane": options.streamId ?? "default",
+        "loopwire.request.kind": kind,
+        "loopwire.mode": mode,
+        "loopwire.tenant": env.tenant,
+        "loopwire.connection.id": env.connectionId,
+        "gen_ai.request.model": model,
+        ...(request.previous_response_id == null ? {} : { "loopwire.previous_response_id": request.previous_response_id })
+      }
+    }, (span) =>
+      Generate.runTurn(env, request, { ...options, responseId: id, sink }).pipe(
+        Effect.tap((outcome) => observe(outcome, span)),
+        Effect.ensuring(leaveInFlight),
+        (self) => Effect.zipRight(enterInFlight, self),
+        Effect.withParentSpan(span)
+      ))
     return env.drain === undefined ? turn : env.drain.track(turn)
   })
 

@@ -33,12 +33,16 @@ export const isToolCall = (
 // When a job ends, its lane's next job (or another lane's, for the freed slot) starts. Not from a finalizer:
 // fibers forked there would inherit its uninterruptibility. An interrupted job needs no successor (the session is
 // going away).
-export const start = (state: SessionState, started: ReadonlyArray<Lanes.Started<Effect.Effect<void>>>): Effect.Effect<void> =>
-  Effect.forEach(started, ({ job, lane }) =>
-    FiberSet.run(
-      state.jobs,
-      Effect.zipRight(job, Effect.suspend(() => start(state, state.scheduler.complete(lane))))
-    ), { discard: true })
+export const start = (state: SessionState, started: ReadonlyArray<Lanes.Started<Effect.Effect<void>>>): Effect.Effect<void> => {
+  const fork = ({ job, lane }: Lanes.Started<Effect.Effect<void>>) =>
+    FiberSet.run(state.jobs, Effect.zipRight(job, Effect.suspend(() => start(state, state.scheduler.complete(lane)))))
+  // Usually none or one (a job ended, its lane's next starts): no traversal for those.
+  return started.length === 0
+    ? Effect.void
+    : started.length === 1
+    ? Effect.asVoid(fork(started[0]!))
+    : Effect.forEach(started, fork, { discard: true })
+}
 
 export const runOne = (
   state: SessionState,

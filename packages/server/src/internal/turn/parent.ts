@@ -5,7 +5,6 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type { ResponseCreate } from "@loopwire/protocol/ClientEvent"
 import type { InputItem } from "@loopwire/protocol/Items"
@@ -21,17 +20,19 @@ export const lookupMetric = (source: string, hit: boolean) => lookupSeries(sourc
 
 // One lookup, timed into `loopwire_parent_lookup_duration_seconds` and traced.
 export const timedLookup = <A>(source: string, lookup: Effect.Effect<Option.Option<A>>): Effect.Effect<Option.Option<A>> =>
-  Effect.clockWith((clock) => {
-    const started = clock.unsafeCurrentTimeNanos()
-    return Effect.tap(lookup, (found) =>
-      Effect.zipRight(
-        Effect.annotateCurrentSpan("loopwire.lookup.hit", Option.isSome(found)),
-        Metric.update(lookupMetric(source, Option.isSome(found)), seconds(started, clock.unsafeCurrentTimeNanos()))
-      ))
-  }).pipe(Effect.withSpan(`loopwire.${source}.get`, {
-    attributes: { "loopwire.lookup.source": source },
-    captureStackTrace: false
-  }))
+  Effect.clockWith((clock) =>
+    Effect.useSpan(`loopwire.${source}.get`, {
+      attributes: { "loopwire.lookup.source": source },
+      captureStackTrace: false
+    }, (span) => {
+      const started = clock.unsafeCurrentTimeNanos()
+      return Effect.map(Effect.withParentSpan(lookup, span), (found) => {
+        span.attribute("loopwire.lookup.hit", Option.isSome(found))
+        Metrics.unsafeUpdate(lookupMetric(source, Option.isSome(found)), seconds(started, clock.unsafeCurrentTimeNanos()))
+        return found
+      })
+    })
+  )
 
 /** The parent of a continuation, from the connection cache first, then (when the request stores) the store. */
 export const findParent = (
