@@ -19,7 +19,8 @@ import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
+import { createRequire } from "node:module"
+import { fileURLToPath, pathToFileURL } from "node:url"
 
 const args = process.argv.slice(2)
 const flag = (name: string) => args.includes(`--${name}`)
@@ -37,7 +38,13 @@ const root = fileURLToPath(new URL("../../../", import.meta.url))
 const bundled = Path.join(root, "packages/cli/dist/loopwire.mjs")
 const bin = Fs.existsSync(bundled)
   ? [bundled]
-  : ["--conditions=@loopwire/source", "--import", "tsx", Path.join(root, "packages/cli/src/bin.ts")]
+  : [
+    "--conditions=@loopwire/source",
+    // Resolved here: the child runs in a temporary directory, where a bare `tsx` does not resolve.
+    "--import",
+    pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href,
+    Path.join(root, "packages/cli/src/bin.ts")
+  ]
 const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "lw-mem-"))
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -47,6 +54,42 @@ const rssOf = (pid: number) => {
   const status = Fs.readFileSync(`/proc/${pid}/status`, "utf8")
   const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) * 1024
   return { rss: kb("VmRSS"), anon: kb("RssAnon"), file: kb("RssFile") }
+}
+
+/**
+ * Resident memory by kind of mapping (Linux `/proc/<pid>/smaps`), MB: `brk` (glibc's main arena, `[heap]`),
+ * `anon64` (anonymous mappings inside 64 MiB-aligned reservations of at most 64 MiB: glibc's per-thread arenas),
+ * `anonOther` (other anonymous mappings: V8's heap pages, large `mmap`ed malloc blocks, stacks), `file` (code, ICU).
+ */
+const mappingsOf = (pid: number) => {
+  const out = { brk: 0, anon64: 0, anonOther: 0, file: 0, largestAnon: [] as Array<string> }
+  const anon: Array<{ start: number; size: number; rss: number; perms: string }> = []
+  let current: { start: number; size: number; name: string; perms: string } | undefined
+  for (const line of Fs.readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line)
+    if (head !== null) {
+      const start = parseInt(head[1]!, 16)
+      current = { start, size: parseInt(head[2]!, 16) - start, perms: head[3]!, name: head[4]! }
+      continue
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line)
+    if (rss === null || current === undefined) continue
+    const bytes = Number(rss[1]) * 1024
+    if (current.name === "[heap]") out.brk += bytes
+    else if (current.name === "") anon.push({ start: current.start, size: current.size, rss: bytes, perms: current.perms })
+    else out.file += bytes
+  }
+  const arena = 64 * 1024 * 1024
+  for (const m of anon) {
+    // A glibc arena heap starts on a 64 MiB boundary; its rw part is followed by its ---p reserve.
+    if (m.start % arena === 0 && m.size <= arena) out.anon64 += m.rss
+    else out.anonOther += m.rss
+  }
+  out.largestAnon = anon.sort((x, y) => y.rss - x.rss).slice(0, 8).map((m) =>
+    `${m.start.toString(16)} ${m.perms} size ${Math.round(m.size / 1e5) / 10} rss ${Math.round(m.rss / 1e5) / 10}`
+  )
+  const mb = (n: number) => Math.round(n / 1e5) / 10
+  return { brk: mb(out.brk), anon64: mb(out.anon64), anonOther: mb(out.anonOther), file: mb(out.file), largestAnon: out.largestAnon }
 }
 
 /** The gateway's own view: V8 heap and process metrics from `/metrics`. */
@@ -147,7 +190,7 @@ const main = async () => {
   const pid = child.pid!
   try {
     await sleep(5_000)
-    const before = { ...rssOf(pid), metrics: await metricsOf(url) }
+    const before = { ...rssOf(pid), mappings: mappingsOf(pid), metrics: await metricsOf(url) }
     const snapBefore = snapshots ? await snapshotNow(pid, url) : undefined
     const target = { baseUrl: url }
     const started = Date.now()
@@ -174,7 +217,7 @@ const main = async () => {
       samples.push({ t, rss: rssOf(pid).rss })
       if (t < idleSeconds) await sleep(10_000)
     }
-    const after = { ...rssOf(pid), metrics: await metricsOf(url) }
+    const after = { ...rssOf(pid), mappings: mappingsOf(pid), metrics: await metricsOf(url) }
     const snapAfter = snapshots ? await snapshotNow(pid, url) : undefined
     const mb = (n: number) => Math.round(n / 1e5) / 10
     const report = {
@@ -187,6 +230,8 @@ const main = async () => {
       store,
       rssMB: { before: mb(before.rss), peak: mb(peak.rss), after: mb(after.rss), ratio: after.rss / before.rss },
       anonMB: { before: mb(before.anon), after: mb(after.anon) },
+      mappingsMB: { before: before.mappings, after: after.mappings },
+      env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("MALLOC_") || k === "UV_THREADPOOL_SIZE")),
       idleRssMB: samples.map((s) => `${s.t}s:${mb(s.rss)}`).join(" "),
       metricsBefore: before.metrics,
       metricsAfter: after.metrics,
