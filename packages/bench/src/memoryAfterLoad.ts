@@ -36,8 +36,9 @@ const connections = Number(value("connections", "2000"))
 
 const root = fileURLToPath(new URL("../../../", import.meta.url))
 const bundled = Path.join(root, "packages/cli/dist/loopwire.mjs")
+// As an operator starts it: the package's bin, which may run the gateway as its child (see bin/loopwire.mjs).
 const bin = Fs.existsSync(bundled)
-  ? [bundled]
+  ? [Path.join(root, "packages/cli/bin/loopwire.mjs")]
   : [
     "--conditions=@loopwire/source",
     // Resolved here: the child runs in a temporary directory, where a bare `tsx` does not resolve.
@@ -187,7 +188,11 @@ const main = async () => {
     child.stderr!.on("data", onData)
     child.once("exit", (code) => reject(new Error(`gateway exited (${code}):\n${output}`)))
   })
-  const pid = child.pid!
+  // The bin's child when it re-ran itself with the allocator environment, else the process started here.
+  const children = (pid: number) =>
+    Fs.readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter((p) => p !== "").map(Number)
+  const wrapper = child.pid!
+  const pid = children(wrapper)[0] ?? wrapper
   try {
     await sleep(5_000)
     const before = { ...rssOf(pid), mappings: mappingsOf(pid), metrics: await metricsOf(url) }
@@ -228,10 +233,14 @@ const main = async () => {
       churn,
       flood: { answers: flood.answers, closeCode: flood.closeCode, turnsDuring: flood.turnsDuring.length },
       store,
+      ...(pid !== wrapper ? { wrapperRssMB: mb(rssOf(wrapper).rss) } : {}),
       rssMB: { before: mb(before.rss), peak: mb(peak.rss), after: mb(after.rss), ratio: after.rss / before.rss },
       anonMB: { before: mb(before.anon), after: mb(after.anon) },
       mappingsMB: { before: before.mappings, after: after.mappings },
-      env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("MALLOC_") || k === "UV_THREADPOOL_SIZE")),
+      env: Object.fromEntries(
+        Fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").map((e) => e.split("=", 2))
+          .filter(([k]) => k!.startsWith("MALLOC_") || k === "UV_THREADPOOL_SIZE" || k === "LOOPWIRE_MALLOC_ENV")
+      ),
       idleRssMB: samples.map((s) => `${s.t}s:${mb(s.rss)}`).join(" "),
       metricsBefore: before.metrics,
       metricsAfter: after.metrics,
