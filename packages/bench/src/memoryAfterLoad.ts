@@ -33,6 +33,8 @@ const serveArgs = dashdash >= 0 ? args.slice(dashdash + 1) : []
 const nodeFlags = args.filter((a) => a.startsWith("--node-flag=")).map((a) => a.slice("--node-flag=".length))
 const idleSeconds = Number(value("idle", "90"))
 const connections = Number(value("connections", "2000"))
+/** `--store-true <creates>`: instead of the load, that many `store: true` creates of 15 MiB (270: about 4 GB). */
+const storeTrue = Number(value("store-true", "0"))
 
 const root = fileURLToPath(new URL("../../../", import.meta.url))
 const bundled = Path.join(root, "packages/cli/dist/loopwire.mjs")
@@ -199,6 +201,26 @@ const main = async () => {
     const snapBefore = snapshots ? await snapshotNow(pid, url) : undefined
     const target = { baseUrl: url }
     const started = Date.now()
+    if (storeTrue > 0) {
+      let peakRss = 0
+      const sampler = setInterval(() => {
+        peakRss = Math.max(peakRss, rssOf(pid).rss)
+      }, 250)
+      const store = await Effect.runPromise(
+        Faults.storeFlood({ ...target, creates: storeTrue, inputBytes: 15 * 1024 * 1024, store: true })
+      ).finally(() => clearInterval(sampler))
+      const health = await fetch(`${url}/healthz`).then((response) => response.status)
+      const mb = (n: number) => Math.round(n / 1e5) / 10
+      console.log(JSON.stringify({
+        bin: bin.join(" "),
+        storeTrue: { creates: storeTrue, sentMB: mb(storeTrue * 15 * 1024 * 1024), seconds: (Date.now() - started) / 1000 },
+        store,
+        healthz: health,
+        rssMB: { before: mb(before.rss), peak: mb(peakRss), end: mb(rssOf(pid).rss) },
+        metricsEnd: await metricsOf(url)
+      }, null, 2))
+      return
+    }
     const churn = await Effect.runPromise(
       Effect.all([
         Faults.connectionChurn({ ...target, connections: connections / 2, concurrency: 200, inputBytes: 8 * 1024 }),
