@@ -7,7 +7,7 @@
  * (`--heapsnapshot-signal`), and the objects that grew are listed by constructor.
  *
  *   npx tsx --conditions=@loopwire/source packages/bench/src/memoryAfterLoad.ts [--snapshots] [--idle 90]
- *     [--connections 2000] [--node-flag=--max-semi-space-size=4] [-- <serve args>]
+ *     [--connections 2000] [--node-flag=--max-semi-space-size=4] [--store-true 270] [-- <serve args>]
  *
  * Prints one JSON report. Plain Node; not part of the bench suite.
  *
