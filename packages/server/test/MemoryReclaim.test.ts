@@ -26,7 +26,7 @@ describe("MemoryReclaim", () => {
       const count = () => Effect.map(Metric.value(MemoryReclaim.metrics.collections), (v) => v.count)
       let heap = 100 * mib
       const before = yield* count()
-      yield* MemoryReclaim.start({ interval: "100 millis", heapUsed: () => heap })
+      yield* MemoryReclaim.start({ interval: "100 millis", heapUsed: () => heap, followUps: 0 })
       // Busy: the loop is kept running while the heap grows; no collection.
       heap = 200 * mib
       const busyUntil = Date.now() + 500
@@ -39,5 +39,30 @@ describe("MemoryReclaim", () => {
       assert.strictEqual((yield* count()) - before, 1)
       yield* Effect.sleep("500 millis")
       assert.strictEqual((yield* count()) - before, 1)
+    }))
+
+  it.scopedLive("a grown-heap collection is followed by the configured follow-ups, each twice as late, then none", () =>
+    Effect.gen(function*() {
+      const count = () => Effect.map(Metric.value(MemoryReclaim.metrics.collections), (v) => v.count)
+      let heap = 100 * mib
+      const before = yield* count()
+      yield* MemoryReclaim.start({
+        interval: "20 millis",
+        heapUsed: () => heap,
+        followUps: 2,
+        followUpDelay: "200 millis"
+      })
+      yield* Effect.sleep("60 millis")
+      // Grown, idle: one collection; the heap it leaves is its baseline, so only follow-ups can come after it.
+      heap = 200 * mib
+      for (let i = 0; i < 100 && (yield* count()) === before; i++) yield* Effect.sleep("10 millis")
+      assert.strictEqual((yield* count()) - before, 1)
+      for (let i = 0; i < 200 && (yield* count()) - before < 2; i++) yield* Effect.sleep("10 millis")
+      assert.strictEqual((yield* count()) - before, 2)
+      for (let i = 0; i < 300 && (yield* count()) - before < 3; i++) yield* Effect.sleep("10 millis")
+      assert.strictEqual((yield* count()) - before, 3)
+      // Both follow-ups done (200 ms, then 400 ms): none after them.
+      yield* Effect.sleep("1500 millis")
+      assert.strictEqual((yield* count()) - before, 3)
     }))
 })
