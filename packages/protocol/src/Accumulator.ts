@@ -225,8 +225,10 @@ const streamedAgree = (built: Obj, final: Obj): boolean => {
         if (!Array.isArray(a) || !Array.isArray(b)) continue
         if (a.length > b.length) return false
         for (let i = 0; i < a.length; i++) {
-          const x = a[i] as Obj, y = b[i] as Obj
-          if (x.type !== y.type) return false
+          const x = a[i] as Obj | undefined, y = b[i] as Obj | undefined
+          // A hole: nothing was streamed for that part (its deltas began at a later index).
+          if (x === undefined) continue
+          if (typeof y !== "object" || y === null || x.type !== y.type) return false
           if (x.text !== undefined && str(x.text) !== str(y.text)) return false
           if (x.refusal !== undefined && str(x.refusal) !== str(y.refusal)) return false
         }
@@ -410,4 +412,99 @@ export const fold = (events: Iterable<ServerEvent>): Either.Either<Response, Acc
     )
   }
   return Either.right(acc.final)
+}
+
+/**
+ * A fold that owns its state, for a consumer that folds one stream and reads the state as it goes (a client's
+ * turn): `step` gives the results and errors of {@link step}, but the delta events (text, refusal, reasoning,
+ * summary, function-call arguments, custom-tool input) onto an item and part it already has update its own copies
+ * in place: each object on the path is copied once (the first time a delta reaches it), not once per event. The
+ * objects it was handed (the events' items and parts) are never changed. `current()` is the state so far; a later
+ * `step` may change it in place.
+ *
+ * @since 0.1.0
+ * @category folding
+ */
+export interface Folder {
+  /** Applies one event; the error, if it does not apply (the state is then unchanged). */
+  readonly step: (event: ServerEvent) => AccumulatorError | undefined
+  readonly current: () => Accumulator
+}
+
+// The delta events the folder applies in place: [the part list, or undefined for an item field; the field; the
+// item type an item delta needs].
+const inPlace: Readonly<Record<string, readonly [list: "content" | "summary" | undefined, field: string, type?: string]>> = {
+  "response.output_text.delta": ["content", "text"],
+  "response.refusal.delta": ["content", "refusal"],
+  "response.reasoning_text.delta": ["content", "text"],
+  "response.reasoning_summary_text.delta": ["summary", "text"],
+  "response.function_call_arguments.delta": [undefined, "arguments", "function_call"],
+  "response.custom_tool_call_input.delta": [undefined, "input", "custom_tool_call"]
+}
+
+/**
+ * A new {@link Folder}, from {@link empty}.
+ *
+ * @since 0.1.0
+ * @category folding
+ */
+export const folder = (): Folder => {
+  let acc: Accumulator = empty
+  // The objects this folder made (copies), the only ones it changes in place.
+  const owned = new WeakSet<object>()
+  const own = <A extends object>(o: A, copy: (o: A) => A): A => {
+    if (owned.has(o)) return o
+    const c = copy(o)
+    owned.add(c)
+    return c
+  }
+  const fast = (event: ServerEvent): boolean => {
+    const spec = Object.hasOwn(inPlace, event.type) ? inPlace[event.type] : undefined
+    if (spec === undefined || acc.final !== undefined) return false
+    const seq = event.sequence_number
+    if (typeof seq === "number" && acc.lastSequenceNumber !== undefined && seq <= acc.lastSequenceNumber) return false
+    const index = event.output_index
+    if (!isIndex(index)) return false
+    const item = acc.output[index] as Obj | undefined
+    if (item === undefined) return false
+    const [listField, field, type] = spec
+    let partIndex = 0
+    if (listField === undefined) {
+      if (item.type !== type) return false
+    } else {
+      const list = item[listField]
+      partIndex = (listField === "summary" ? event.summary_index : event.content_index) as number
+      if (!Array.isArray(list) || !isIndex(partIndex)) return false
+      const part = list[partIndex]
+      if (typeof part !== "object" || part === null) return false
+    }
+    // Applies: every check `step` makes has passed. Copy what is not ours yet, then change it.
+    const next = own(acc as { -readonly [K in keyof Accumulator]: Accumulator[K] }, (o) => ({ ...o }))
+    const output = own(next.output as Array<OutputItem | undefined>, (o) => o.slice())
+    next.output = output
+    if (typeof seq === "number") next.lastSequenceNumber = seq
+    const target = own(item as Record<string, unknown>, (o) => ({ ...o }))
+    output[index] = target as OutputItem
+    if (listField === undefined) {
+      target[field] = str(target[field]) + str(event.delta)
+    } else {
+      const list = own(target[listField] as Array<unknown>, (o) => o.slice())
+      target[listField] = list
+      const part = own(list[partIndex] as Record<string, unknown>, (o) => ({ ...o }))
+      list[partIndex] = part
+      part[field] = str(part[field]) + str(event.delta)
+    }
+    acc = next
+    return true
+  }
+  return {
+    step: (event) => {
+      if (fast(event)) return undefined
+      const result = step(acc, event)
+      if (Either.isLeft(result)) return result.left
+      acc = result.right
+      return undefined
+    },
+    current: () => acc
+  }
 }

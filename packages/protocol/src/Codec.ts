@@ -18,6 +18,7 @@ import * as FrameLimits from "./FrameLimits.js"
 import * as CreateFrame from "./internal/createFrame.js"
 import { fastGuards } from "./internal/guards.js"
 import { describeIssue } from "./internal/issue.js"
+import * as Shallow from "./internal/shallow.js"
 import { invalidRequest } from "./ProtocolError.js"
 import type { ErrorEnvelope, ServerEvent } from "./ServerEvent.js"
 import { schemasByType, UnknownServerEvent } from "./ServerEvent.js"
@@ -396,6 +397,14 @@ export const validateServerEventUnknown = (
   if (FrameLimits.check(value, { maxDepth, maxStringLength: Number.POSITIVE_INFINITY }, true) !== undefined) {
     return decodeServerEventUnknown(value, maxDepth)
   }
+  return validateWalked(value as Record<string, unknown> & { readonly type: string }, maxDepth)
+}
+
+// The schema step of `validateServerEventUnknown`, once the structural limits hold.
+const validateWalked = (
+  value: Record<string, unknown> & { readonly type: string },
+  maxDepth: number
+): Either.Either<ServerEvent, ServerFrameError> => {
   const type = value.type
   // The hot event types first in plain code (sound: a `false` there only means "ask the schema").
   const fast = Object.hasOwn(fastGuards, type) ? fastGuards[type] : undefined
@@ -403,6 +412,23 @@ export const validateServerEventUnknown = (
   const guard = (Object.hasOwn(serverGuards, type) ? serverGuards[type] : undefined) ?? isUnknownServerEvent
   return guard(value) ? Either.right(value as ServerEvent) : decodeServerEventUnknown(value, maxDepth)
 }
+
+/**
+ * {@link validateServerEventUnknown} of the value `JSON.parse(text)` just made, for a reader that holds the text:
+ * a frame whose text can hold neither a `__proto__` key nor nesting deeper than `maxDepth` (a short frame without
+ * `\u` escapes: the usual delta event) is not walked for them; the result is the same.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const validateParsedServerEvent = (
+  value: unknown,
+  text: string,
+  maxDepth: number = FrameLimits.defaultServerMaxDepth
+): Either.Either<ServerEvent, ServerFrameError> =>
+  isObject(value) && typeof value.type === "string" && Shallow.cannotViolate(text, maxDepth)
+    ? validateWalked(value as Record<string, unknown> & { readonly type: string }, maxDepth)
+    : validateServerEventUnknown(value, maxDepth)
 
 /**
  * Decodes one server text frame.

@@ -34,6 +34,30 @@ describe("Accumulator", () => {
     assert.deepStrictEqual(Accumulator.snapshot(acc)?.output, r.output)
   }, { fastCheck: { numRuns: 60 } })
 
+  it.prop(
+    "the folder (in-place deltas) steps exactly as step, any subsequence of the events, and never changes an event",
+    [finalResponse, chunkSize, fc.array(fc.boolean(), { minLength: 200, maxLength: 200 })],
+    ([r, n, keep]) => {
+      // Dropping events gives sparse streams and errors alike (deltas onto missing items, done events that disagree).
+      const events = cut(r, n).filter((_, i) => keep[i % keep.length] || i % 3 === 0)
+      const before = structuredClone(events)
+      const folder = Accumulator.folder()
+      let acc = Accumulator.empty
+      for (const event of events) {
+        const next = Accumulator.step(acc, event)
+        const error = folder.step(event)
+        if (Either.isLeft(next)) assert.deepStrictEqual(error, next.left)
+        else {
+          assert.strictEqual(error, undefined)
+          acc = next.right
+        }
+        assert.deepStrictEqual(folder.current(), acc)
+      }
+      assert.deepStrictEqual(events, before)
+    },
+    { fastCheck: { numRuns: 200 }, timeout: 60000 }
+  )
+
   it.prop("the cut events are valid wire frames", [finalResponse], ([r]) => {
     for (const event of cut(r, 3)) {
       assert.deepStrictEqual(Either.getOrThrow(Codec.decodeServerEvent(Codec.encodeServerEvent(event))), event)

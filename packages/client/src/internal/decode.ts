@@ -13,16 +13,19 @@ import type * as ServerEvent from "@loopwire/protocol/ServerEvent"
 import * as Either from "effect/Either"
 
 /**
- * Validates a parsed frame that the caller owns (it may be changed in place: `__proto__` keys are dropped).
+ * Validates a parsed frame that the caller owns (it may be changed in place: `__proto__` keys are dropped). With
+ * the frame's `text`, a short frame that can hold no `__proto__` key nor too deep a nesting (a delta event) is
+ * not walked for them (`Codec.validateParsedServerEvent`).
  *
  * @internal
  */
 export const decodeEvent = (
-  obj: Record<string, unknown>
+  obj: Record<string, unknown>,
+  text?: string | undefined
 ): Either.Either<ServerEvent.ServerEvent, Codec.ServerFrameError> => {
   const response = obj.response
   if (typeof response !== "object" || response === null || !Array.isArray((response as any).tools)) {
-    return Codec.validateServerEventUnknown(obj)
+    return text === undefined ? Codec.validateServerEventUnknown(obj) : Codec.validateParsedServerEvent(obj, text)
   }
   // Validated without the echoed tools (a shallow copy of the response's fields), then returned with them.
   const { tools, ...rest } = response as Record<string, unknown>

@@ -57,7 +57,7 @@ export const route = (socket: Socket, connection: Connection.Connection, text: s
   const obj = raw as Frame
   const streamId = typeof obj.stream_id === "string" ? obj.stream_id : undefined
   const lane = streamId ?? ""
-  if (obj.type !== "error") return deliver(socket, obj, lane)
+  if (obj.type !== "error") return deliver(socket, obj, lane, text)
   const verdict = ErrorFrame.classify(obj, {
     streamId,
     defaultLaneBusy: socket.lanes.head("") !== undefined,
@@ -75,7 +75,12 @@ export const route = (socket: Socket, connection: Connection.Connection, text: s
  *
  * @internal
  */
-export const deliver = (socket: Socket, obj: Frame, lane: string): Effect.Effect<void> | undefined => {
+export const deliver = (
+  socket: Socket,
+  obj: Frame,
+  lane: string,
+  text?: string | undefined
+): Effect.Effect<void> | undefined => {
   const head = socket.lanes.head(lane)
   if (head === undefined) return undefined // stray event (e.g. steer.pending after completion)
   if (obj.type !== "error" && typeof obj.sequence_number === "number") {
@@ -91,7 +96,7 @@ export const deliver = (socket: Socket, obj: Frame, lane: string): Effect.Effect
     if (obj.type === "error") {
       socket.settle(head, fromErrorFrame(obj, socket.clock.unsafeCurrentTimeMillis()))
     } else {
-      const decoded = decodeEvent(obj)
+      const decoded = decodeEvent(obj, text)
       if (Either.isLeft(decoded)) {
         socket.settle(
           head,

@@ -1,6 +1,7 @@
 /**
  * One attempt's events folded into its final response, per event in plain code: the accumulator rebuilds the
- * output from the deltas (sparse streams included: it fills an omitted terminal output). A server it cannot
+ * output from the deltas (sparse streams included: it fills an omitted terminal output), each delta in place
+ * (`Accumulator.folder`: no copy of the item per event). A server it cannot
  * follow still gets its terminal Response used as is, unless that omits an output the stream had: then the turn
  * fails (`lost`) rather than lose it.
  *
@@ -9,7 +10,6 @@
 import * as Accumulator from "@loopwire/protocol/Accumulator"
 import type * as Response from "@loopwire/protocol/Response"
 import type * as ServerEvent from "@loopwire/protocol/ServerEvent"
-import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { terminalResponse } from "../../ResponsesClient.js"
 import { ResponsesError } from "../../ResponsesError.js"
@@ -32,20 +32,20 @@ export const make = (emit: (event: TurnEvent) => void): Fold => {
   let delivered = 0
   let final: Response.Response | undefined
   let lost: ResponsesError | undefined
-  let acc = Accumulator.empty
+  const folder = Accumulator.folder()
   let folding = true
   let foldError: Accumulator.AccumulatorError | undefined
   return {
     onEvent: (event) => {
       delivered++
       if (folding) {
-        const next = Accumulator.step(acc, event)
-        if (Either.isRight(next)) acc = next.right
-        else {
+        const error = folder.step(event)
+        if (error !== undefined) {
           folding = false
-          foldError = next.left
+          foldError = error
         }
       }
+      const acc = folder.current()
       const done = terminalResponse(event)
       if (Option.isSome(done)) {
         final = folding && acc.final !== undefined ? acc.final : done.value

@@ -51,8 +51,13 @@ export const make = (base: Settings | undefined, lane: string | undefined): Fram
     if (settings === lastSettings) return lastSettingsJson
     lastSettings = settings
     lastSettingsJson = Codec.encodeCreateSettings(settings)
+    lastSettingsBytes = utf8(lastSettingsJson)
     return lastSettingsJson
   }
+  let lastSettingsBytes = 0
+  // The UTF-8 size a create's settings add to it (`,` and the fields), measured once per settings.
+  const settingsBytes = (json: string): number =>
+    json === "" ? 0 : 1 + (json === lastSettingsJson ? lastSettingsBytes : utf8(json))
 
   let lastOverride: Settings | undefined
   let lastMerged: Settings = base ?? {}
@@ -72,16 +77,16 @@ export const make = (base: Settings | undefined, lane: string | undefined): Fram
       generate: generate ? (typeof settings.generate === "boolean" ? settings.generate : undefined) : false,
       streamId: lane
     }
+    // Sizes without re-measuring the settings (the frame is the frame without them, plus them).
+    const bare = { ...head, settings: "" }
+    const settingsSize = settingsBytes(json)
     // `,"input":` and the closing brace around the history's JSON.
-    const fullBytes = utf8(Codec.encodeCreateHead(head)) + INPUT_FIELD + history.fullBytes() + 1
-    const frame = decision._tag === "Delta"
-      ? Codec.encodeCreateParts({
-        ...head,
-        previousResponseId: decision.previous_response_id,
-        input: history.json(history.length() - decision.input.length)
-      })
-      : Codec.encodeCreateParts({ ...head, input: history.json() })
-    return { frame, bytes: utf8(frame), fullBytes }
+    const fullBytes = utf8(Codec.encodeCreateHead(bare)) + settingsSize + INPUT_FIELD + history.fullBytes() + 1
+    const rest = decision._tag === "Delta"
+      ? { previousResponseId: decision.previous_response_id, input: history.json(history.length() - decision.input.length) }
+      : { input: history.json() }
+    const frame = Codec.encodeCreateParts({ ...head, ...rest })
+    return { frame, bytes: utf8(Codec.encodeCreateParts({ ...bare, ...rest })) + settingsSize, fullBytes }
   }
 
   // The HTTP body: a create without `type` (the same encoder, its leading `"type"` field dropped).
