@@ -14,6 +14,10 @@
  * that lacks what makes it usable (a tool call without `name` or `call_id`), fails the fold (`Unfinalized`) when
  * it would have to fill the output.
  *
+ * Longer than 300 lines because it has the pure `step` (the reference fold, immutable) and `folder` (the same fold
+ * editing its own copies, used per event by the client), which a property test keeps in agreement, and the
+ * sparse-stream rules both follow.
+ *
  * @since 0.1.0
  */
 import * as Either from "effect/Either"

@@ -6,6 +6,9 @@
  * `invalid_request_error` frame a server sends; an unknown server event type is never an error. Encoding is
  * `JSON.stringify`: the Type side of every schema is the wire shape, so there is nothing to transform.
  *
+ * Longer than 300 lines because it is both directions of the wire (client and server events, decode and encode) and
+ * the error frames for each decode failure; each function is short and plain.
+ *
  * @since 0.1.0
  */
 import * as Either from "effect/Either"

@@ -4,6 +4,9 @@
  * Every object keeps fields this package does not know (an index signature), and each union ends with an
  * unknown variant holding any object whose `type` is not a known one, so nothing a newer peer sends is lost.
  *
+ * Longer than 300 lines because it declares the schema and documentation of every input and output item type (one
+ * short declaration each).
+ *
  * @since 0.1.0
  */
 import * as Arbitrary from "effect/Arbitrary"

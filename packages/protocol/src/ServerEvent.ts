@@ -5,6 +5,10 @@
  * `sequence_number` and `stream_id` are optional on every schema: a backend emits event bodies without them, the
  * gateway numbers and tags them (see {@link withEnvelope}); a client tolerates servers that omit them.
  *
+ * Longer than 300 lines because it declares the schema and documentation of every server event the protocol names
+ * (one short declaration each); the per-event code (`isTerminal`, `withEnvelope`, the guards) is a few small
+ * functions.
+ *
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"

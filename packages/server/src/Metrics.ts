@@ -8,6 +8,9 @@
  * utilization, GC, heap spaces; and process CPU time and resident memory). docs/server.md ("Operating") lists every
  * series. Several gateway processes each report their own.
  *
+ * Longer than 300 lines because it declares and documents every series the gateway exports, and the exporter layer;
+ * the per-turn helpers (`series`, `labelled`, `unsafeUpdate`) are a few lines.
+ *
  * @since 0.1.0
  */
 import * as OtelMetrics from "@effect/opentelemetry/Metrics"

@@ -20,6 +20,9 @@
  * Every key of a tenant shares one Redis Cluster hash tag (`<prefix>:{<tenant>}:...`); the scripts touch only
  * keys of that one tenant.
  *
+ * Longer than 300 lines because the Lua scripts that make each operation atomic in Redis (claim, append with
+ * budgets, end, read) are in it, beside the calls that run them.
+ *
  * @since 0.1.0
  */
 import * as Chunk from "effect/Chunk"

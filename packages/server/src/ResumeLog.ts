@@ -16,6 +16,10 @@
  *   `release(session)`, which says whether another connection claimed the session meanwhile;
  * - on `loopwire.resume`: `findRequest(session, requestId)`, then `read(tenant, responseId, startingAfter)`.
  *
+ * Longer than 300 lines because it holds the service contract every log implements (the interface, its errors,
+ * budgets, metrics and configuration, about half the file, mostly documentation) together with the in-memory log;
+ * per-frame work is `appendOne`, a few lines of plain code.
+ *
  * @since 0.1.0
  */
 import * as Chunk from "effect/Chunk"

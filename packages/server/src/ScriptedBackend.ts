@@ -5,6 +5,9 @@
  * sequence with the scenario's latency (all through `Clock`, so tests use `TestClock`), supports steering
  * between output items, and counts its generations.
  *
+ * Longer than 300 lines because of its documented options, its configuration layers and the scenario loader;
+ * `generate` is one pull over a plain cursor.
+ *
  * @since 0.1.0
  */
 import type * as FileSystem from "@effect/platform/FileSystem"

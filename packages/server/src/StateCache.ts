@@ -3,6 +3,10 @@
  * (LatestPerLane, LRU, byte budget, TTL, and their compositions) are plain data applied by pure functions; the
  * service holds the state and applies them in one synchronous step per operation.
  *
+ * Longer than 300 lines because the public policy combinators (latest per lane, LRU, byte and tenant budgets, TTL),
+ * their documentation and the configuration are here with the service; the index operations themselves are in
+ * `internal/cacheState.ts`.
+ *
  * @since 0.1.0
  */
 import type { ResponseCreate } from "@loopwire/protocol/ClientEvent"

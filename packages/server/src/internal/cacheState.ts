@@ -5,6 +5,9 @@
  * Every operation is O(log n) at worst (persistent hash maps and red-black trees); a lookup never touches
  * other entries except to drop already-expired ones (amortised O(1): each entry expires once).
  *
+ * Longer than 300 lines because every index the policies need (per connection, per lane, per tenant, expiry order)
+ * is kept here in one place, each operation O(1) or amortised O(1).
+ *
  * @internal
  */
 import * as HashMap from "effect/HashMap"
